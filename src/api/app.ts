@@ -1,0 +1,80 @@
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+} from "fastify-type-provider-zod";
+import type { Authority } from "../authority/authority.js";
+import { CertwrightError } from "../errors.js";
+import { handleError } from "./error-handler.js";
+import { cfsslRoutes } from "./routes/cfssl.js";
+
+export interface AppOptions {
+  authority: Authority;
+  /** Fastify's logger option; default: no logging (tests). */
+  logger?: FastifyServerOptions["logger"];
+  /** Largest request body accepted, in bytes; default 1 MiB. */
+  bodyLimit?: number;
+  /** Version reported in the OpenAPI document. */
+  version?: string;
+}
+
+export const openapiInfo = {
+  title: "certwright",
+  description:
+    "A certificate signing service with cfssl's wire API. Every answer uses cfssl's envelope: " +
+    "{success, result, errors: [{code, message}], messages}.",
+};
+
+/**
+ * Builds the HTTP app; it never listens, so tests drive it with `inject` and `serve` owns the port.
+ */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(handleError);
+
+  // cfssl reads every body as JSON, whatever its content type says (`curl -d` sends the form type).
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (request, body, done) => {
+    if ((body as string).trim() === "") return done(null, {});
+    parseJson(request, body as string, done);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split("?")[0]!;
+    const allowed = ["GET", "POST"].filter((method) => app.hasRoute({ url: path, method }));
+    if (allowed.length > 0) {
+      reply.header("allow", allowed.join(", "));
+      return handleError(
+        new CertwrightError("methodNotAllowed", `${request.method} is not allowed on ${path}; use ${allowed.join(" or ")}`),
+        request,
+        reply,
+      );
+    }
+    return handleError(new CertwrightError("notFound", `no endpoint ${request.method} ${path}; see /openapi.json`), request, reply);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: { ...openapiInfo, version: options.version ?? "0.1.0" },
+      tags: [{ name: "cfssl", description: "cfssl-compatible endpoints" }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(cfsslRoutes, { authority: options.authority });
+  return app;
+}

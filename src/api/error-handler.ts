@@ -1,0 +1,46 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
+import { CertwrightError, errorKinds } from "../errors.js";
+import { errorEnvelope } from "./envelope.js";
+
+/** `/request/hosts/0` → `request.hosts[0]`, the way the README and messages name fields. */
+function fieldName(instancePath: string): string {
+  const parts = instancePath.split("/").filter(Boolean);
+  if (parts.length === 0) return "request body";
+  return parts.map((part, i) => (/^\d+$/.test(part) ? `[${part}]` : i === 0 ? part : `.${part}`)).join("");
+}
+
+/** Turns whatever went wrong into one of the closed set of errors. */
+export function toCertwrightError(error: FastifyError | Error): CertwrightError {
+  if (error instanceof CertwrightError) return error;
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const problems = error.validation.map((issue) => {
+      const missing = /received undefined/.test(issue.message ?? "");
+      return `${fieldName(issue.instancePath)}: ${missing ? "is required" : issue.message}`;
+    });
+    return new CertwrightError("invalidRequest", problems.join("; "));
+  }
+  const fastifyError = error as FastifyError;
+  if (fastifyError.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+    return new CertwrightError("bodyTooLarge", "request body is too large; send one certificate request at a time");
+  }
+  if (error instanceof SyntaxError || fastifyError.code === "FST_ERR_CTP_INVALID_JSON_BODY") {
+    return new CertwrightError("malformedBody", `request body is not valid JSON (${error.message})`);
+  }
+  if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    return new CertwrightError("invalidRequest", error.message);
+  }
+  return new CertwrightError("internal", "internal error; the service log has the details", { cause: error });
+}
+
+/** The single place where errors become HTTP answers: the status comes from the error table. */
+export function handleError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
+  const failure = toCertwrightError(error);
+  const { status } = errorKinds[failure.kind];
+  if (status >= 500) {
+    request.log.error({ err: failure.cause ?? error, code: failure.code }, failure.message);
+  } else {
+    request.log.info({ code: failure.code }, failure.message);
+  }
+  return reply.status(status).send(errorEnvelope(failure.code, failure.message));
+}

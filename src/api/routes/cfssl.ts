@@ -1,0 +1,138 @@
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import type { z } from "zod";
+import type { Authority } from "../../authority/authority.js";
+import {
+  certInfoRequestSchema,
+  certInfoResultSchema,
+  csrRequestSchema,
+  envelopeSchema,
+  errorEnvelopeSchema,
+  healthResultSchema,
+  infoRequestSchema,
+  infoResultSchema,
+  initCaResultSchema,
+  newCertRequestSchema,
+  newCertResultSchema,
+  newKeyResultSchema,
+  signRequestSchema,
+  signResultSchema,
+} from "../../schemas/wire.js";
+import { successEnvelope } from "../envelope.js";
+
+export const apiPrefix = "/api/v1/cfssl";
+
+function responses<T extends z.ZodType>(result: T) {
+  return { 200: envelopeSchema(result), "4xx": errorEnvelopeSchema, "5xx": errorEnvelopeSchema };
+}
+
+/** cfssl's endpoints, with the design card's aliases (`initca`, `gencert`). Each handler is one call. */
+export async function cfsslRoutes(app: FastifyInstance, { authority }: { authority: Authority }) {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+
+  for (const name of ["init_ca", "initca"]) {
+    api.post(
+      `${apiPrefix}/${name}`,
+      {
+        schema: {
+          summary: "Make a new self-signed CA from a CSR JSON; nothing is kept",
+          tags: ["cfssl"],
+          body: csrRequestSchema,
+          response: responses(initCaResultSchema),
+        },
+      },
+      async (request) => {
+        const { result, messages } = await authority.initCa(request.body);
+        return successEnvelope(result, messages);
+      },
+    );
+  }
+
+  api.post(
+    `${apiPrefix}/newkey`,
+    {
+      schema: {
+        summary: "Make a private key and a CSR from a CSR JSON",
+        tags: ["cfssl"],
+        body: csrRequestSchema,
+        response: responses(newKeyResultSchema),
+      },
+    },
+    async (request) => {
+      const { result, messages } = await authority.newKey(request.body);
+      return successEnvelope(result, messages);
+    },
+  );
+
+  for (const name of ["newcert", "gencert"]) {
+    api.post(
+      `${apiPrefix}/${name}`,
+      {
+        schema: {
+          summary: "Make a key, a CSR and a certificate signed by the CA under a profile",
+          tags: ["cfssl"],
+          body: newCertRequestSchema,
+          response: responses(newCertResultSchema),
+        },
+      },
+      async (request) => {
+        const { result, messages } = await authority.newCert(request.body);
+        return successEnvelope(result, messages);
+      },
+    );
+  }
+
+  api.post(
+    `${apiPrefix}/sign`,
+    {
+      schema: {
+        summary: "Sign a PEM CSR under a profile",
+        tags: ["cfssl"],
+        body: signRequestSchema,
+        response: responses(signResultSchema),
+      },
+    },
+    async (request) => {
+      const { result, messages } = await authority.sign(request.body);
+      return successEnvelope(result, messages);
+    },
+  );
+
+  api.post(
+    `${apiPrefix}/info`,
+    {
+      schema: {
+        summary: "The CA certificate and a profile's usages and expiry",
+        tags: ["cfssl"],
+        body: infoRequestSchema,
+        response: responses(infoResultSchema),
+      },
+    },
+    async (request) => {
+      const { result, messages } = authority.info(request.body);
+      return successEnvelope(result, messages);
+    },
+  );
+
+  api.post(
+    `${apiPrefix}/certinfo`,
+    {
+      schema: {
+        summary: "Describe a PEM certificate, or a recorded one by serial and authority key id",
+        tags: ["cfssl"],
+        body: certInfoRequestSchema,
+        response: responses(certInfoResultSchema),
+      },
+    },
+    async (request) => {
+      const { result, messages } = authority.certInfo(request.body);
+      return successEnvelope(result, messages);
+    },
+  );
+
+  api.get(
+    `${apiPrefix}/health`,
+    { schema: { summary: "Liveness, as cfssl answers it", tags: ["cfssl"], response: responses(healthResultSchema) } },
+    async () => successEnvelope({ healthy: true }),
+  );
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+import { parseServeOptions, serveHelp, UsageError } from "./options.js";
+import { packageVersion, startServer, StartupError } from "./serve.js";
+
+const usage = `Usage: certwright <command> [flags]
+
+Commands:
+  serve      run the signing service (what npm start runs); see certwright serve --help
+  version    print the version
+  help       this help
+
+Exit codes: 0 success, 1 the service could not start or failed, 2 bad usage.`;
+
+async function serve(argv: string[]): Promise<number> {
+  const options = parseServeOptions(argv, process.env);
+  if (options === "help") {
+    console.log(serveHelp());
+    return 0;
+  }
+  const server = await startServer(options);
+  server.app.log.info(`certwright ${packageVersion()} serving cfssl's API on ${server.url}/api/v1/cfssl/`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    server.app.log.info(`${signal}: finishing requests in flight, then stopping`);
+    server.close().then(
+      () => process.exit(0),
+      (error) => {
+        server.app.log.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  return -1;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "serve":
+      return serve(rest);
+    case "version":
+    case "--version":
+      console.log(packageVersion());
+      return 0;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(usage);
+      return command === undefined ? 2 : 0;
+    default:
+      console.error(`certwright: unknown command "${command}"\n\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      console.error(`certwright: ${error.message}`);
+      process.exitCode = 2;
+    } else if (error instanceof StartupError) {
+      console.error(`certwright: cannot start: ${error.message}`);
+      process.exitCode = 1;
+    } else {
+      console.error("certwright: failed:", error);
+      process.exitCode = 1;
+    }
+  },
+);

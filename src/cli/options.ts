@@ -1,0 +1,107 @@
+import { fileURLToPath } from "node:url";
+
+/** The package's own folder (where `profiles/` and `migrations/` live), from `src/cli` or `dist/cli`. */
+export const packageRoot = fileURLToPath(new URL("../../", import.meta.url));
+
+export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+/** The service's settings: read and checked here once, and passed down; nothing below reads the environment. */
+export interface ServeOptions {
+  address: string;
+  port: number;
+  dataDir: string;
+  config: string;
+  ca: string | undefined;
+  caKey: string | undefined;
+  logLevel: LogLevel;
+}
+
+interface FlagSpec {
+  name: string;
+  key: keyof ServeOptions;
+  env: string;
+  value: string;
+  help: string;
+  default?: string;
+}
+
+/** `cfssl serve`'s flag names, each with a CERTWRIGHT_ variable; a flag beats its variable. */
+export const serveFlags: FlagSpec[] = [
+  { name: "address", key: "address", env: "CERTWRIGHT_ADDRESS", value: "ADDR", help: "address to listen on", default: "127.0.0.1" },
+  { name: "port", key: "port", env: "CERTWRIGHT_PORT", value: "PORT", help: "port to listen on", default: "8888" },
+  { name: "data-dir", key: "dataDir", env: "CERTWRIGHT_DATA_DIR", value: "DIR", help: "data directory: certs.db, and the CA when --ca is not given", default: "./data" },
+  { name: "config", key: "config", env: "CERTWRIGHT_CONFIG", value: "FILE", help: "signing config (cfssl's ca-config.json)", default: "<package>/profiles/ca-config.json" },
+  { name: "ca", key: "ca", env: "CERTWRIGHT_CA", value: "FILE", help: "CA certificate PEM to sign with (with --ca-key)" },
+  { name: "ca-key", key: "caKey", env: "CERTWRIGHT_CA_KEY", value: "FILE", help: "CA private key PEM: PKCS#1, SEC1 or PKCS#8 (with --ca)" },
+  { name: "log-level", key: "logLevel", env: "CERTWRIGHT_LOG_LEVEL", value: "LEVEL", help: `log level: ${logLevels.join(", ")}`, default: "info" },
+];
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export function serveHelp(): string {
+  const lines = serveFlags.map((flag) => {
+    const left = `  --${flag.name} ${flag.value}`.padEnd(26);
+    const dflt = flag.default ? ` (default ${flag.default})` : "";
+    return `${left}${flag.help}${dflt}; env ${flag.env}`;
+  });
+  return [
+    "Usage: certwright serve [flags]",
+    "",
+    "Serves cfssl's API on http://ADDRESS:PORT/api/v1/cfssl/. Without --ca and --ca-key, the CA in the",
+    "data directory is used, and made on first start from the package's profiles/ca-csr.json.",
+    "Flags also take cfssl's single-dash form (-port 8888, -ca=ca.pem).",
+    "",
+    ...lines,
+    "  --help                  this help",
+  ].join("\n");
+}
+
+/**
+ * Parses `serve`'s flags (`--name value`, `--name=value`, or cfssl's `-name value`) over the
+ * environment's CERTWRIGHT_ variables. Returns "help" when help was asked for.
+ */
+export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEnv): ServeOptions | "help" {
+  const values = new Map<string, string>();
+  for (const flag of serveFlags) {
+    const fromEnv = env[flag.env];
+    if (fromEnv !== undefined && fromEnv !== "") values.set(flag.name, fromEnv);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const match = /^--?([a-z][a-z-]*)(?:=(.*))?$/s.exec(arg);
+    if (!match) throw new UsageError(`unexpected argument "${arg}"; see certwright serve --help`);
+    const [, name, inline] = match;
+    if (name === "help" || name === "h") return "help";
+    const flag = serveFlags.find((f) => f.name === name);
+    if (!flag) throw new UsageError(`unknown flag "${arg}"; see certwright serve --help`);
+    let value = inline;
+    if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new UsageError(`flag --${flag.name} needs a value (${flag.value})`);
+    }
+    values.set(flag.name, value);
+  }
+  const get = (name: string) => values.get(name) ?? serveFlags.find((f) => f.name === name)!.default;
+  const portText = get("port")!;
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) throw new UsageError(`--port: "${portText}" is not a port number (0-65535)`);
+  const logLevel = get("log-level")! as LogLevel;
+  if (!logLevels.includes(logLevel)) throw new UsageError(`--log-level: "${logLevel}" is not one of ${logLevels.join(", ")}`);
+  const ca = values.get("ca");
+  const caKey = values.get("ca-key");
+  if ((ca === undefined) !== (caKey === undefined)) {
+    throw new UsageError("--ca and --ca-key go together: give both, or neither to use the CA in the data directory");
+  }
+  return {
+    address: get("address")!,
+    port,
+    dataDir: get("data-dir")!,
+    config: values.get("config") ?? `${packageRoot}profiles/ca-config.json`,
+    ca,
+    caKey,
+    logLevel,
+  };
+}

@@ -1,0 +1,125 @@
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { buildApp } from "../api/app.js";
+import { Authority } from "../authority/authority.js";
+import { initCa } from "../authority/init-ca.js";
+import { loadCertificateAuthority } from "../pki/ca.js";
+import type { CertificateAuthority } from "../pki/certificate.js";
+import { loadSigningConfig } from "../profiles/signing-config.js";
+import { csrRequestSchema } from "../schemas/wire.js";
+import { CertificateStore } from "../store/certificate-store.js";
+import { packageRoot, type ServeOptions } from "./options.js";
+
+/** A start-up failure: one line for the operator, no stack. */
+export class StartupError extends Error {
+  override name = "StartupError";
+}
+
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new StartupError(`${what} ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+}
+
+async function loadCa(certPath: string, keyPath: string): Promise<CertificateAuthority> {
+  try {
+    return await loadCertificateAuthority(readText(certPath, "CA certificate"), readText(keyPath, "CA key"));
+  } catch (error) {
+    if (error instanceof StartupError) throw error;
+    throw new StartupError(`${(error as Error).message} (certificate ${certPath}, key ${keyPath})`);
+  }
+}
+
+/**
+ * The CA in the data directory, made on first start from the package's `profiles/ca-csr.json`.
+ * The key is written first, with mode 0600 and never over an existing file.
+ */
+async function dataDirCa(dataDir: string, log: (message: string) => void): Promise<CertificateAuthority> {
+  const certPath = join(dataDir, "ca.pem");
+  const keyPath = join(dataDir, "ca-key.pem");
+  const haveCert = existsSync(certPath);
+  const haveKey = existsSync(keyPath);
+  if (haveCert && haveKey) return loadCa(certPath, keyPath);
+  if (haveCert !== haveKey) {
+    throw new StartupError(`${haveCert ? keyPath : certPath} is missing while ${haveCert ? certPath : keyPath} exists; restore it, or move both away to make a new CA`);
+  }
+  const csrPath = join(packageRoot, "profiles", "ca-csr.json");
+  const request = csrRequestSchema.parse(JSON.parse(readText(csrPath, "CA CSR JSON")));
+  const { certificate, private_key } = await initCa(request, new Date());
+  writeFileSync(keyPath, private_key, { mode: 0o600, flag: "wx" });
+  writeFileSync(certPath, certificate, { mode: 0o644, flag: "wx" });
+  log(`created a new CA in ${dataDir} (ca.pem, ca-key.pem) from ${csrPath}`);
+  return loadCa(certPath, keyPath);
+}
+
+function prepareDataDir(dataDir: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    accessSync(dataDir, constants.W_OK);
+  } catch (error) {
+    throw new StartupError(`data directory ${dataDir} is not writable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); pick another with --data-dir`);
+  }
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts the service: data directory, signing config, CA, database, then the listener. */
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  prepareDataDir(options.dataDir);
+  let config;
+  try {
+    config = loadSigningConfig(options.config);
+  } catch (error) {
+    throw new StartupError(`signing config: ${(error as Error).message}`);
+  }
+  const notes: string[] = [];
+  const ca =
+    options.ca && options.caKey ? await loadCa(options.ca, options.caKey) : await dataDirCa(options.dataDir, (m) => notes.push(m));
+  let store: CertificateStore;
+  try {
+    store = CertificateStore.open(join(options.dataDir, "certs.db"));
+  } catch (error) {
+    throw new StartupError(`database ${join(options.dataDir, "certs.db")} cannot be opened: ${(error as Error).message}`);
+  }
+  let app: FastifyInstance | undefined;
+  const authority = new Authority({
+    ca,
+    config,
+    store,
+    onRecordError: (error) => app?.log.error({ err: error }, "recording a certificate failed"),
+  });
+  app = await buildApp({ authority, logger: { level: options.logLevel }, version: packageVersion() });
+  for (const note of notes) app.log.info(note);
+  try {
+    await app.listen({ host: options.address, port: options.port });
+  } catch (error) {
+    store.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE") throw new StartupError(`port ${options.port} on ${options.address} is already in use; pick another with --port`);
+    if (code === "EADDRNOTAVAIL") throw new StartupError(`address ${options.address} is not an address of this machine; pick another with --address`);
+    if (code === "EACCES") throw new StartupError(`port ${options.port} needs privileges this process lacks; pick one above 1023 with --port`);
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  const host = options.address.includes(":") ? `[${options.address}]` : options.address;
+  return {
+    app,
+    url: `http://${host}:${port}`,
+    async close() {
+      await app.close();
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,37 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildApp } from "../api/app.js";
+import { Authority } from "../authority/authority.js";
+import { initCa } from "../authority/init-ca.js";
+import { loadCertificateAuthority } from "../pki/ca.js";
+import { loadSigningConfig } from "../profiles/signing-config.js";
+import { csrRequestSchema } from "../schemas/wire.js";
+import { CertificateStore } from "../store/certificate-store.js";
+import { packageRoot } from "./options.js";
+import { packageVersion } from "./serve.js";
+
+/**
+ * Renders the OpenAPI document the app serves, as YAML. It builds a real app around a throwaway
+ * CA and an in-memory database: the routes, not their state, make the document.
+ */
+export async function renderOpenapi(): Promise<string> {
+  const request = csrRequestSchema.parse(JSON.parse(readFileSync(join(packageRoot, "profiles", "ca-csr.json"), "utf8")));
+  const made = await initCa(request, new Date());
+  const store = CertificateStore.open(":memory:");
+  const authority = new Authority({
+    ca: await loadCertificateAuthority(made.certificate, made.private_key),
+    config: loadSigningConfig(join(packageRoot, "profiles", "ca-config.json")),
+    store,
+  });
+  const app = await buildApp({ authority, version: packageVersion() });
+  await app.ready();
+  const yaml = app.swagger({ yaml: true });
+  await app.close();
+  store.close();
+  return yaml;
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*[\\/]/, ""))) {
+  writeFileSync(join(packageRoot, "openapi.yaml"), await renderOpenapi());
+  console.log("wrote openapi.yaml");
+}

@@ -1,0 +1,46 @@
+import { createPublicKey } from "node:crypto";
+import type { CertificateAuthority } from "./certificate.js";
+import { loadPrivateKey } from "./keys.js";
+import { decodePemBlock, encodePem } from "./pem.js";
+import { x509 } from "./webcrypto.js";
+
+/**
+ * Loads a CA from its certificate and key PEM (RSA, ECDSA or Ed25519; PKCS#1, SEC1 or PKCS#8), as
+ * `cfssl serve -ca -ca-key` does. Throws a plain Error saying what is wrong with which part; the
+ * caller adds the file names.
+ */
+export async function loadCertificateAuthority(certificatePem: string, keyPem: string, label = ""): Promise<CertificateAuthority> {
+  const der = decodePemBlock(certificatePem, ["CERTIFICATE"]);
+  if (!der) throw new Error("CA certificate: no PEM \"CERTIFICATE\" block found");
+  let certificate: x509.X509Certificate;
+  try {
+    certificate = new x509.X509Certificate(der);
+  } catch (cause) {
+    throw new Error("CA certificate: not a valid X.509 certificate", { cause });
+  }
+  const constraints = certificate.getExtension(x509.BasicConstraintsExtension);
+  if (!constraints?.ca) {
+    throw new Error("CA certificate: it is not a CA certificate (basic constraints CA:TRUE is missing)");
+  }
+  let key;
+  try {
+    key = await loadPrivateKey(keyPem);
+  } catch (error) {
+    throw new Error(`CA key: ${(error as Error).message}`, { cause: error });
+  }
+  const certificateSpki = Buffer.from(certificate.publicKey.rawData);
+  const keySpki = createPublicKey(key.keyObject).export({ format: "der", type: "spki" });
+  if (!certificateSpki.equals(keySpki)) {
+    throw new Error("CA key: it does not belong to the CA certificate (their public keys differ)");
+  }
+  const ski = certificate.getExtension(x509.SubjectKeyIdentifierExtension);
+  const subjectKeyId = ski ? ski.keyId : (await x509.SubjectKeyIdentifierExtension.create(certificate.publicKey)).keyId;
+  return {
+    label,
+    certificate,
+    pem: encodePem("CERTIFICATE", certificate.rawData),
+    key,
+    subjectKeyId,
+    pathLength: constraints.pathLength,
+  };
+}

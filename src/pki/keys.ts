@@ -1,0 +1,160 @@
+import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from "node:crypto";
+import { promisify } from "node:util";
+import { CertwrightError } from "../errors.js";
+import { subtle } from "./webcrypto.js";
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+export type KeyAlgorithm = "ecdsa" | "rsa" | "ed25519";
+
+/** A key type and size, as cfssl's `key` object names them (`{"algo":"ecdsa","size":256}`). */
+export interface KeySpec {
+  algo: KeyAlgorithm;
+  size: number;
+}
+
+const ecdsaCurves: Record<number, string> = { 256: "P-256", 384: "P-384", 521: "P-521" };
+const curveSizes: Record<string, number> = { "prime256v1": 256, "P-256": 256, "secp384r1": 384, "P-384": 384, "secp521r1": 521, "P-521": 521 };
+const rsaSizes = [2048, 3072, 4096];
+
+export const acceptedKeys = "ecdsa with size 256, 384 or 521; rsa with size 2048, 3072 or 4096; ed25519";
+
+/** cfssl's default key: ECDSA P-256. */
+export const defaultKeySpec: KeySpec = { algo: "ecdsa", size: 256 };
+
+/**
+ * Checks a requested key type. `algo` is case-insensitive; `size` defaults to 256 for ecdsa and
+ * 2048 for rsa, as cfssl's defaults do, and is ignored for ed25519.
+ */
+export function parseKeySpec(request: { algo?: string | undefined; size?: number | undefined } | null | undefined): KeySpec {
+  if (!request || request.algo === undefined || request.algo === "") {
+    if (request?.size) {
+      throw new CertwrightError("unsupportedKey", `key: "size" given without "algo"; accepted keys: ${acceptedKeys}`);
+    }
+    return defaultKeySpec;
+  }
+  const algo = request.algo.toLowerCase();
+  if (algo === "ecdsa") {
+    const size = request.size || 256;
+    if (!ecdsaCurves[size]) {
+      throw new CertwrightError("unsupportedKey", `key: ecdsa size ${size} is not accepted; accepted keys: ${acceptedKeys}`);
+    }
+    return { algo, size };
+  }
+  if (algo === "rsa") {
+    const size = request.size || 2048;
+    if (!rsaSizes.includes(size)) {
+      const why = size < 2048 ? "is too weak" : "is not accepted";
+      throw new CertwrightError("unsupportedKey", `key: rsa size ${size} ${why}; accepted keys: ${acceptedKeys}`);
+    }
+    return { algo, size };
+  }
+  if (algo === "ed25519") {
+    return { algo, size: 0 };
+  }
+  throw new CertwrightError("unsupportedKey", `key: algo "${request.algo}" is not accepted; accepted keys: ${acceptedKeys}`);
+}
+
+/** The WebCrypto parameters a key of this spec signs with (hash chosen by size, as cfssl does). */
+export function signingAlgorithmFor(spec: KeySpec): RsaHashedImportParams | EcKeyImportParams | Algorithm {
+  switch (spec.algo) {
+    case "rsa": {
+      const hash = spec.size >= 4096 ? "SHA-512" : spec.size >= 3072 ? "SHA-384" : "SHA-256";
+      return { name: "RSASSA-PKCS1-v1_5", hash };
+    }
+    case "ecdsa":
+      return { name: "ECDSA", namedCurve: ecdsaCurves[spec.size]! };
+    case "ed25519":
+      return { name: "Ed25519" };
+  }
+}
+
+/** The hash an ECDSA signature uses with this curve size; RSA's hash is bound to the imported key. */
+export function ecdsaHashFor(spec: KeySpec): string {
+  return spec.size === 521 ? "SHA-512" : spec.size === 384 ? "SHA-384" : "SHA-256";
+}
+
+/** A private key ready to sign, with its public half and the PEM it was read from or written to. */
+export interface PrivateKey {
+  spec: KeySpec;
+  /** PKCS#1 for RSA, SEC1 for ECDSA, PKCS#8 for Ed25519: the forms cfssl writes. */
+  pem: string;
+  keyObject: KeyObject;
+  signingKey: CryptoKey;
+  publicKey: CryptoKey;
+}
+
+/** Generates a key of the given spec; RSA generation runs on libuv's pool, off the event loop. */
+export async function generatePrivateKey(spec: KeySpec): Promise<PrivateKey> {
+  let privateKey: KeyObject;
+  try {
+    if (spec.algo === "rsa") {
+      ({ privateKey } = await generateKeyPairAsync("rsa", { modulusLength: spec.size, publicExponent: 65537 }));
+    } else if (spec.algo === "ecdsa") {
+      ({ privateKey } = await generateKeyPairAsync("ec", { namedCurve: ecdsaCurves[spec.size]! }));
+    } else {
+      ({ privateKey } = await generateKeyPairAsync("ed25519", {}));
+    }
+  } catch (cause) {
+    throw new CertwrightError("keyGenerationFailed", `could not generate a ${spec.algo} key`, { cause });
+  }
+  return wrapPrivateKey(privateKey, spec);
+}
+
+/**
+ * Reads a private key in PKCS#1, SEC1 or PKCS#8 PEM. Throws a plain Error (the caller names the
+ * file) when the key is encrypted, unreadable or of a type the service cannot sign with.
+ */
+export async function loadPrivateKey(pem: string): Promise<PrivateKey> {
+  let keyObject: KeyObject;
+  try {
+    keyObject = createPrivateKey({ key: pem, format: "pem" });
+  } catch (cause) {
+    if (/ENCRYPTED/.test(pem)) {
+      throw new Error("the private key is encrypted; decrypt it first (openssl pkey -in KEY -out PLAIN)", { cause });
+    }
+    throw new Error("not a PEM private key (PKCS#1, SEC1 or PKCS#8)", { cause });
+  }
+  return wrapPrivateKey(keyObject, keySpecOf(keyObject));
+}
+
+/** Describes a public or private key, refusing types and sizes outside `acceptedKeys`. */
+export function keySpecOf(key: KeyObject): KeySpec {
+  const type = key.asymmetricKeyType;
+  const details = key.asymmetricKeyDetails ?? {};
+  if (type === "rsa") {
+    const size = details.modulusLength ?? 0;
+    if (size < 2048) {
+      throw new CertwrightError("unsupportedKey", `rsa key of ${size} bits is too weak; accepted keys: ${acceptedKeys}`);
+    }
+    return { algo: "rsa", size };
+  }
+  if (type === "ec") {
+    const size = curveSizes[details.namedCurve ?? ""];
+    if (!size) {
+      throw new CertwrightError("unsupportedKey", `ecdsa curve ${details.namedCurve} is not accepted; accepted keys: ${acceptedKeys}`);
+    }
+    return { algo: "ecdsa", size };
+  }
+  if (type === "ed25519") {
+    return { algo: "ed25519", size: 0 };
+  }
+  throw new CertwrightError("unsupportedKey", `key type ${type} is not accepted; accepted keys: ${acceptedKeys}`);
+}
+
+async function wrapPrivateKey(keyObject: KeyObject, spec: KeySpec): Promise<PrivateKey> {
+  const algorithm = signingAlgorithmFor(spec);
+  const pkcs8 = keyObject.export({ format: "der", type: "pkcs8" });
+  const spki = createPublicKey(keyObject).export({ format: "der", type: "spki" });
+  const [signingKey, publicKey] = await Promise.all([
+    subtle.importKey("pkcs8", pkcs8, algorithm, false, ["sign"]),
+    subtle.importKey("spki", spki, algorithm, true, ["verify"]),
+  ]);
+  const pem =
+    spec.algo === "rsa"
+      ? keyObject.export({ format: "pem", type: "pkcs1" })
+      : spec.algo === "ecdsa"
+        ? keyObject.export({ format: "pem", type: "sec1" })
+        : keyObject.export({ format: "pem", type: "pkcs8" });
+  return { spec, pem: pem.toString(), keyObject, signingKey, publicKey };
+}

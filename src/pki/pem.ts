@@ -1,0 +1,40 @@
+import { createHash } from "node:crypto";
+
+/** The DER bytes of the first PEM block whose label is one of `labels`, or undefined. */
+export function decodePemBlock(text: string, labels: readonly string[]): Uint8Array<ArrayBuffer> | undefined {
+  const pattern = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+  for (const match of text.matchAll(pattern)) {
+    if (labels.includes(match[1]!)) {
+      const body = match[2]!.replace(/\s+/g, "");
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || body.length === 0) return undefined;
+      return new Uint8Array(Buffer.from(body, "base64"));
+    }
+  }
+  return undefined;
+}
+
+export function encodePem(label: string, der: ArrayBuffer | Uint8Array): string {
+  const base64 = Buffer.from(der instanceof Uint8Array ? der : new Uint8Array(der)).toString("base64");
+  const lines = base64.match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
+}
+
+/** cfssl's `sums` entry: MD5 and SHA-1 of the DER, upper-case hex. */
+export interface Sum {
+  md5: string;
+  "sha-1": string;
+}
+
+export function sumOf(der: ArrayBuffer | Uint8Array): Sum {
+  const bytes = der instanceof Uint8Array ? der : new Uint8Array(der);
+  return {
+    md5: createHash("md5").update(bytes).digest("hex").toUpperCase(),
+    "sha-1": createHash("sha1").update(bytes).digest("hex").toUpperCase(),
+  };
+}
+
+/** Key ids as openssl and cfssl's certinfo print them: upper-case hex pairs joined by colons. */
+export function formatKeyId(id: ArrayBuffer | Uint8Array): string {
+  const bytes = Buffer.from(id instanceof Uint8Array ? id : new Uint8Array(id));
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0").toUpperCase()).join(":");
+}

@@ -1,0 +1,245 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { CertwrightError } from "../errors.js";
+import { formatHours, parseDuration } from "./duration.js";
+import { knownUsages, resolveUsages } from "./usages.js";
+
+/** cfssl's `ca_constraint`. */
+const caConstraintSchema = z.object({
+  is_ca: z.boolean().optional(),
+  max_path_len: z.number().int().min(0).optional(),
+  max_path_len_zero: z.boolean().optional(),
+});
+
+/** The fields of a cfssl signing profile that certwright implements. */
+const profileSchema = z.object({
+  usages: z.array(z.string()).nullish(),
+  expiry: z.string().nullish(),
+  backdate: z.string().nullish(),
+  issuer_urls: z.array(z.string()).nullish(),
+  ocsp_url: z.string().nullish(),
+  crl_url: z.string().nullish(),
+  ca_constraint: caConstraintSchema.nullish(),
+  ocsp_no_check: z.boolean().nullish(),
+  not_before: z.string().nullish(),
+  not_after: z.string().nullish(),
+  name_whitelist: z.string().nullish(),
+});
+
+/** cfssl profile fields that a later version will implement: refused rather than ignored. */
+const notYetSupported = [
+  "auth_key",
+  "prev_auth_key",
+  "auth_remote",
+  "remote",
+  "copy_extensions",
+  "ct_log_servers",
+  "allowed_extensions",
+  "cert_store",
+  "lint_error_level",
+  "ignored_lints",
+  "policies",
+];
+
+export type ProfileJson = z.infer<typeof profileSchema>;
+
+/** A signing profile, parsed once: durations, usages and the whitelist are typed values here. */
+export interface SigningProfile {
+  name: string;
+  usages: string[];
+  keyUsage: number;
+  extKeyUsages: string[];
+  expiryMs: number;
+  /** The lifetime as the file wrote it (or cfssl's default), for `info`. */
+  expiry: string;
+  backdateMs: number;
+  isCa: boolean;
+  /** Path length constraint of issued CA certificates; undefined means none. */
+  maxPathLen: number | undefined;
+  issuerUrls: string[];
+  ocspUrl: string | undefined;
+  crlUrl: string | undefined;
+  ocspNoCheck: boolean;
+  notBefore: Date | undefined;
+  notAfter: Date | undefined;
+  /** cfssl's `name_whitelist`, anchored so it must match a whole name. */
+  nameWhitelist: RegExp | undefined;
+}
+
+const oneYearMs = 8760 * 3_600_000;
+const defaultBackdateMs = 5 * 60_000;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+function isUnset(value: unknown): boolean {
+  if (value === null || value === undefined || value === false || value === "" || value === 0) return true;
+  if (Array.isArray(value)) return value.length === 0;
+  if (typeof value === "object") return Object.keys(value).length === 0;
+  return false;
+}
+
+function parseTime(value: string, path: string): Date {
+  const time = new Date(value);
+  if (Number.isNaN(time.getTime())) throw new ConfigError(`${path}: "${value}" is not an RFC 3339 time`);
+  return time;
+}
+
+function parseUrl(value: string, path: string): string {
+  try {
+    new URL(value);
+  } catch {
+    throw new ConfigError(`${path}: "${value}" is not a URL`);
+  }
+  return value;
+}
+
+function parseProfile(name: string, path: string, raw: unknown): SigningProfile {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${path}: must be an object`);
+  }
+  for (const [key, value] of Object.entries(raw)) {
+    if (notYetSupported.includes(key)) {
+      if (!isUnset(value)) throw new ConfigError(`${path}.${key}: not supported yet by certwright; remove it`);
+    } else if (!(key in profileSchema.shape)) {
+      throw new ConfigError(`${path}.${key}: unknown field (profile fields: ${Object.keys(profileSchema.shape).join(", ")})`);
+    }
+  }
+  const parsed = profileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`${[path, ...issue.path].join(".")}: ${issue.message}`);
+  }
+  const p = parsed.data;
+  const usages = p.usages ?? [];
+  const resolved = resolveUsages(usages);
+  if ("unknown" in resolved) {
+    throw new ConfigError(`${path}.usages[${resolved.index}]: unknown usage "${resolved.unknown}" (known: ${knownUsages.join(", ")})`);
+  }
+  let expiryMs = oneYearMs;
+  if (p.expiry) {
+    const ms = parseDuration(p.expiry);
+    if (ms === undefined || ms <= 0) throw new ConfigError(`${path}.expiry: "${p.expiry}" is not a positive duration like "8760h"`);
+    expiryMs = ms;
+  }
+  let backdateMs = defaultBackdateMs;
+  if (p.backdate) {
+    const ms = parseDuration(p.backdate);
+    if (ms === undefined) throw new ConfigError(`${path}.backdate: "${p.backdate}" is not a duration like "5m"`);
+    backdateMs = ms;
+  }
+  let nameWhitelist: RegExp | undefined;
+  if (p.name_whitelist) {
+    try {
+      nameWhitelist = new RegExp(`^(?:${p.name_whitelist})$`);
+    } catch (error) {
+      throw new ConfigError(`${path}.name_whitelist: not a valid regular expression (${(error as Error).message})`);
+    }
+  }
+  const constraint = p.ca_constraint ?? {};
+  const maxPathLen =
+    constraint.max_path_len && constraint.max_path_len > 0 ? constraint.max_path_len : constraint.max_path_len_zero ? 0 : undefined;
+  const notBefore = p.not_before ? parseTime(p.not_before, `${path}.not_before`) : undefined;
+  const notAfter = p.not_after ? parseTime(p.not_after, `${path}.not_after`) : undefined;
+  if (notBefore && notAfter && notAfter <= notBefore) {
+    throw new ConfigError(`${path}.not_after: must be later than not_before`);
+  }
+  return {
+    name,
+    usages,
+    keyUsage: resolved.keyUsage,
+    extKeyUsages: resolved.extKeyUsages,
+    expiryMs,
+    expiry: p.expiry || formatHours(expiryMs),
+    backdateMs,
+    isCa: constraint.is_ca ?? false,
+    maxPathLen,
+    issuerUrls: (p.issuer_urls ?? []).map((url, i) => parseUrl(url, `${path}.issuer_urls[${i}]`)),
+    ocspUrl: p.ocsp_url ? parseUrl(p.ocsp_url, `${path}.ocsp_url`) : undefined,
+    crlUrl: p.crl_url ? parseUrl(p.crl_url, `${path}.crl_url`) : undefined,
+    ocspNoCheck: p.ocsp_no_check ?? false,
+    notBefore,
+    notAfter,
+    nameWhitelist,
+  };
+}
+
+/** The signing config: `signing.default` and the named profiles. */
+export class SigningConfig {
+  constructor(
+    readonly defaultProfile: SigningProfile,
+    readonly profiles: ReadonlyMap<string, SigningProfile>,
+  ) {}
+
+  /** `profile` absent, empty or "default" means `signing.default`; an unknown name is refused. */
+  profile(name: string | null | undefined): SigningProfile {
+    if (name === undefined || name === null || name === "" || name === "default") return this.defaultProfile;
+    const profile = this.profiles.get(name);
+    if (!profile) {
+      const names = ["default", ...this.profiles.keys()].map((n) => `"${n}"`).join(", ");
+      throw new CertwrightError("unknownProfile", `profile "${name}" does not exist; the profiles are ${names}`);
+    }
+    return profile;
+  }
+}
+
+/** Parses a cfssl `ca-config.json` document. Throws ConfigError naming the JSON path of a bad field. */
+export function parseSigningConfig(document: unknown): SigningConfig {
+  if (typeof document !== "object" || document === null || Array.isArray(document)) {
+    throw new ConfigError("the config must be a JSON object with a \"signing\" section");
+  }
+  for (const [key, value] of Object.entries(document)) {
+    if (key === "signing") continue;
+    if (key === "auth_keys" || key === "remotes" || key === "ocsp") {
+      if (!isUnset(value)) throw new ConfigError(`${key}: not supported yet by certwright; remove it`);
+    } else {
+      throw new ConfigError(`${key}: unknown field (top-level fields: signing)`);
+    }
+  }
+  const signing = (document as { signing?: unknown }).signing ?? {};
+  if (typeof signing !== "object" || signing === null || Array.isArray(signing)) {
+    throw new ConfigError("signing: must be an object with \"default\" and \"profiles\"");
+  }
+  for (const key of Object.keys(signing)) {
+    if (key !== "default" && key !== "profiles") throw new ConfigError(`signing.${key}: unknown field (fields: default, profiles)`);
+  }
+  const { default: rawDefault, profiles: rawProfiles } = signing as { default?: unknown; profiles?: unknown };
+  // cfssl's own default when the file has none: the usual server and client usages, one year.
+  const defaultProfile =
+    rawDefault === undefined || rawDefault === null
+      ? parseProfile("default", "signing.default", { usages: ["signing", "key encipherment", "server auth", "client auth"], expiry: "8760h" })
+      : parseProfile("default", "signing.default", rawDefault);
+  const profiles = new Map<string, SigningProfile>();
+  if (rawProfiles !== undefined && rawProfiles !== null) {
+    if (typeof rawProfiles !== "object" || Array.isArray(rawProfiles)) {
+      throw new ConfigError("signing.profiles: must be an object of named profiles");
+    }
+    for (const [name, raw] of Object.entries(rawProfiles)) {
+      profiles.set(name, parseProfile(name, `signing.profiles.${name}`, raw));
+    }
+  }
+  return new SigningConfig(defaultProfile, profiles);
+}
+
+/** Reads and parses a `ca-config.json` file; errors start with the file's path. */
+export function loadSigningConfig(path: string): SigningConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(`${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${path}: not valid JSON (${(error as Error).message})`);
+  }
+  try {
+    return parseSigningConfig(document);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(`${path}: ${error.message}`);
+    throw error;
+  }
+}

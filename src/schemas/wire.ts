@@ -1,0 +1,181 @@
+/**
+ * The wire types of cfssl's API, one zod schema each: they validate requests, give the handlers
+ * their types and produce the OpenAPI document. Unknown fields are dropped (cfssl's CLI sends
+ * some); known fields of the wrong type are refused.
+ */
+import { z } from "zod";
+
+const text = (max: number) => z.string().max(max);
+
+/** cfssl's `names` entry. */
+export const nameEntrySchema = z
+  .object({
+    C: text(256).optional(),
+    ST: text(256).optional(),
+    L: text(256).optional(),
+    O: text(256).optional(),
+    OU: text(256).optional(),
+    E: text(256).optional(),
+    SerialNumber: text(256).optional(),
+  })
+  .meta({ description: "Subject attributes: country, state, locality, organization, unit, email, serial number." });
+
+export const keyRequestSchema = z
+  .object({
+    algo: z.string().max(32).optional().meta({ description: "ecdsa (default), rsa or ed25519" }),
+    size: z.number().int().min(0).max(16384).optional().meta({ description: "ecdsa: 256 (default), 384, 521; rsa: 2048 (default), 3072, 4096" }),
+  })
+  .meta({ description: "The key to generate." });
+
+export const caRequestSchema = z
+  .object({
+    pathlen: z.number().int().min(0).max(100).optional(),
+    pathlenzero: z.boolean().optional(),
+    expiry: z.string().max(64).optional().meta({ description: "CA lifetime as a Go duration; default 43800h (5 years)" }),
+  })
+  .meta({ description: "CA options of init_ca." });
+
+/** cfssl's CSR JSON (`ca-csr.json`, `server-csr.json`). */
+export const csrRequestSchema = z
+  .object({
+    CN: text(1024).optional(),
+    names: z.array(nameEntrySchema).max(64).nullish(),
+    hosts: z.array(text(1024)).max(1000).nullish().meta({ description: "DNS names, IP addresses, email addresses and URIs for the SANs" }),
+    key: keyRequestSchema.nullish(),
+    ca: caRequestSchema.nullish(),
+  })
+  .meta({ id: "CertificateSigningRequestJSON", description: "cfssl's CSR JSON: CN, names, hosts, key, ca." });
+
+export type CsrRequest = z.infer<typeof csrRequestSchema>;
+
+export const subjectSchema = z
+  .object({
+    CN: text(1024).optional(),
+    names: z.array(nameEntrySchema).max(64).nullish(),
+    SerialNumber: text(256).optional(),
+  })
+  .meta({ description: "Replaces the CSR's subject attributes that it sets." });
+
+const profileField = z.string().max(256).nullish().meta({ description: "Signing profile; absent, empty or \"default\" means signing.default" });
+const labelField = z.string().max(256).nullish().meta({ description: "CA label; the default CA's is empty" });
+/** cfssl's CLI sends Go's zero time for unset times. */
+const goTime = z.string().max(64).nullish().meta({ description: "RFC 3339 time; Go's zero time 0001-01-01T00:00:00Z means unset" });
+
+export const signRequestSchema = z
+  .object({
+    certificate_request: z.string().min(1).max(65536).meta({ description: "The PEM CSR" }),
+    hosts: z.array(text(1024)).max(1000).nullish().meta({ description: "Replaces the CSR's SANs; [] clears them; absent or null keeps them" }),
+    subject: subjectSchema.nullish(),
+    profile: profileField,
+    label: labelField,
+    NotBefore: goTime,
+    NotAfter: goTime,
+    bundle: z.boolean().nullish(),
+    extensions: z.array(z.unknown()).nullish(),
+    metadata: z.record(z.string(), z.unknown()).nullish(),
+    crl_override: z.string().nullish(),
+    ReturnPrecert: z.boolean().nullish(),
+  })
+  .meta({ id: "SignRequest" });
+
+export type SignRequest = z.infer<typeof signRequestSchema>;
+
+export const newCertRequestSchema = z
+  .object({
+    request: csrRequestSchema,
+    profile: profileField,
+    label: labelField,
+    bundle: z.boolean().nullish(),
+  })
+  .meta({ id: "NewCertRequest" });
+
+export type NewCertRequest = z.infer<typeof newCertRequestSchema>;
+
+export const infoRequestSchema = z
+  .object({ label: labelField, profile: profileField })
+  .meta({ id: "InfoRequest" });
+
+export type InfoRequest = z.infer<typeof infoRequestSchema>;
+
+export const certInfoRequestSchema = z
+  .object({
+    certificate: z.string().max(65536).optional().meta({ description: "A PEM certificate to describe" }),
+    serial: z.string().max(128).optional().meta({ description: "With authority_key_id: describe a certificate this service issued" }),
+    authority_key_id: z.string().max(256).optional(),
+    domain: z.string().max(256).optional().meta({ description: "Not supported: certwright makes no outbound connections" }),
+  })
+  .meta({ id: "CertInfoRequest" });
+
+export type CertInfoRequest = z.infer<typeof certInfoRequestSchema>;
+
+const sumSchema = z.object({ md5: z.string(), "sha-1": z.string() });
+
+export const initCaResultSchema = z.object({ certificate: z.string(), private_key: z.string() }).meta({ id: "InitCaResult" });
+
+export const newKeyResultSchema = z
+  .object({
+    private_key: z.string(),
+    certificate_request: z.string(),
+    sums: z.object({ certificate_request: sumSchema }),
+  })
+  .meta({ id: "NewKeyResult" });
+
+export const newCertResultSchema = z
+  .object({
+    private_key: z.string(),
+    certificate_request: z.string(),
+    certificate: z.string(),
+    sums: z.object({ certificate_request: sumSchema, certificate: sumSchema }),
+  })
+  .meta({ id: "NewCertResult" });
+
+export const signResultSchema = z.object({ certificate: z.string() }).meta({ id: "SignResult" });
+
+export const infoResultSchema = z
+  .object({ certificate: z.string(), usages: z.array(z.string()), expiry: z.string() })
+  .meta({ id: "InfoResult" });
+
+const nameInfoSchema = z.object({
+  common_name: z.string().optional(),
+  serial_number: z.string().optional(),
+  country: z.string().optional(),
+  organization: z.string().optional(),
+  organizational_unit: z.string().optional(),
+  locality: z.string().optional(),
+  province: z.string().optional(),
+  street_address: z.string().optional(),
+  postal_code: z.string().optional(),
+  names: z.array(z.string()).optional(),
+});
+
+export const certInfoResultSchema = z
+  .object({
+    subject: nameInfoSchema,
+    issuer: nameInfoSchema,
+    serial_number: z.string().meta({ description: "Decimal, as cfssl prints it" }),
+    sans: z.array(z.string()),
+    not_before: z.string(),
+    not_after: z.string(),
+    sigalg: z.string(),
+    authority_key_id: z.string(),
+    subject_key_id: z.string(),
+    pem: z.string(),
+  })
+  .meta({ id: "CertInfoResult" });
+
+export const healthResultSchema = z.object({ healthy: z.boolean() }).meta({ id: "HealthResult" });
+
+export const responseMessageSchema = z.object({ code: z.number(), message: z.string() }).meta({ id: "ResponseMessage" });
+export type ResponseMessage = z.infer<typeof responseMessageSchema>;
+
+/** cfssl's envelope around every answer. */
+export function envelopeSchema<T extends z.ZodType>(result: T) {
+  return z.object({
+    success: z.boolean(),
+    result,
+    errors: z.array(responseMessageSchema),
+    messages: z.array(responseMessageSchema),
+  });
+}
+
+export const errorEnvelopeSchema = envelopeSchema(z.null()).meta({ id: "ErrorEnvelope" });

@@ -1,0 +1,106 @@
+import type Database from "better-sqlite3";
+import { openDatabase } from "./database.js";
+
+/** One row of the `certificates` table, as the service writes it. */
+export interface CertificateRecord {
+  serialNumber: string;
+  authorityKeyId: string;
+  caLabel: string;
+  profile: string;
+  status: "good" | "revoked";
+  reason: number;
+  expiry: Date;
+  revokedAt: Date | null;
+  pem: string;
+  issuedAt: Date;
+  notBefore: Date;
+  metadata: string | null;
+  sans: string[];
+  commonName: string;
+}
+
+export type NewCertificate = Omit<CertificateRecord, "status" | "reason" | "revokedAt">;
+
+interface Row {
+  serial_number: string;
+  authority_key_identifier: string;
+  ca_label: string;
+  profile: string;
+  status: "good" | "revoked";
+  reason: number;
+  expiry: string;
+  revoked_at: string | null;
+  pem: string;
+  issued_at: string;
+  not_before: string;
+  metadata: string | null;
+  sans: string;
+  common_name: string;
+}
+
+function fromRow(row: Row): CertificateRecord {
+  return {
+    serialNumber: row.serial_number,
+    authorityKeyId: row.authority_key_identifier,
+    caLabel: row.ca_label,
+    profile: row.profile,
+    status: row.status,
+    reason: row.reason,
+    expiry: new Date(row.expiry),
+    revokedAt: row.revoked_at ? new Date(row.revoked_at) : null,
+    pem: row.pem,
+    issuedAt: new Date(row.issued_at),
+    notBefore: new Date(row.not_before),
+    metadata: row.metadata,
+    sans: JSON.parse(row.sans) as string[],
+    commonName: row.common_name,
+  };
+}
+
+/** The certificate database: the few queries the service needs. */
+export class CertificateStore {
+  private readonly insertStatement: Database.Statement;
+  private readonly getStatement: Database.Statement;
+  private readonly countStatement: Database.Statement;
+
+  constructor(private readonly db: Database.Database) {
+    this.insertStatement = db.prepare(
+      `INSERT INTO certificates (serial_number, authority_key_identifier, ca_label, profile, expiry, pem, issued_at,
+         not_before, metadata, sans, common_name)
+       VALUES (@serialNumber, @authorityKeyId, @caLabel, @profile, @expiry, @pem, @issuedAt, @notBefore, @metadata,
+         @sans, @commonName)`,
+    );
+    this.getStatement = db.prepare(
+      "SELECT * FROM certificates WHERE serial_number = ? AND authority_key_identifier = ?",
+    );
+    this.countStatement = db.prepare("SELECT count(*) AS n FROM certificates");
+  }
+
+  static open(path: string): CertificateStore {
+    return new CertificateStore(openDatabase(path));
+  }
+
+  /** Records an issued certificate; when this returns, the row is committed to disk. */
+  insert(record: NewCertificate): void {
+    this.insertStatement.run({
+      ...record,
+      expiry: record.expiry.toISOString(),
+      issuedAt: record.issuedAt.toISOString(),
+      notBefore: record.notBefore.toISOString(),
+      sans: JSON.stringify(record.sans),
+    });
+  }
+
+  get(serialNumber: string, authorityKeyId: string): CertificateRecord | undefined {
+    const row = this.getStatement.get(serialNumber, authorityKeyId.toLowerCase()) as Row | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  count(): number {
+    return (this.countStatement.get() as { n: number }).n;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

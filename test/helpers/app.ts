@@ -1,0 +1,106 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { buildApp } from "../../src/api/app.js";
+import { Authority, type CertificateRecorder } from "../../src/authority/authority.js";
+import { initCa } from "../../src/authority/init-ca.js";
+import { loadCertificateAuthority } from "../../src/pki/ca.js";
+import type { CertificateAuthority } from "../../src/pki/certificate.js";
+import { loadSigningConfig, parseSigningConfig, type SigningConfig } from "../../src/profiles/signing-config.js";
+import { csrRequestSchema, type CsrRequest } from "../../src/schemas/wire.js";
+import { CertificateStore } from "../../src/store/certificate-store.js";
+
+export const root = new URL("../../", import.meta.url).pathname;
+export const profilesDir = join(root, "profiles");
+
+export function readProfileJson(name: string): CsrRequest {
+  return csrRequestSchema.parse(JSON.parse(readFileSync(join(profilesDir, name), "utf8")));
+}
+
+export function tempDir(t: { teardown(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), "certwright-test-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Makes a CA the way the service does on first start (ECDSA P-256 unless the CSR JSON says otherwise). */
+export async function makeCa(request: CsrRequest = readProfileJson("ca-csr.json")): Promise<{
+  ca: CertificateAuthority;
+  certificate: string;
+  private_key: string;
+}> {
+  const made = await initCa(request, new Date());
+  return { ...made, ca: await loadCertificateAuthority(made.certificate, made.private_key) };
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  authority: Authority;
+  store: CertificateStore;
+  ca: CertificateAuthority;
+  caPem: string;
+  dir: string;
+}
+
+export interface TestAppOptions {
+  config?: SigningConfig | object;
+  ca?: CertificateAuthority;
+  store?: CertificateRecorder;
+  clock?: () => Date;
+  bodyLimit?: number;
+}
+
+/** A real app around a fresh CA and a real SQLite file in a temporary directory. */
+export async function testApp(t: { teardown(fn: () => void | Promise<void>): void }, options: TestAppOptions = {}): Promise<TestApp> {
+  const dir = tempDir(t);
+  const ca = options.ca ?? (await makeCa()).ca;
+  const store = CertificateStore.open(join(dir, "certs.db"));
+  const config =
+    options.config === undefined
+      ? loadSigningConfig(join(profilesDir, "ca-config.json"))
+      : options.config instanceof Object && "profile" in options.config
+        ? (options.config as SigningConfig)
+        : parseSigningConfig(options.config);
+  const authority = new Authority({ ca, config, store: options.store ?? store, clock: options.clock });
+  const app = await buildApp({ authority, bodyLimit: options.bodyLimit });
+  t.teardown(async () => {
+    await app.close();
+    store.close();
+  });
+  return { app, authority, store, ca, caPem: ca.pem, dir };
+}
+
+export interface ApiAnswer {
+  status: number;
+  body: {
+    success: boolean;
+    result: any;
+    errors: { code: number; message: string }[];
+    messages: { code: number; message: string }[];
+  };
+}
+
+/** POSTs a JSON body the way `curl -d` does (form content type) unless told otherwise. */
+export async function post(app: FastifyInstance, path: string, body: unknown, contentType = "application/x-www-form-urlencoded"): Promise<ApiAnswer> {
+  const response = await app.inject({
+    method: "POST",
+    url: `/api/v1/cfssl/${path}`,
+    headers: { "content-type": contentType },
+    payload: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  return { status: response.statusCode, body: response.json() };
+}
+
+/** Runs the openssl command line, the independent verifier. */
+export function openssl(args: string[], input?: string) {
+  const result = spawnSync("openssl", args, { input, encoding: "utf8" });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export function writeFile(dir: string, name: string, content: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+}
