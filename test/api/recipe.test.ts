@@ -1,7 +1,8 @@
 // Seed 001's cfssl recipe, step by step, each step one call, checked by openssl and a TLS handshake.
 import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
-import { connect, createServer, type AddressInfo } from "node:tls";
+import type { AddressInfo } from "node:net";
+import { connect, createServer } from "node:tls";
 import t from "tap";
 import { openssl, post, readProfileJson, testApp, writeFile } from "../helpers/app.js";
 
