@@ -39,7 +39,7 @@ function uriOf(host: string): string | undefined {
 
 /**
  * Splits `hosts` entries into SANs the way cfssl does: an IP address (v4 or v6) becomes an IP SAN,
- * an address with `@` an email SAN, a URL with a scheme and a host (`spiffe://…`) a URI SAN, and
+ * a URL with a scheme and a host (`spiffe://…`) a URI SAN, another entry with `@` an email SAN, and
  * anything else a DNS name (wildcards included). Duplicates are dropped; an entry that is none
  * of these is refused, naming it.
  */
@@ -52,22 +52,25 @@ export function splitHosts(hosts: readonly string[]): SubjectAltNames {
     if (host === "") {
       throw new CertwrightError("csrInvalid", `${where} is empty; remove it or give a DNS name, IP address, email address or URI`);
     }
-    if (seen.has(host.toLowerCase())) return;
-    seen.add(host.toLowerCase());
+    // A URI's path is case-sensitive (RFC 3986 6.2.2.1, SPIFFE IDs): only other names fold case.
+    const key = host.includes("://") ? host : host.toLowerCase();
+    if (seen.has(key)) return;
+    seen.add(key);
     const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
     if (isIP(bare)) {
       sans.ip.push(bare);
-    } else if (host.includes("@")) {
-      if (!emailPattern.test(host)) {
-        throw new CertwrightError("csrInvalid", `${where} "${host}" is not a valid email address`);
-      }
-      sans.email.push(host);
     } else if (host.includes("://")) {
+      // Before the email test: a URI may hold an `@` (userinfo, path); an email address never holds "://".
       const uri = uriOf(host);
       if (!uri) {
         throw new CertwrightError("csrInvalid", `${where} "${host}" is not a valid URI (expected scheme://host/...)`);
       }
       sans.uri.push(uri);
+    } else if (host.includes("@")) {
+      if (!emailPattern.test(host)) {
+        throw new CertwrightError("csrInvalid", `${where} "${host}" is not a valid email address`);
+      }
+      sans.email.push(host);
     } else {
       if (host.length > 253 || !dnsPattern.test(host)) {
         throw new CertwrightError(
