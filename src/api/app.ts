@@ -48,6 +48,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if ((body as string).trim() === "") return done(null, {});
     parseJson(request, body as string, done);
   });
+  // Fastify skips the parser when a request has no content type and no body (`curl -X POST`): that is {} too.
+  app.addHook("preValidation", async (request) => {
+    if (request.method === "POST" && request.body === undefined) request.body = {};
+  });
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split("?")[0]!;
