@@ -100,6 +100,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     onRecordError: (error) => app?.log.error({ err: error }, "recording a certificate failed"),
   });
   app = await buildApp({ authority, logger: { level: options.logLevel }, version: packageVersion() });
+  // Answers sent once stopping has begun close their connection: Node's server.close() only drops
+  // connections idle at that moment, so a keep-alive client whose request was in flight would
+  // otherwise hold the exit for the keep-alive timeout (72 s).
+  let closing = false;
+  app.addHook("onSend", (_request, reply, payload, done) => {
+    if (closing) reply.header("connection", "close");
+    done(null, payload);
+  });
   for (const note of notes) app.log.info(note);
   try {
     await app.listen({ host: options.address, port: options.port });
@@ -118,6 +126,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     app,
     url: `http://${host}:${port}`,
     async close() {
+      closing = true;
       await app.close();
       store.close();
     },
