@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { buildApp } from "../api/app.js";
 import { Authority } from "../authority/authority.js";
 import { initCa } from "../authority/init-ca.js";
@@ -31,7 +32,7 @@ export async function renderOpenapi(): Promise<string> {
   return yaml;
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*[\\/]/, ""))) {
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   writeFileSync(join(packageRoot, "openapi.yaml"), await renderOpenapi());
   console.log("wrote openapi.yaml");
 }
