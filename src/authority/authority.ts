@@ -8,9 +8,11 @@ import { generatePrivateKey, parseKeySpec } from "../pki/keys.js";
 import { initCa } from "./init-ca.js";
 import { sumOf, type Sum } from "../pki/pem.js";
 import { buildName, isEmptySubject, mergeSubjectFields, subjectFieldsFromName, subjectFieldsFromRequest } from "../pki/subject.js";
+import { parseDuration } from "../profiles/duration.js";
+import { enforceProfilePolicy, type PolicyRequest } from "../profiles/policy.js";
 import type { SigningConfig, SigningProfile } from "../profiles/signing-config.js";
-import type { CertificateRecord, NewCertificate } from "../store/certificate-store.js";
-import type { CertInfoRequest, CsrRequest, InfoRequest, NewCertRequest, SignRequest } from "../schemas/wire.js";
+import { DuplicateSerialError, type CertificateRecord, type NewCertificate } from "../store/certificate-store.js";
+import type { CertInfoRequest, CsrRequest, InfoRequest, InfoResult, NewCertRequest, SignRequest } from "../schemas/wire.js";
 
 /** The part of the certificate store the authority needs. */
 export interface CertificateRecorder {
@@ -34,6 +36,7 @@ export interface Outcome<T> {
   messages: string[];
 }
 
+const maxSerialAttempts = 5;
 const noHostsMessage =
   "this certificate has no hosts (SANs): TLS clients will not accept it as a server certificate; it can still serve for client authentication";
 
@@ -45,6 +48,18 @@ function parseRequestTime(value: string | null | undefined, field: string): Date
     throw new CertwrightError("invalidRequest", `${field}: "${value}" is not an RFC 3339 time`);
   }
   return time.getUTCFullYear() <= 1 ? undefined : time;
+}
+
+/** A request's own lifetime: `expiry` (ours), `not_after` (ours) or `NotAfter` (cfssl's), all optional. */
+function requestedLifetime(expiry: string | null | undefined, notAfter: string | null | undefined, goNotAfter: string | null | undefined) {
+  let expiryMs: number | undefined;
+  if (expiry !== undefined && expiry !== null && expiry !== "") {
+    expiryMs = parseDuration(expiry);
+    if (expiryMs === undefined || expiryMs <= 0) {
+      throw new CertwrightError("invalidRequest", `expiry: "${expiry}" is not a positive duration like "24h" or "30d"`);
+    }
+  }
+  return { expiryMs, notAfter: parseRequestTime(notAfter, "not_after") ?? parseRequestTime(goNotAfter, "NotAfter") };
 }
 
 function subjectOf(request: CsrRequest) {
@@ -93,9 +108,11 @@ export class Authority {
   async newCert(request: NewCertRequest) {
     const ca = this.caFor(request.label);
     const profile = this.config.profile(request.profile);
-    const { key, csr, subject, sans } = await this.keyAndCsr(request.request);
+    const lifetime = requestedLifetime(request.expiry, request.not_after, undefined);
+    // Checked before the key is made: RSA generation is the expensive part of newcert.
+    const { key, csr, subject, sans } = await this.keyAndCsr(request.request, (names) => enforceProfilePolicy(profile, names));
     const spki = new Uint8Array(createPublicKey(key.keyObject).export({ format: "der", type: "spki" })).buffer;
-    const issued = await this.issueAndRecord(ca, profile, { subject, spki, sans });
+    const issued = await this.issueAndRecord(ca, profile, { subject, spki, sans, ...lifetime });
     return {
       result: {
         private_key: key.pem,
@@ -118,21 +135,36 @@ export class Authority {
     const ca = this.caFor(request.label);
     const profile = this.config.profile(request.profile);
     const notBefore = parseRequestTime(request.NotBefore, "NotBefore");
-    const notAfter = parseRequestTime(request.NotAfter, "NotAfter");
+    const lifetime = requestedLifetime(request.expiry, request.not_after, request.NotAfter);
     const csr = await parseCsr(request.certificate_request);
     const sans = request.hosts === undefined || request.hosts === null ? csr.sans : splitHosts(request.hosts);
     const subject = request.subject
       ? buildName(mergeSubjectFields(subjectFieldsFromRequest(request.subject), subjectFieldsFromName(csr.subject)))
       : csr.subject;
-    const issued = await this.issueAndRecord(ca, profile, { subject, spki: csr.spki, sans, notBefore, notAfter });
+    enforceProfilePolicy(profile, {
+      commonName: subjectFieldsFromName(subject).CN[0] ?? "",
+      sans,
+      keySpec: csr.keySpec,
+      requestsCa: csr.requestsCa,
+    });
+    const issued = await this.issueAndRecord(ca, profile, { subject, spki: csr.spki, sans, notBefore, ...lifetime });
     return { result: { certificate: issued.pem }, messages: this.messagesFor(issued, sans) };
   }
 
-  /** The CA certificate and a profile's usages and expiry, as cfssl's info answers. */
-  info(request: InfoRequest): Outcome<{ certificate: string; usages: string[]; expiry: string }> {
+  /** The CA certificate and a profile's usages and expiry, as cfssl's info answers, and its policy. */
+  info(request: InfoRequest): Outcome<InfoResult> {
     const ca = this.caFor(request.label);
     const profile = this.config.profile(request.profile);
-    return { result: { certificate: ca.pem, usages: profile.usages, expiry: profile.expiry }, messages: [] };
+    return {
+      result: {
+        certificate: ca.pem,
+        usages: profile.usages,
+        expiry: profile.expiry,
+        ...(profile.policyJson ? { policy: profile.policyJson } : {}),
+        beyond_ca_expiry: profile.beyondCaExpiry,
+      },
+      messages: [],
+    };
   }
 
   /** Describes a PEM certificate, or one this service recorded, by serial and authority key id. */
@@ -158,46 +190,56 @@ export class Authority {
     throw new CertwrightError("invalidRequest", "send \"certificate\" (a PEM certificate), or \"serial\" with \"authority_key_id\"");
   }
 
-  private async keyAndCsr(request: CsrRequest) {
+  /** Makes a key and a CSR from a CSR JSON; `check` sees the names and key type before the key is made. */
+  private async keyAndCsr(request: CsrRequest, check: (request: PolicyRequest) => void = () => {}) {
     const fields = subjectOf(request);
     const sans = splitHosts(request.hosts ?? []);
     if (isEmptySubject(fields) && sanCount(sans) === 0) {
       throw new CertwrightError("csrInvalid", "the request names nothing: set CN, names or hosts");
     }
     const subject = buildName(fields);
-    const key = await generatePrivateKey(parseKeySpec(request.key));
+    const keySpec = parseKeySpec(request.key);
+    check({ commonName: fields.CN[0] ?? "", sans, keySpec });
+    const key = await generatePrivateKey(keySpec);
     const csr = await buildCsr(subject, sans, key);
     return { key, csr, subject, sans };
   }
 
+  /**
+   * Issues and records; a certificate leaves only once its row is committed. A serial that is
+   * taken already (159 random bits make it all but impossible) is drawn again, never reported.
+   */
   private async issueAndRecord(
     ca: CertificateAuthority,
     profile: SigningProfile,
     request: Omit<Parameters<typeof issueCertificate>[1], "profile">,
   ): Promise<IssuedCertificate> {
-    const now = this.clock();
-    const issued = await issueCertificate(ca, { ...request, profile }, now);
-    try {
-      this.store.insert({
-        serialNumber: issued.serialNumber,
-        authorityKeyId: issued.authorityKeyId,
-        caLabel: ca.label,
-        profile: profile.name,
-        expiry: issued.notAfter,
-        pem: issued.pem,
-        issuedAt: now,
-        notBefore: issued.notBefore,
-        metadata: null,
-        sans: issued.sans,
-        commonName: issued.commonName,
-      });
-    } catch (cause) {
-      this.onRecordError(cause);
-      throw new CertwrightError("recordFailed", "the certificate could not be recorded in the database, so it was not issued; try again", {
-        cause,
-      });
+    for (let attempt = 1; ; attempt++) {
+      const now = this.clock();
+      const issued = await issueCertificate(ca, { ...request, profile }, now);
+      try {
+        this.store.insert({
+          serialNumber: issued.serialNumber,
+          authorityKeyId: issued.authorityKeyId,
+          caLabel: ca.label,
+          profile: profile.name,
+          expiry: issued.notAfter,
+          pem: issued.pem,
+          issuedAt: now,
+          notBefore: issued.notBefore,
+          metadata: null,
+          sans: issued.sans,
+          commonName: issued.commonName,
+        });
+        return issued;
+      } catch (cause) {
+        if (cause instanceof DuplicateSerialError && attempt < maxSerialAttempts) continue;
+        this.onRecordError(cause);
+        throw new CertwrightError("recordFailed", "the certificate could not be recorded in the database, so it was not issued; try again", {
+          cause,
+        });
+      }
     }
-    return issued;
   }
 
   private messagesFor(issued: IssuedCertificate, sans: SubjectAltNames): string[] {

@@ -24,6 +24,10 @@ export async function initCa(request: CsrRequest, now: Date): Promise<{ certific
   if (expiryMs === undefined || expiryMs <= 0) {
     throw new CertwrightError("invalidRequest", `ca.expiry: "${expiry}" is not a positive duration like "43800h"`);
   }
+  // X.509 times end at 9999-12-31T23:59:59Z (RFC 5280 4.1.2.5.2).
+  if (now.getTime() + expiryMs > Date.UTC(9999, 11, 31, 23, 59, 59)) {
+    throw new CertwrightError("invalidRequest", `ca.expiry: "${expiry}" would end after the year 9999, which X.509 cannot express`);
+  }
   const pathlen = request.ca?.pathlen ?? 0;
   const pathLength = pathlen > 0 ? pathlen : request.ca?.pathlenzero ? 0 : undefined;
   const sans = splitHosts(request.hosts ?? []);

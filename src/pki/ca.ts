@@ -7,9 +7,15 @@ import { x509 } from "./webcrypto.js";
 /**
  * Loads a CA from its certificate and key PEM (RSA, ECDSA or Ed25519; PKCS#1, SEC1 or PKCS#8), as
  * `cfssl serve -ca -ca-key` does. Throws a plain Error saying what is wrong with which part; the
- * caller adds the file names.
+ * caller adds the file names. A CA that is expired at `now`, or not valid yet, is refused: whatever
+ * it signed would not verify.
  */
-export async function loadCertificateAuthority(certificatePem: string, keyPem: string, label = ""): Promise<CertificateAuthority> {
+export async function loadCertificateAuthority(
+  certificatePem: string,
+  keyPem: string,
+  label = "",
+  now: Date = new Date(),
+): Promise<CertificateAuthority> {
   const der = decodePemBlock(certificatePem, ["CERTIFICATE"]);
   if (!der) throw new Error("CA certificate: no PEM \"CERTIFICATE\" block found");
   let certificate: x509.X509Certificate;
@@ -21,6 +27,12 @@ export async function loadCertificateAuthority(certificatePem: string, keyPem: s
   const constraints = certificate.getExtension(x509.BasicConstraintsExtension);
   if (!constraints?.ca) {
     throw new Error("CA certificate: it is not a CA certificate (basic constraints CA:TRUE is missing)");
+  }
+  if (now.getTime() > certificate.notAfter.getTime()) {
+    throw new Error(`CA certificate: it expired on ${certificate.notAfter.toISOString()}; renew the CA or pass another with --ca and --ca-key`);
+  }
+  if (now.getTime() < certificate.notBefore.getTime()) {
+    throw new Error(`CA certificate: it is not valid until ${certificate.notBefore.toISOString()}; check this machine's clock or the CA's NotBefore`);
   }
   let key;
   try {

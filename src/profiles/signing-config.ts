@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { CertwrightError } from "../errors.js";
 import { formatHours, parseDuration } from "./duration.js";
+import { parsePolicy, PolicyConfigError, policySchema, type NamePolicy, type PolicyJson } from "./policy.js";
 import { knownUsages, resolveUsages } from "./usages.js";
 
 /** cfssl's `ca_constraint`. */
@@ -24,6 +25,9 @@ const profileSchema = z.object({
   not_before: z.string().nullish(),
   not_after: z.string().nullish(),
   name_whitelist: z.string().nullish(),
+  // certwright's own fields
+  policy: policySchema.nullish(),
+  beyond_ca_expiry: z.enum(["truncate", "refuse"]).nullish(),
 });
 
 /** cfssl profile fields that a later version will implement: refused rather than ignored. */
@@ -64,6 +68,12 @@ export interface SigningProfile {
   notAfter: Date | undefined;
   /** cfssl's `name_whitelist`, anchored so it must match a whole name. */
   nameWhitelist: RegExp | undefined;
+  /** Which names and keys the profile certifies; undefined: any (cfssl's behaviour). */
+  policy: NamePolicy | undefined;
+  /** The policy as the file wrote it, for `info`. */
+  policyJson: PolicyJson | undefined;
+  /** What to do when the lifetime would pass the CA's NotAfter: cut it (default) or refuse. */
+  beyondCaExpiry: "truncate" | "refuse";
 }
 
 const oneYearMs = 8760 * 3_600_000;
@@ -162,7 +172,19 @@ function parseProfile(name: string, path: string, raw: unknown): SigningProfile 
     notBefore,
     notAfter,
     nameWhitelist,
+    policy: p.policy ? parsePolicyAt(p.policy, `${path}.policy`) : undefined,
+    policyJson: p.policy ?? undefined,
+    beyondCaExpiry: p.beyond_ca_expiry ?? "truncate",
   };
+}
+
+function parsePolicyAt(raw: NonNullable<ProfileJson["policy"]>, path: string): NamePolicy {
+  try {
+    return parsePolicy(raw, path);
+  } catch (error) {
+    if (error instanceof PolicyConfigError) throw new ConfigError(error.message);
+    throw error;
+  }
 }
 
 /** The signing config: `signing.default` and the named profiles. */

@@ -4,8 +4,15 @@
  * some); known fields of the wrong type are refused.
  */
 import { z } from "zod";
+import { policySchema } from "../profiles/policy.js";
+import { maxHosts } from "../pki/hosts.js";
 
 const text = (max: number) => z.string().max(max);
+
+/** At most this many `hosts` entries, the bound `splitHosts` enforces too. */
+const hostsField = z
+  .array(text(1024))
+  .max(maxHosts, { error: `at most ${maxHosts} hosts are accepted in one certificate; split them over several` });
 
 /** cfssl's `names` entry. */
 export const nameEntrySchema = z
@@ -19,6 +26,12 @@ export const nameEntrySchema = z
     SerialNumber: text(256).optional(),
   })
   .meta({ description: "Subject attributes: country, state, locality, organization, unit, email, serial number." });
+
+/** At most this many `names` entries: each becomes subject attributes, and a subject is short. */
+const maxNames = 16;
+const namesField = z
+  .array(nameEntrySchema)
+  .max(maxNames, { error: `at most ${maxNames} names entries are accepted; merge the attributes into fewer entries` });
 
 export const keyRequestSchema = z
   .object({
@@ -39,8 +52,8 @@ export const caRequestSchema = z
 export const csrRequestSchema = z
   .object({
     CN: text(1024).optional(),
-    names: z.array(nameEntrySchema).max(64).nullish(),
-    hosts: z.array(text(1024)).max(1000).nullish().meta({ description: "DNS names, IP addresses, email addresses and URIs for the SANs" }),
+    names: namesField.nullish(),
+    hosts: hostsField.nullish().meta({ description: "DNS names, IP addresses, email addresses and URIs for the SANs" }),
     key: keyRequestSchema.nullish(),
     ca: caRequestSchema.nullish(),
   })
@@ -51,7 +64,7 @@ export type CsrRequest = z.infer<typeof csrRequestSchema>;
 export const subjectSchema = z
   .object({
     CN: text(1024).optional(),
-    names: z.array(nameEntrySchema).max(64).nullish(),
+    names: namesField.nullish(),
     SerialNumber: text(256).optional(),
   })
   .meta({ description: "Replaces the CSR's subject attributes that it sets." });
@@ -60,16 +73,29 @@ const profileField = z.string().max(256).nullish().meta({ description: "Signing 
 const labelField = z.string().max(256).nullish().meta({ description: "CA label; the default CA's is empty" });
 /** cfssl's CLI sends Go's zero time for unset times. */
 const goTime = z.string().max(64).nullish().meta({ description: "RFC 3339 time; Go's zero time 0001-01-01T00:00:00Z means unset" });
+/** Ours: a lifetime shorter than the profile's, never longer. */
+const requestExpiry = z
+  .string()
+  .max(64)
+  .nullish()
+  .meta({ description: "A shorter lifetime than the profile's expiry, as a Go duration (\"24h\"); never a longer one" });
+const requestNotAfter = z
+  .string()
+  .max(64)
+  .nullish()
+  .meta({ description: "An earlier end than the profile's, as an RFC 3339 time; never a later one" });
 
 export const signRequestSchema = z
   .object({
     certificate_request: z.string().min(1).max(65536).meta({ description: "The PEM CSR" }),
-    hosts: z.array(text(1024)).max(1000).nullish().meta({ description: "Replaces the CSR's SANs; [] clears them; absent or null keeps them" }),
+    hosts: hostsField.nullish().meta({ description: "Replaces the CSR's SANs; [] clears them; absent or null keeps them" }),
     subject: subjectSchema.nullish(),
     profile: profileField,
     label: labelField,
     NotBefore: goTime,
     NotAfter: goTime,
+    expiry: requestExpiry,
+    not_after: requestNotAfter,
     bundle: z.boolean().nullish(),
     extensions: z.array(z.unknown()).nullish(),
     metadata: z.record(z.string(), z.unknown()).nullish(),
@@ -86,6 +112,8 @@ export const newCertRequestSchema = z
     profile: profileField,
     label: labelField,
     bundle: z.boolean().nullish(),
+    expiry: requestExpiry,
+    not_after: requestNotAfter,
   })
   .meta({ id: "NewCertRequest" });
 
@@ -132,8 +160,16 @@ export const newCertResultSchema = z
 export const signResultSchema = z.object({ certificate: z.string() }).meta({ id: "SignResult" });
 
 export const infoResultSchema = z
-  .object({ certificate: z.string(), usages: z.array(z.string()), expiry: z.string() })
+  .object({
+    certificate: z.string().meta({ description: "The CA certificate, PEM" }),
+    usages: z.array(z.string()),
+    expiry: z.string(),
+    policy: policySchema.optional().meta({ id: "ProfilePolicy", description: "certwright's issuance policy of the profile, as configured; absent: any names" }),
+    beyond_ca_expiry: z.enum(["truncate", "refuse"]).meta({ description: "What happens to a lifetime that would pass the CA's end" }),
+  })
   .meta({ id: "InfoResult" });
+
+export type InfoResult = z.infer<typeof infoResultSchema>;
 
 const nameInfoSchema = z.object({
   common_name: z.string().optional(),

@@ -57,6 +57,11 @@ function fromRow(row: Row): CertificateRecord {
   };
 }
 
+/** The (serial, authority key id) pair is recorded already: the caller should pick another serial. */
+export class DuplicateSerialError extends Error {
+  override name = "DuplicateSerialError";
+}
+
 /** The certificate database: the few queries the service needs. */
 export class CertificateStore {
   private readonly insertStatement: Database.Statement;
@@ -80,15 +85,25 @@ export class CertificateStore {
     return new CertificateStore(openDatabase(path));
   }
 
-  /** Records an issued certificate; when this returns, the row is committed to disk. */
+  /**
+   * Records an issued certificate; when this returns, the row is committed to disk. Throws
+   * DuplicateSerialError when the serial is taken under the same authority key id.
+   */
   insert(record: NewCertificate): void {
-    this.insertStatement.run({
-      ...record,
-      expiry: record.expiry.toISOString(),
-      issuedAt: record.issuedAt.toISOString(),
-      notBefore: record.notBefore.toISOString(),
-      sans: JSON.stringify(record.sans),
-    });
+    try {
+      this.insertStatement.run({
+        ...record,
+        expiry: record.expiry.toISOString(),
+        issuedAt: record.issuedAt.toISOString(),
+        notBefore: record.notBefore.toISOString(),
+        sans: JSON.stringify(record.sans),
+      });
+    } catch (error) {
+      if ((error as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+        throw new DuplicateSerialError(`serial ${record.serialNumber} is recorded already`, { cause: error });
+      }
+      throw error;
+    }
   }
 
   get(serialNumber: string, authorityKeyId: string): CertificateRecord | undefined {

@@ -1,7 +1,7 @@
 // splitHosts: how `hosts` entries become SANs, and how bad entries are refused.
 import t from "tap";
 import { CertwrightError, errorKinds } from "../../src/errors.js";
-import { emptySans, sanCount, sanList, splitHosts } from "../../src/pki/hosts.js";
+import { checkSans, emptySans, sanCount, sanList, splitHosts, type SubjectAltNames } from "../../src/pki/hosts.js";
 
 t.test("each kind of entry lands in its SAN type", async (t) => {
   const sans = splitHosts([
@@ -28,7 +28,8 @@ t.test("each kind of entry lands in its SAN type", async (t) => {
 t.test("edge forms: brackets, whitespace, underscores, a trailing dot", async (t) => {
   const sans = splitHosts(["[2001:db8::2]", "  padded.example.com  ", "_acme.example.com", "svc_internal", "fqdn.example.com.", "::ffff:10.0.0.1"]);
   t.same(sans.ip, ["2001:db8::2", "::ffff:10.0.0.1"], "a bracketed IPv6 literal is an IP SAN without brackets");
-  t.same(sans.dns, ["padded.example.com", "_acme.example.com", "svc_internal", "fqdn.example.com."], "entries are trimmed");
+  // RFC 5280's preferred name syntax has no root dot, and clients match the name without it.
+  t.same(sans.dns, ["padded.example.com", "_acme.example.com", "svc_internal", "fqdn.example.com"], "entries are trimmed, the root dot dropped");
   t.same(sans.email, []);
   t.same(sans.uri, []);
 });
@@ -67,7 +68,28 @@ t.test("invalid entries are refused with a CertwrightError naming hosts[i]", asy
     [["double..dot.example.com"], 0, /not a valid DNS name/],
     [["*.*.example.com"], 0, /not a valid DNS name/],
     [["ex*ample.com"], 0, /not a valid DNS name/],
-    [["ünïcode.example.com"], 0, /not a valid DNS name/],
+    [["bad\u202eidn.ünïcode.example.com"], 0, /not a valid DNS name: .*punycode/],
+    [["a.example.com\u0000.evil.com"], 0, /hosts\[0\] .* contains a NUL \(U\+0000\); remove it/],
+    [["ok.example.com", "a.example.com\n"], 1, /hosts\[1\] .* contains a newline/],
+    [["tab\there.example.com"], 0, /contains a tab/],
+    [["esc\u001b[31m.example.com"], 0, /control character \(U\+001B\)/],
+    [["del\u007f.example.com"], 0, /U\+007F/],
+    [["c1\u0085.example.com"], 0, /U\+0085/],
+    [["a b.example.com"], 0, /not a valid DNS name, IP address, email address or URI: it contains a space/],
+    [["a..b.example.com"], 0, /empty label/],
+    [[".leading.example.com"], 0, /empty label/],
+    [["trailing.example.com.."], 0, /empty label/],
+    [["."], 0, /no labels/],
+    [["*"], 0, /no labels/],
+    [[`${"a".repeat(64)}.example.com`], 0, /label of 64 characters.*at most 63/],
+    [["-x.example.com"], 0, /label "-x" starts or ends with a hyphen/],
+    [["x.-y.example.com"], 0, /label "-y"/],
+    [["fe80::1%eth0"], 0, /zone index/],
+    [["ops@bad..example.com"], 0, /not a valid email address: in its domain, it has an empty label/],
+    [["öps@example.com"], 0, /not a valid email address/],
+    [["spiffe://cluster.local/ns/a b"], 0, /space or a non-ASCII character/],
+    [["https://exämple.com/"], 0, /non-ASCII/],
+    [["ok.example.com", "bad\ud800.example.com"], 1, /unpaired surrogate/],
     [[`${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(63)}`], 0, /not a valid DNS name/],
     [["ok.example.com", "a@b@c"], 1, /hosts\[1\] "a@b@c" is not a valid email address/],
     [["user@"], 0, /not a valid email address/],
@@ -99,4 +121,40 @@ t.test("a 253-character name is accepted, 254 is not", async (t) => {
   t.equal(name253.length, 253);
   t.same(splitHosts([name253]).dns, [name253]);
   t.throws(() => splitHosts([`${name253}c`]), { kind: "csrInvalid", message: /hosts\[0\]/ });
+});
+
+t.test("IDNs are converted to punycode (A-labels), wildcards and email domains too", async (t) => {
+  const sans = splitHosts(["bücher.example", "*.münchen.example", "ops@bücher.example", "ÜNÏCODE.example.com", "例え.テスト."]);
+  t.same(sans.dns, ["xn--bcher-kva.example", "*.xn--mnchen-3ya.example", "xn--ncode-cta3g.example.com", "xn--r8jz45g.xn--zckzah"]);
+  t.same(sans.email, ["ops@xn--bcher-kva.example"]);
+  t.same(splitHosts(["bücher.example", "xn--bcher-kva.example"]).dns, ["xn--bcher-kva.example"], "the U-label and its A-label are one name");
+  t.same(splitHosts(["Fqdn.example.com.", "fqdn.example.com"]).dns, ["Fqdn.example.com"], "with or without the root dot, one name");
+});
+
+t.test("at most 100 hosts", async (t) => {
+  const hosts = Array.from({ length: 100 }, (_, i) => `h${i}.example.com`);
+  t.equal(splitHosts(hosts).dns.length, 100);
+  t.throws(() => splitHosts([...hosts, "one-more.example.com"]), { kind: "csrInvalid", message: /hosts has 101 entries; at most 100/ });
+});
+
+t.test("a label of 63 characters is accepted", async (t) => {
+  const name = `${"a".repeat(63)}.example.com`;
+  t.same(splitHosts([name]).dns, [name]);
+  t.same(splitHosts([`*.${name}`]).dns, [`*.${name}`]);
+});
+
+t.test("checkSans refuses bad names read from a CSR, naming the source", async (t) => {
+  t.doesNotThrow(() => checkSans({ dns: ["a.example.com", "*.example.com"], ip: ["10.0.0.1"], email: ["a@example.com"], uri: ["spiffe://x/y"] }, "certificate_request"));
+  const cases: [Partial<SubjectAltNames>, RegExp][] = [
+    [{ dns: ["a\u0000.example.com"] }, /certificate_request: DNS SAN .* contains a NUL/],
+    [{ dns: ["bücher.example"] }, /non-ASCII/],
+    [{ dns: ["a..b"] }, /empty label/],
+    [{ dns: [`${"a".repeat(64)}.com`] }, /at most 63/],
+    [{ email: ["nobody"] }, /email SAN "nobody" is not an email address/],
+    [{ uri: ["not a uri"] }, /URI SAN/],
+    [{ dns: Array.from({ length: 101 }, (_, i) => `h${i}.example.com`) }, /101 subject alternative names; at most 100/],
+  ];
+  for (const [partial, message] of cases) {
+    t.throws(() => checkSans({ ...emptySans(), ...partial }, "certificate_request"), { kind: "csrInvalid", message }, String(message));
+  }
 });

@@ -149,7 +149,10 @@ t.test("a duplicate (serial, authority key id) insert throws and changes nothing
   const store = CertificateStore.open(join(dir, "certs.db"));
   t.teardown(() => store.close());
   store.insert(record());
-  t.throws(() => store.insert(record({ profile: "client", commonName: "other" })), { code: "SQLITE_CONSTRAINT_PRIMARYKEY" });
+  t.throws(() => store.insert(record({ profile: "client", commonName: "other" })), {
+    name: "DuplicateSerialError",
+    cause: { code: "SQLITE_CONSTRAINT_PRIMARYKEY" },
+  });
   t.equal(store.count(), 1);
   t.equal(store.get(record().serialNumber, record().authorityKeyId)?.profile, "kubernetes", "the first row is untouched");
 });

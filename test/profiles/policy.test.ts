@@ -1,0 +1,122 @@
+import t from "tap";
+import { CertwrightError } from "../../src/errors.js";
+import { emptySans, type SubjectAltNames } from "../../src/pki/hosts.js";
+import { enforceKeyPolicy, enforceNamePolicy, parsePolicy, PolicyConfigError, type PolicyJson } from "../../src/profiles/policy.js";
+import { ConfigError, parseSigningConfig } from "../../src/profiles/signing-config.js";
+
+function sans(partial: Partial<SubjectAltNames>): SubjectAltNames {
+  return { ...emptySans(), ...partial };
+}
+
+/** The refusal message, or "ok" when the policy lets the request through. */
+function verdict(policy: PolicyJson, request: { commonName?: string; sans?: Partial<SubjectAltNames> }): string {
+  try {
+    enforceNamePolicy("p", parsePolicy(policy, "policy"), { commonName: request.commonName ?? "", sans: sans(request.sans ?? {}) });
+    return "ok";
+  } catch (error) {
+    if (!(error instanceof CertwrightError)) throw error;
+    t.equal(error.kind, "policyViolation");
+    t.equal(error.code, 5300);
+    return error.message;
+  }
+}
+
+t.test("DNS rules: exact, suffix and wildcard, on label boundaries, case-insensitively", async (t) => {
+  const policy = { dns: { allow: ["kubernetes", ".example.com", "*.svc.cluster.local"] } };
+  for (const name of ["kubernetes", "KUBERNETES", "a.example.com", "a.b.example.com", "WWW.Example.COM.", "api.svc.cluster.local"]) {
+    t.equal(verdict(policy, { sans: { dns: [name] } }), "ok", `${name} is allowed`);
+  }
+  for (const name of ["evilexample.com", "example.com", "example.com.evil", "a.b.svc.cluster.local", "svc.cluster.local", "kubernetes.default", "xkubernetes"]) {
+    t.match(verdict(policy, { sans: { dns: [name] } }), new RegExp(`DNS name "${name.replace(/\./g, "\\.")}" is not in policy.dns.allow`), `${name} is refused`);
+  }
+  t.equal(verdict(policy, { sans: { dns: ["*.svc.cluster.local"] } }), "ok", "a wildcard request inside a wildcard rule");
+  t.equal(verdict(policy, { sans: { dns: ["*.example.com"] } }), "ok", "a wildcard request inside a suffix rule");
+});
+
+t.test("deny wins over allow, and the message names the rule", async (t) => {
+  const policy = { dns: { allow: [".example.com"], deny: [".prod.example.com"] } };
+  t.equal(verdict(policy, { sans: { dns: ["a.dev.example.com"] } }), "ok");
+  t.match(verdict(policy, { sans: { dns: ["db.prod.example.com"] } }), /DNS name "db.prod.example.com" matches policy.dns.deny rule ".prod.example.com"/);
+  t.match(verdict({ dns: { deny: ["*.internal"] } }, { sans: { dns: ["a.internal", "ok.example.com"] } }), /deny rule "\*\.internal"/);
+});
+
+t.test("IP rules compare parsed addresses: CIDR v4 and v6, IPv4-mapped and compressed forms", async (t) => {
+  const policy = { ip: { allow: ["10.96.0.0/12", "192.168.4.10", "fd00::/8"], deny: ["10.96.0.10"] } };
+  for (const ip of ["10.96.0.1", "10.111.255.254", "192.168.4.10", "fd00::1", "fd12:3456::abcd", "::ffff:10.96.0.1", "::ffff:a60:1"]) {
+    t.equal(verdict(policy, { sans: { ip: [ip] } }), "ok", `${ip} is allowed`);
+  }
+  for (const ip of ["10.112.0.1", "192.168.4.11", "fe80::1", "::ffff:10.112.0.1", "127.0.0.1"]) {
+    t.match(verdict(policy, { sans: { ip: [ip] } }), /is not in policy.ip.allow/, `${ip} is refused`);
+  }
+  t.match(verdict(policy, { sans: { ip: ["10.96.0.10"] } }), /matches policy.ip.deny rule "10.96.0.10"/);
+  t.match(verdict(policy, { sans: { ip: ["::ffff:10.96.0.10"] } }), /deny rule/, "the mapped form of a denied address is denied");
+  t.equal(verdict({ ip: { allow: ["2001:db8::/32"] } }, { sans: { ip: ["2001:0db8:0000:0000:0000:0000:0000:0001"] } }), "ok", "uncompressed v6");
+});
+
+t.test("email domains and URI prefixes", async (t) => {
+  const policy = { email: { allow: ["example.com", ".corp.example.com", "ops@partner.org"] }, uri: { allow: ["spiffe://cluster.local/ns/"] } };
+  t.equal(verdict(policy, { sans: { email: ["a@example.com", "b@eu.corp.example.com", "ops@PARTNER.org"] } }), "ok");
+  t.match(verdict(policy, { sans: { email: ["a@evilexample.com"] } }), /email "a@evilexample.com" is not in policy.email.allow/);
+  t.match(verdict(policy, { sans: { email: ["dev@partner.org"] } }), /not in policy.email.allow/);
+  t.equal(verdict(policy, { sans: { uri: ["spiffe://cluster.local/ns/default/sa/web", "SPIFFE://Cluster.Local/ns/x"] } }), "ok");
+  t.match(verdict(policy, { sans: { uri: ["spiffe://cluster.local.evil/ns/x"] } }), /URI "spiffe:\/\/cluster.local.evil\/ns\/x" is not in policy.uri.allow/);
+  t.match(verdict(policy, { sans: { uri: ["spiffe://cluster.local/nsx/y"] } }), /not in policy.uri.allow/);
+  t.equal(verdict({ uri: { allow: ["spiffe://td"] } }, { sans: { uri: ["spiffe://td/a"] } }), "ok", "a prefix without slash ends at a path boundary");
+  t.match(verdict({ uri: { allow: ["spiffe://td"] } }, { sans: { uri: ["spiffe://tdx/a"] } }), /not in policy.uri.allow/);
+});
+
+t.test("wildcards, localhost and IP SANs can be switched off; the CN has its own pattern", async (t) => {
+  t.match(verdict({ allow_wildcards: false }, { sans: { dns: ["*.example.com"] } }), /wildcard name "\*\.example\.com" is not allowed \(policy.allow_wildcards is false\)/);
+  t.match(verdict({ allow_localhost: false }, { sans: { dns: ["localhost"] } }), /localhost/);
+  t.match(verdict({ allow_localhost: false }, { sans: { ip: ["127.0.0.1"] } }), /loopback/);
+  t.match(verdict({ allow_localhost: false }, { sans: { ip: ["::1"] } }), /loopback/);
+  t.match(verdict({ allow_localhost: false }, { sans: { ip: ["::ffff:127.0.0.2"] } }), /loopback/);
+  t.match(verdict({ allow_ip_sans: false }, { sans: { ip: ["10.0.0.1"] } }), /IP address "10.0.0.1" is not allowed \(policy.allow_ip_sans is false\)/);
+  const kubelet = { common_name: "system:node:[a-z0-9.-]+", dns: { allow: [".nodes.example.com"] } };
+  t.equal(verdict(kubelet, { commonName: "system:node:worker-1" }), "ok", "a kubelet CN is a name, not a host");
+  t.match(verdict(kubelet, { commonName: "system:node:worker-1 x" }), /CN "system:node:worker-1 x" does not match policy.common_name/);
+  t.match(verdict(kubelet, { commonName: "admin" }), /does not match policy.common_name/);
+  // Without a CN pattern, a CN that is a host name must pass the DNS rules, so it cannot smuggle a name in.
+  t.match(verdict({ dns: { allow: [".example.com"] } }, { commonName: "evil.com" }), /DNS name "evil.com" is not in policy.dns.allow/);
+  t.match(verdict({ ip: { allow: ["10.0.0.0/8"] } }, { commonName: "192.168.1.1" }), /IP address "192.168.1.1"/);
+  t.equal(verdict({ dns: { allow: [".example.com"] } }, { commonName: "system:node:x" }), "ok", "a CN that is no host name is left alone");
+  t.match(verdict({ max_hosts: 2 }, { sans: { dns: ["a", "b"], ip: ["10.0.0.1"] } }), /3 hosts requested, at most 2 allowed/);
+});
+
+t.test("a request is refused whole at its first name outside the policy", async (t) => {
+  const message = verdict({ dns: { allow: [".example.com"] } }, { sans: { dns: ["ok.example.com", "bad.org", "also.example.com"] } });
+  t.match(message, /profile "p" refuses this request: DNS name "bad.org"/);
+});
+
+t.test("key rules: algorithms and minimum sizes", async (t) => {
+  const policy = parsePolicy({ keys: { algorithms: ["ecdsa", "rsa"], min_rsa_size: 3072, min_ecdsa_size: 384 } }, "policy");
+  t.doesNotThrow(() => enforceKeyPolicy("p", policy, { algo: "ecdsa", size: 384 }));
+  t.doesNotThrow(() => enforceKeyPolicy("p", policy, { algo: "rsa", size: 4096 }));
+  t.throws(() => enforceKeyPolicy("p", policy, { algo: "ecdsa", size: 256 }), { message: /ecdsa 256 is below policy.keys.min_ecdsa_size 384/ });
+  t.throws(() => enforceKeyPolicy("p", policy, { algo: "rsa", size: 2048 }), { message: /rsa 2048 is below policy.keys.min_rsa_size 3072/ });
+  t.throws(() => enforceKeyPolicy("p", policy, { algo: "ed25519", size: 0 }), { message: /ed25519 keys are not allowed \(policy.keys.algorithms: ecdsa, rsa\)/ });
+});
+
+t.test("bad policies stop the config load, naming the JSON path", async (t) => {
+  const cases: [unknown, RegExp][] = [
+    [{ dns: { allow: ["exa mple.com"] } }, /signing.profiles.p.policy.dns.allow\[0\]: "exa mple.com" is not a DNS name/],
+    [{ ip: { allow: ["10.0.0.0/33"] } }, /signing.profiles.p.policy.ip.allow\[0\]: "10.0.0.0\/33" is not an IP address or CIDR range/],
+    [{ ip: { deny: ["not-an-ip"] } }, /policy.ip.deny\[0\]/],
+    [{ uri: { allow: ["cluster.local"] } }, /policy.uri.allow\[0\]: "cluster.local" is not a URI prefix/],
+    [{ email: { allow: ["a@@b"] } }, /policy.email.allow\[0\]/],
+    [{ common_name: "(" }, /policy.common_name: not a valid regular expression/],
+    [{ keys: { min_rsa_size: 1024 } }, /policy.keys.min_rsa_size/],
+    [{ keys: { algorithms: ["dsa"] } }, /policy.keys.algorithms/],
+    [{ dns: { allows: ["x"] } }, /policy.dns/],
+    [{ allow_wildcard: false }, /policy/],
+  ];
+  for (const [policy, message] of cases) {
+    t.throws(
+      () => parseSigningConfig({ signing: { default: { usages: ["signing"] }, profiles: { p: { usages: ["signing"], policy } } } }),
+      { name: "ConfigError", message },
+      `${JSON.stringify(policy)} → ${message}`,
+    );
+  }
+  t.throws(() => parsePolicy({ ip: { allow: ["x/1"] } }, "policy"), PolicyConfigError);
+  t.throws(() => parseSigningConfig({ signing: { profiles: { p: { usages: ["signing"], beyond_ca_expiry: "warn" } } } }), ConfigError);
+});
