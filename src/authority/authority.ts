@@ -1,4 +1,3 @@
-import { createPublicKey } from "node:crypto";
 import { CertwrightError } from "../errors.js";
 import { issueCertificate, type CertificateAuthority, type IssuedCertificate } from "../pki/certificate.js";
 import { buildCsr, parseCsr } from "../pki/csr.js";
@@ -111,8 +110,7 @@ export class Authority {
     const lifetime = requestedLifetime(request.expiry, request.not_after, undefined);
     // Checked before the key is made: RSA generation is the expensive part of newcert.
     const { key, csr, subject, sans } = await this.keyAndCsr(request.request, (names) => enforceProfilePolicy(profile, names));
-    const spki = new Uint8Array(createPublicKey(key.keyObject).export({ format: "der", type: "spki" })).buffer;
-    const issued = await this.issueAndRecord(ca, profile, { subject, spki, sans, ...lifetime });
+    const issued = await this.issueAndRecord(ca, profile, { subject, spki: key.spki, sans, ...lifetime });
     return {
       result: {
         private_key: key.pem,

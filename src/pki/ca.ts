@@ -1,5 +1,7 @@
 import { createPublicKey } from "node:crypto";
 import type { CertificateAuthority } from "./certificate.js";
+import { children, readWhole, Tag } from "./der.js";
+import { keyIdentifier } from "./extensions.js";
 import { loadPrivateKey } from "./keys.js";
 import { decodePemBlock, encodePem } from "./pem.js";
 import { x509 } from "./webcrypto.js";
@@ -36,7 +38,7 @@ export async function loadCertificateAuthority(
   }
   let key;
   try {
-    key = await loadPrivateKey(keyPem);
+    key = loadPrivateKey(keyPem);
   } catch (error) {
     throw new Error(`CA key: ${(error as Error).message}`, { cause: error });
   }
@@ -46,13 +48,22 @@ export async function loadCertificateAuthority(
     throw new Error("CA key: it does not belong to the CA certificate (their public keys differ)");
   }
   const ski = certificate.getExtension(x509.SubjectKeyIdentifierExtension);
-  const subjectKeyId = ski ? ski.keyId : (await x509.SubjectKeyIdentifierExtension.create(certificate.publicKey)).keyId;
+  const subjectKeyId = ski ? ski.keyId : Buffer.from(keyIdentifier(certificateSpki)).toString("hex");
   return {
     label,
-    certificate,
     pem: encodePem("CERTIFICATE", certificate.rawData),
     key,
-    subjectKeyId,
+    subjectDer: subjectOf(der),
+    notAfter: certificate.notAfter,
+    subjectKeyId: subjectKeyId.toLowerCase(),
     pathLength: constraints.pathLength,
   };
+}
+
+/** The subject Name of a DER certificate, byte for byte, so what the CA issues names it exactly. */
+function subjectOf(certificate: Uint8Array): Uint8Array {
+  const [tbs] = children(readWhole(certificate, Tag.sequence).value);
+  const fields = children(tbs!.value);
+  const offset = fields[0]?.tag === 0xa0 ? 1 : 0; // [0] version, absent in v1 certificates
+  return new Uint8Array(fields[offset + 4]!.raw);
 }

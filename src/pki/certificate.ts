@@ -1,30 +1,46 @@
 import { randomBytes } from "node:crypto";
 import { CertwrightError } from "../errors.js";
 import type { SigningProfile } from "../profiles/signing-config.js";
+import { bitString, explicit, sequence, smallInteger, time, unsignedInteger } from "./der.js";
+import {
+  authorityInfoAccess,
+  authorityKeyId,
+  basicConstraints,
+  crlDistributionPoints,
+  extKeyUsage,
+  keyIdentifier,
+  keyUsage,
+  ocspNoCheck,
+  subjectAltName,
+  subjectKeyId,
+} from "./extensions.js";
 import { sanCount, sanList, type SubjectAltNames } from "./hosts.js";
-import { ecdsaHashFor, type PrivateKey } from "./keys.js";
-import { sanExtension } from "./csr.js";
+import { signatureAlgorithmFor, signData, type PrivateKey } from "./keys.js";
+import { nameValues, type DistinguishedName } from "./name.js";
 import { encodePem } from "./pem.js";
-import { subjectFieldsFromName } from "./subject.js";
-import { x509 } from "./webcrypto.js";
 
 /** A CA that signs: its certificate, its key, and the facts issuance checks against. */
 export interface CertificateAuthority {
   /** cfssl's CA label; the default CA's is empty. */
   label: string;
-  certificate: x509.X509Certificate;
   pem: string;
   key: PrivateKey;
-  /** The CA's subject key id, written as the authority key id of what it issues. */
+  /** The CA certificate's subject, byte for byte: the issuer of what it signs. */
+  subjectDer: Uint8Array;
+  notAfter: Date;
+  /** The CA's subject key id (lower-case hex), written as the authority key id of what it issues. */
   subjectKeyId: string;
   /** The CA's own path length constraint; undefined when it has none. */
   pathLength: number | undefined;
+  /** Its authorityKeyIdentifier extension for what it issues, encoded on first use. */
+  authorityKeyIdExtension?: Uint8Array;
 }
 
 /** What a certificate is made from: a subject and key (from a CSR or a generated key) and its SANs. */
 export interface IssueRequest {
-  subject: x509.Name;
-  spki: ArrayBuffer;
+  subject: DistinguishedName;
+  /** The DER SubjectPublicKeyInfo, copied into the certificate as it is. */
+  spki: Uint8Array;
   sans: SubjectAltNames;
   profile: SigningProfile;
   /** A later start than the profile's, from the request; never earlier. */
@@ -37,7 +53,7 @@ export interface IssueRequest {
 
 export interface IssuedCertificate {
   pem: string;
-  der: ArrayBuffer;
+  der: Uint8Array;
   /** Decimal, as cfssl records and prints serials. */
   serialNumber: string;
   /** Lower-case hex without separators, as cfssl's certdb keys certificates. */
@@ -51,19 +67,52 @@ export interface IssuedCertificate {
 }
 
 /**
+ * Everything a TBSCertificate holds, encoded: what issuance decides, before anything is signed.
+ * The property tests build the same template with @peculiar/x509 and compare the bytes.
+ */
+export interface CertificateTemplate {
+  serial: Uint8Array;
+  signatureAlgorithm: Uint8Array;
+  issuer: Uint8Array;
+  notBefore: Date;
+  notAfter: Date;
+  subject: Uint8Array;
+  spki: Uint8Array;
+  /** Each one a whole DER Extension. */
+  extensions: Uint8Array[];
+}
+
+/**
  * A random positive serial of at most 20 octets: 159 random bits with the top bit clear, as cfssl
  * makes them (RFC 5280 allows 20 octets; CA/B Forum wants at least 64 random bits).
  */
-export function randomSerialHex(): string {
+export function randomSerial(): Uint8Array {
   const bytes = randomBytes(20);
   bytes[0]! &= 0x7f;
-  let hex = bytes.toString("hex").replace(/^(00)+/, "");
-  if (hex === "") hex = "01";
-  return hex;
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const serial = bytes.subarray(start);
+  if (serial.length === 1 && serial[0] === 0) serial[0] = 1;
+  return serial;
 }
 
-function signingAlgorithm(key: PrivateKey): Algorithm | EcdsaParams {
-  return key.spec.algo === "ecdsa" ? { name: "ECDSA", hash: ecdsaHashFor(key.spec) } : key.signingKey.algorithm;
+/** TBSCertificate: v3, serial, signature algorithm, issuer, validity, subject, key, extensions. */
+export function encodeTbs(template: CertificateTemplate): Uint8Array {
+  return sequence(
+    explicit(0, smallInteger(2)),
+    unsignedInteger(template.serial),
+    template.signatureAlgorithm,
+    template.issuer,
+    sequence(time(template.notBefore), time(template.notAfter)),
+    template.subject,
+    template.spki,
+    ...(template.extensions.length > 0 ? [explicit(3, sequence(...template.extensions))] : []),
+  );
+}
+
+/** Signs a TBSCertificate with `key` and wraps it as a Certificate. */
+export function signTbs(tbs: Uint8Array, signatureAlgorithm: Uint8Array, key: PrivateKey): Uint8Array {
+  return sequence(tbs, signatureAlgorithm, bitString(signData(key, tbs)));
 }
 
 /** Works out the validity window: cfssl's backdate and expiry, narrowed by the request, capped by the CA. */
@@ -99,7 +148,7 @@ function validityOf(ca: CertificateAuthority, request: IssueRequest, now: Date, 
     }
     notAfter = request.notAfter;
   }
-  const caNotAfter = ca.certificate.notAfter;
+  const caNotAfter = ca.notAfter;
   if (notAfter > caNotAfter) {
     if (profile.beyondCaExpiry === "refuse") {
       throw new CertwrightError(
@@ -116,8 +165,8 @@ function validityOf(ca: CertificateAuthority, request: IssueRequest, now: Date, 
   return { notBefore, notAfter };
 }
 
-function caConstraintOf(ca: CertificateAuthority, profile: SigningProfile): x509.BasicConstraintsExtension {
-  if (!profile.isCa) return new x509.BasicConstraintsExtension(false, undefined, true);
+function caConstraintOf(ca: CertificateAuthority, profile: SigningProfile): Uint8Array {
+  if (!profile.isCa) return basicConstraints(false, undefined);
   if (ca.pathLength !== undefined) {
     if (ca.pathLength === 0) {
       throw new CertwrightError("policyViolation", "this CA has a path length of 0, so it cannot issue CA certificates");
@@ -129,69 +178,93 @@ function caConstraintOf(ca: CertificateAuthority, profile: SigningProfile): x509
       );
     }
   }
-  return new x509.BasicConstraintsExtension(true, profile.maxPathLen, true);
+  return basicConstraints(true, profile.maxPathLen);
 }
 
-/** Signs a certificate for `request` with `ca` under the request's profile. Pure: records nothing. */
-export async function issueCertificate(ca: CertificateAuthority, request: IssueRequest, now: Date): Promise<IssuedCertificate> {
+/** The extensions a profile gives every certificate, encoded once per CA and profile. */
+const profileExtensionCache = new WeakMap<SigningProfile, WeakMap<CertificateAuthority, Uint8Array[]>>();
+
+function profileExtensions(ca: CertificateAuthority, profile: SigningProfile): Uint8Array[] {
+  let byCa = profileExtensionCache.get(profile);
+  if (!byCa) profileExtensionCache.set(profile, (byCa = new WeakMap()));
+  let cached = byCa.get(ca);
+  if (!cached) {
+    cached = [caConstraintOf(ca, profile)];
+    if (profile.keyUsage !== 0) cached.push(keyUsage(profile.keyUsage));
+    if (profile.extKeyUsages.length > 0) cached.push(extKeyUsage(profile.extKeyUsages));
+    byCa.set(ca, cached);
+  }
+  return cached;
+}
+
+function profileTrailingExtensions(profile: SigningProfile): Uint8Array[] {
+  const extensions: Uint8Array[] = [];
+  if (profile.crlUrl) extensions.push(crlDistributionPoints(profile.crlUrl));
+  if (profile.ocspUrl || profile.issuerUrls.length > 0) {
+    extensions.push(authorityInfoAccess(profile.ocspUrl ? [profile.ocspUrl] : [], profile.issuerUrls));
+  }
+  if (profile.ocspNoCheck) extensions.push(ocspNoCheck());
+  return extensions;
+}
+
+/**
+ * Decides what a certificate for `request` holds under its profile: validity, extensions, serial.
+ * Refuses (with the client's error) what the profile does not allow. Pure: signs and records nothing.
+ */
+export function certificateTemplate(ca: CertificateAuthority, request: IssueRequest, now: Date): { template: CertificateTemplate; warnings: string[] } {
   const { profile, sans } = request;
   if (profile.keyUsage === 0 && profile.extKeyUsages.length === 0) {
     throw new CertwrightError("noKeyUsages", `profile "${profile.name}" has no usages; add "usages" to it in the signing config`);
   }
-  const fields = subjectFieldsFromName(request.subject);
-  const commonName = fields.CN[0] ?? "";
-  const emptySubject = request.subject.toJSON().length === 0;
+  const emptySubject = request.subject.rdns.length === 0;
   if (emptySubject && sanCount(sans) === 0) {
     throw new CertwrightError("csrInvalid", "the certificate would name nothing: give a CN or names, or hosts");
   }
   const warnings: string[] = [];
   const { notBefore, notAfter } = validityOf(ca, request, now, warnings);
-  const publicKey = new x509.PublicKey(request.spki);
-  const extensions: x509.Extension[] = [caConstraintOf(ca, profile)];
-  if (profile.keyUsage !== 0) extensions.push(new x509.KeyUsagesExtension(profile.keyUsage, true));
-  if (profile.extKeyUsages.length > 0) extensions.push(new x509.ExtendedKeyUsageExtension(profile.extKeyUsages, false));
-  extensions.push(await x509.SubjectKeyIdentifierExtension.create(publicKey));
-  extensions.push(new x509.AuthorityKeyIdentifierExtension(ca.subjectKeyId));
-  // RFC 5280 4.2.1.6: with an empty subject the SANs are the identity and must be critical.
-  if (sanCount(sans) > 0) extensions.push(sanExtension(sans, emptySubject));
-  if (profile.crlUrl) extensions.push(new x509.CRLDistributionPointsExtension([profile.crlUrl]));
-  if (profile.ocspUrl || profile.issuerUrls.length > 0) {
-    extensions.push(
-      new x509.AuthorityInfoAccessExtension({
-        ocsp: profile.ocspUrl ? [profile.ocspUrl] : [],
-        caIssuers: profile.issuerUrls,
-      }),
-    );
-  }
-  if (profile.ocspNoCheck) extensions.push(new x509.Extension("1.3.6.1.5.5.7.48.1.5", false, new Uint8Array([0x05, 0x00])));
-  const serialHex = randomSerialHex();
-  const certificate = await x509.X509CertificateGenerator.create({
-    serialNumber: serialHex,
-    subject: request.subject,
-    issuer: ca.certificate.subjectName,
-    notBefore,
-    notAfter,
-    publicKey: request.spki,
-    signingKey: ca.key.signingKey,
-    signingAlgorithm: signingAlgorithm(ca.key),
-    extensions,
-  });
+  const extensions = [
+    ...profileExtensions(ca, profile),
+    subjectKeyId(keyIdentifier(request.spki)),
+    ca.authorityKeyIdExtension ??= authorityKeyId(Buffer.from(ca.subjectKeyId, "hex")),
+    // RFC 5280 4.2.1.6: with an empty subject the SANs are the identity and must be critical.
+    ...(sanCount(sans) > 0 ? [subjectAltName(sans, emptySubject)] : []),
+    ...profileTrailingExtensions(profile),
+  ];
   return {
-    pem: encodePem("CERTIFICATE", certificate.rawData),
-    der: certificate.rawData,
-    serialNumber: BigInt(`0x${serialHex}`).toString(10),
-    authorityKeyId: ca.subjectKeyId.toLowerCase(),
-    commonName,
-    sans: sanList(sans),
-    notBefore,
-    notAfter,
+    template: {
+      serial: randomSerial(),
+      signatureAlgorithm: signatureAlgorithmFor(ca.key.spec).identifier,
+      issuer: ca.subjectDer,
+      notBefore,
+      notAfter,
+      subject: request.subject.der,
+      spki: request.spki,
+      extensions,
+    },
+    warnings,
+  };
+}
+
+/** Signs a certificate for `request` with `ca` under the request's profile. Pure: records nothing. */
+export function issueCertificate(ca: CertificateAuthority, request: IssueRequest, now: Date): IssuedCertificate {
+  const { template, warnings } = certificateTemplate(ca, request, now);
+  const der = signTbs(encodeTbs(template), template.signatureAlgorithm, ca.key);
+  return {
+    pem: encodePem("CERTIFICATE", der),
+    der,
+    serialNumber: BigInt(`0x${Buffer.from(template.serial).toString("hex")}`).toString(10),
+    authorityKeyId: ca.subjectKeyId,
+    commonName: nameValues(request.subject, "2.5.4.3")[0] ?? "",
+    sans: sanList(request.sans),
+    notBefore: template.notBefore,
+    notAfter: template.notAfter,
     warnings,
   };
 }
 
 /** What a new CA is made from (cfssl's `initca` CSR JSON, parsed). */
 export interface CaRequest {
-  subject: x509.Name;
+  subject: DistinguishedName;
   sans: SubjectAltNames;
   key: PrivateKey;
   expiryMs: number;
@@ -200,28 +273,31 @@ export interface CaRequest {
 }
 
 /** Makes a self-signed CA certificate: CA:TRUE, cert sign and CRL sign, key ids, backdated 5 minutes as cfssl does. */
-export async function createSelfSignedCa(request: CaRequest, now: Date): Promise<{ pem: string; certificate: x509.X509Certificate }> {
+export function createSelfSignedCa(request: CaRequest, now: Date): { pem: string; der: Uint8Array } {
   const minute = 60_000;
   const notBefore = new Date(Math.round(now.getTime() / minute) * minute - 5 * minute);
   const notAfter = new Date(notBefore.getTime() + request.expiryMs);
-  const ski = await x509.SubjectKeyIdentifierExtension.create(request.key.publicKey);
-  const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(true, request.pathLength, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-    ski,
-    new x509.AuthorityKeyIdentifierExtension(ski.keyId),
-  ];
-  if (sanCount(request.sans) > 0) extensions.push(sanExtension(request.sans, false));
-  const certificate = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerialHex(),
-    subject: request.subject,
-    issuer: request.subject,
+  const ski = keyIdentifier(request.key.spki);
+  const signatureAlgorithm = signatureAlgorithmFor(request.key.spec).identifier;
+  const template: CertificateTemplate = {
+    serial: randomSerial(),
+    signatureAlgorithm,
+    issuer: request.subject.der,
     notBefore,
     notAfter,
-    publicKey: request.key.publicKey,
-    signingKey: request.key.signingKey,
-    signingAlgorithm: signingAlgorithm(request.key),
-    extensions,
-  });
-  return { pem: encodePem("CERTIFICATE", certificate.rawData), certificate };
+    subject: request.subject.der,
+    spki: request.key.spki,
+    extensions: [
+      basicConstraints(true, request.pathLength),
+      keyUsage(keyCertSign | cRLSign),
+      subjectKeyId(ski),
+      authorityKeyId(ski),
+      ...(sanCount(request.sans) > 0 ? [subjectAltName(request.sans, false)] : []),
+    ],
+  };
+  const der = signTbs(encodeTbs(template), signatureAlgorithm, request.key);
+  return { pem: encodePem("CERTIFICATE", der), der };
 }
+
+const keyCertSign = 1 << 5;
+const cRLSign = 1 << 6;

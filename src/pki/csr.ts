@@ -1,44 +1,128 @@
-import { createPublicKey } from "node:crypto";
+import { constants, createPublicKey, verify, type KeyObject } from "node:crypto";
 import { CertwrightError } from "../errors.js";
+import { bitString, children, DerError, expectTag, oid, oidToString, readElement, readWhole, sequence, set, smallInteger, Tag, tlv } from "./der.js";
+import { extension, generalNames, oids, readExtensions } from "./extensions.js";
 import { checkSans, emptySans, sanCount, type SubjectAltNames } from "./hosts.js";
-import { ecdsaHashFor, keySpecOf, type KeySpec, type PrivateKey } from "./keys.js";
+import { keySpecOf, signatureAlgorithmFor, signData, type KeySpec, type PrivateKey } from "./keys.js";
+import { readName, type DistinguishedName } from "./name.js";
 import { decodePemBlock, encodePem } from "./pem.js";
 import { checkCsrSubject } from "./subject.js";
-import { x509 } from "./webcrypto.js";
 
 /** What the service takes from a CSR: its subject, public key and requested SANs. */
 export interface ParsedCsr {
-  subject: x509.Name;
+  subject: DistinguishedName;
   /** The DER SubjectPublicKeyInfo, copied into the certificate as it is. */
-  spki: ArrayBuffer;
+  spki: Uint8Array;
   keySpec: KeySpec;
   sans: SubjectAltNames;
   /** True when the CSR's extension request has basicConstraints with cA TRUE: it asks to be a CA. */
   requestsCa: boolean;
 }
 
-export function sanExtension(sans: SubjectAltNames, critical: boolean): x509.SubjectAlternativeNameExtension {
-  return new x509.SubjectAlternativeNameExtension(
-    [
-      ...sans.dns.map((value) => ({ type: "dns" as const, value })),
-      ...sans.ip.map((value) => ({ type: "ip" as const, value })),
-      ...sans.email.map((value) => ({ type: "email" as const, value })),
-      ...sans.uri.map((value) => ({ type: "url" as const, value })),
-    ],
-    critical,
-  );
+/** Makes a PKCS#10 request for `key`, with the SANs in an extension request as cfssl and openssl do. */
+export function buildCsr(subject: DistinguishedName, sans: SubjectAltNames, key: PrivateKey): { pem: string; der: Uint8Array } {
+  const requested = sanCount(sans) > 0 ? [sequence(oid(oids.extensionRequest), set(sequence(extension(oids.subjectAltName, false, generalNames(sans)))))] : [];
+  // attributes [0] IMPLICIT SET OF Attribute
+  const info = sequence(smallInteger(0), subject.der, key.spki, tlv(0xa0, ...requested));
+  const algorithm = signatureAlgorithmFor(key.spec).identifier;
+  const der = sequence(info, algorithm, bitString(signData(key, info)));
+  return { pem: encodePem("CERTIFICATE REQUEST", der), der };
 }
 
-/** Makes a PKCS#10 request for `key`, with the SANs in an extension request as cfssl and openssl do. */
-export async function buildCsr(subject: x509.Name, sans: SubjectAltNames, key: PrivateKey): Promise<{ pem: string; der: ArrayBuffer }> {
-  const extensions = sanCount(sans) > 0 ? [sanExtension(sans, false)] : [];
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: subject,
-    keys: { privateKey: key.signingKey, publicKey: key.publicKey },
-    signingAlgorithm: key.spec.algo === "ecdsa" ? { name: "ECDSA", hash: ecdsaHashFor(key.spec) } : key.signingKey.algorithm,
-    extensions,
-  });
-  return { pem: encodePem("CERTIFICATE REQUEST", csr.rawData), der: csr.rawData };
+const rsaHashes: Record<string, string> = {
+  "1.2.840.113549.1.1.5": "sha1",
+  "1.2.840.113549.1.1.14": "sha224",
+  "1.2.840.113549.1.1.11": "sha256",
+  "1.2.840.113549.1.1.12": "sha384",
+  "1.2.840.113549.1.1.13": "sha512",
+};
+const ecdsaHashes: Record<string, string> = {
+  "1.2.840.10045.4.1": "sha1",
+  "1.2.840.10045.4.3.1": "sha224",
+  "1.2.840.10045.4.3.2": "sha256",
+  "1.2.840.10045.4.3.3": "sha384",
+  "1.2.840.10045.4.3.4": "sha512",
+};
+const digestOids: Record<string, string> = {
+  "1.3.14.3.2.26": "sha1",
+  "2.16.840.1.101.3.4.2.4": "sha224",
+  "2.16.840.1.101.3.4.2.1": "sha256",
+  "2.16.840.1.101.3.4.2.2": "sha384",
+  "2.16.840.1.101.3.4.2.3": "sha512",
+};
+
+/** Verifies the CSR's self-signature with Node's crypto, by the algorithm it names. */
+function verifySignature(algorithm: Uint8Array, signed: Uint8Array, signature: Uint8Array, key: KeyObject): boolean {
+  const [id, params] = children(readWhole(algorithm, Tag.sequence).value);
+  const name = oidToString(expectTag(id, Tag.oid, "signature algorithm").value);
+  const type = key.asymmetricKeyType;
+  if (rsaHashes[name] && type === "rsa") return verify(rsaHashes[name]!, signed, key, signature);
+  if (ecdsaHashes[name] && type === "ec") return verify(ecdsaHashes[name]!, signed, key, signature);
+  if (name === "1.3.101.112" && type === "ed25519") return verify(null, signed, key, signature);
+  if (name === "1.2.840.113549.1.1.10" && (type === "rsa" || type === "rsa-pss")) {
+    // RSASSA-PSS-params: [0] hashAlgorithm (SHA-1 by default), [2] saltLength (20 by default); MGF1 with the same hash.
+    let hash = "sha1";
+    let saltLength = 20;
+    for (const field of params && params.tag === Tag.sequence ? children(params.value) : []) {
+      if (field.tag === 0xa0) hash = digestOids[oidToString(children(readElement(field.value).value)[0]!.value)] ?? "";
+      if (field.tag === 0xa2) saltLength = Number.parseInt(Buffer.from(readElement(field.value).value).toString("hex"), 16);
+    }
+    if (!hash) return false;
+    return verify(hash, signed, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }, signature);
+  }
+  throw new DerError(`signature algorithm ${name} does not go with a ${type} key`);
+}
+
+function ipString(bytes: Uint8Array): string {
+  if (bytes.length === 4) return [...bytes].join(".");
+  if (bytes.length !== 16) throw new DerError("an IP SAN must have 4 or 16 bytes");
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
+  // RFC 5952: the longest run of two or more zero groups becomes "::".
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) [bestStart, bestLength] = [i, j - i];
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(":");
+  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`;
+}
+
+function readSans(value: Uint8Array, sans: SubjectAltNames): void {
+  for (const name of children(readWhole(value, Tag.sequence).value)) {
+    const text = () => Buffer.from(name.value).toString("latin1");
+    if (name.tag === 0x82) sans.dns.push(text());
+    else if (name.tag === 0x87) sans.ip.push(ipString(name.value));
+    else if (name.tag === 0x81) sans.email.push(text());
+    else if (name.tag === 0x86) sans.uri.push(text());
+  }
+}
+
+function readRequestedExtensions(attributes: Uint8Array): { sans: SubjectAltNames; requestsCa: boolean } {
+  const sans = emptySans();
+  let requestsCa = false;
+  for (const attribute of children(attributes)) {
+    const [type, values] = children(expectTag(attribute, Tag.sequence, "attribute").value);
+    if (oidToString(expectTag(type, Tag.oid, "attribute type").value) !== oids.extensionRequest) continue;
+    for (const requested of children(expectTag(values, Tag.set, "attribute values").value)) {
+      for (const ext of readExtensions(requested.raw)) {
+        if (ext.id === oids.subjectAltName) readSans(ext.value, sans);
+        if (ext.id === oids.basicConstraints) {
+          const first = children(readWhole(ext.value, Tag.sequence).value)[0];
+          requestsCa ||= first?.tag === Tag.boolean && first.value[0] !== 0;
+        }
+      }
+    }
+  }
+  return { sans, requestsCa };
 }
 
 /**
@@ -46,7 +130,7 @@ export async function buildCsr(subject: x509.Name, sans: SubjectAltNames, key: P
  * with the input: not PEM (9002), not PKCS#10 (9003), an unaccepted key (2200), a bad signature, a
  * subject attribute over its limit or holding control characters, or SANs that are not valid names (9300).
  */
-export async function parseCsr(pem: string): Promise<ParsedCsr> {
+export function parseCsr(pem: string): ParsedCsr {
   const der = decodePemBlock(pem, ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"]);
   if (!der) {
     throw new CertwrightError(
@@ -54,54 +138,43 @@ export async function parseCsr(pem: string): Promise<ParsedCsr> {
       "certificate_request: no PEM block \"-----BEGIN CERTIFICATE REQUEST-----\" found; send the CSR file's whole text",
     );
   }
-  let csr: x509.Pkcs10CertificateRequest;
+  const notPkcs10 = (cause: unknown) =>
+    new CertwrightError("csrParseFailed", "certificate_request: the PEM block is not a valid PKCS#10 request", { cause });
+  let info, algorithm, signature, version, subject: DistinguishedName, spki, attributes;
   try {
-    csr = new x509.Pkcs10CertificateRequest(der);
+    [info, algorithm, signature] = children(readWhole(der, Tag.sequence).value);
+    [version, , spki, attributes] = children(expectTag(info, Tag.sequence, "certificationRequestInfo").value);
+    expectTag(version, Tag.integer, "version");
+    subject = readName(children(info!.value)[1]!.raw);
+    expectTag(spki, Tag.sequence, "subjectPKInfo");
+    expectTag(algorithm, Tag.sequence, "signatureAlgorithm");
+    if (expectTag(signature, Tag.bitString, "signature").value[0] !== 0) throw new DerError("signature has unused bits");
   } catch (cause) {
-    throw new CertwrightError("csrParseFailed", "certificate_request: the PEM block is not a valid PKCS#10 request", { cause });
+    throw notPkcs10(cause);
   }
-  const spki = csr.publicKey.rawData;
-  let keySpec: KeySpec;
+  let key: KeyObject;
   try {
-    keySpec = keySpecOf(createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" }));
+    key = createPublicKey({ key: Buffer.from(spki!.raw), format: "der", type: "spki" });
   } catch (cause) {
-    if (cause instanceof CertwrightError) throw cause;
     throw new CertwrightError("csrParseFailed", "certificate_request: its public key cannot be read", { cause });
   }
-  let valid = false;
+  const keySpec = keySpecOf(key);
+  let valid: boolean;
   try {
-    valid = await csr.verify();
+    valid = verifySignature(algorithm!.raw, info!.raw, signature!.value.subarray(1), key);
   } catch (cause) {
-    throw new CertwrightError("csrInvalid", `certificate_request: its signature algorithm is not supported`, { cause });
+    throw new CertwrightError("csrInvalid", "certificate_request: its signature algorithm is not supported", { cause });
   }
   if (!valid) {
     throw new CertwrightError("csrInvalid", "certificate_request: its signature does not verify with its own public key; make the CSR again");
   }
-  let sans: SubjectAltNames;
-  let asksForCa: boolean;
+  let requested: { sans: SubjectAltNames; requestsCa: boolean };
   try {
-    sans = sansOf(csr);
-    asksForCa = requestsCa(csr);
+    requested = attributes?.tag === 0xa0 ? readRequestedExtensions(attributes.value) : { sans: emptySans(), requestsCa: false };
   } catch (cause) {
     throw new CertwrightError("csrParseFailed", "certificate_request: its extension request cannot be read", { cause });
   }
-  checkCsrSubject(csr.subjectName, "certificate_request: subject");
-  checkSans(sans, "certificate_request");
-  return { subject: csr.subjectName, spki, keySpec, sans, requestsCa: asksForCa };
-}
-
-function requestsCa(csr: x509.Pkcs10CertificateRequest): boolean {
-  return csr.extensions.some((e) => e instanceof x509.BasicConstraintsExtension && e.ca);
-}
-
-function sansOf(csr: x509.Pkcs10CertificateRequest): SubjectAltNames {
-  const sans = emptySans();
-  const extension = csr.extensions.find((e) => e instanceof x509.SubjectAlternativeNameExtension);
-  for (const name of extension?.names.items ?? []) {
-    if (name.type === "dns") sans.dns.push(name.value);
-    else if (name.type === "ip") sans.ip.push(name.value);
-    else if (name.type === "email") sans.email.push(name.value);
-    else if (name.type === "url") sans.uri.push(name.value);
-  }
-  return sans;
+  checkCsrSubject(subject, "certificate_request: subject");
+  checkSans(requested.sans, "certificate_request");
+  return { subject, spki: new Uint8Array(spki!.raw), keySpec, sans: requested.sans, requestsCa: requested.requestsCa };
 }

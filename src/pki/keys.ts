@@ -1,7 +1,7 @@
-import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from "node:crypto";
+import { createPrivateKey, createPublicKey, generateKeyPair, sign, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
 import { CertwrightError } from "../errors.js";
-import { subtle } from "./webcrypto.js";
+import { derNull, oid, sequence } from "./der.js";
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -55,23 +55,36 @@ export function parseKeySpec(request: { algo?: string | undefined; size?: number
   throw new CertwrightError("unsupportedKey", `key: algo "${request.algo}" is not accepted; accepted keys: ${acceptedKeys}`);
 }
 
-/** The WebCrypto parameters a key of this spec signs with (hash chosen by size, as cfssl does). */
-export function signingAlgorithmFor(spec: KeySpec): RsaHashedImportParams | EcKeyImportParams | Algorithm {
+/** How a key of this spec signs: the hash (chosen by size or curve, as cfssl does) and the X.509 AlgorithmIdentifier. */
+export interface SignatureAlgorithm {
+  /** Node's digest name, or null for Ed25519, which hashes internally. */
+  hash: string | null;
+  /** The DER AlgorithmIdentifier written into certificates and CSRs. */
+  identifier: Uint8Array;
+}
+
+const rsaOids: Record<string, string> = { sha256: "1.2.840.113549.1.1.11", sha384: "1.2.840.113549.1.1.12", sha512: "1.2.840.113549.1.1.13" };
+const ecdsaOids: Record<string, string> = { sha256: "1.2.840.10045.4.3.2", sha384: "1.2.840.10045.4.3.3", sha512: "1.2.840.10045.4.3.4" };
+
+export function signatureAlgorithmFor(spec: KeySpec): SignatureAlgorithm {
   switch (spec.algo) {
     case "rsa": {
-      const hash = spec.size >= 4096 ? "SHA-512" : spec.size >= 3072 ? "SHA-384" : "SHA-256";
-      return { name: "RSASSA-PKCS1-v1_5", hash };
+      const hash = spec.size >= 4096 ? "sha512" : spec.size >= 3072 ? "sha384" : "sha256";
+      // RSA's AlgorithmIdentifier carries explicit NULL parameters (RFC 4055 2.1).
+      return { hash, identifier: sequence(oid(rsaOids[hash]!), derNull) };
     }
-    case "ecdsa":
-      return { name: "ECDSA", namedCurve: ecdsaCurves[spec.size]! };
+    case "ecdsa": {
+      const hash = spec.size === 521 ? "sha512" : spec.size === 384 ? "sha384" : "sha256";
+      return { hash, identifier: sequence(oid(ecdsaOids[hash]!)) };
+    }
     case "ed25519":
-      return { name: "Ed25519" };
+      return { hash: null, identifier: sequence(oid("1.3.101.112")) };
   }
 }
 
-/** The hash an ECDSA signature uses with this curve size; RSA's hash is bound to the imported key. */
-export function ecdsaHashFor(spec: KeySpec): string {
-  return spec.size === 521 ? "SHA-512" : spec.size === 384 ? "SHA-384" : "SHA-256";
+/** Signs `data` with `key` as its AlgorithmIdentifier says: DER ECDSA signatures, PKCS#1 v1.5 for RSA. */
+export function signData(key: PrivateKey, data: Uint8Array): Buffer {
+  return sign(signatureAlgorithmFor(key.spec).hash, data, key.keyObject);
 }
 
 /** A private key ready to sign, with its public half and the PEM it was read from or written to. */
@@ -80,8 +93,8 @@ export interface PrivateKey {
   /** PKCS#1 for RSA, SEC1 for ECDSA, PKCS#8 for Ed25519: the forms cfssl writes. */
   pem: string;
   keyObject: KeyObject;
-  signingKey: CryptoKey;
-  publicKey: CryptoKey;
+  /** The DER SubjectPublicKeyInfo of its public half. */
+  spki: Uint8Array;
 }
 
 /** Generates a key of the given spec; RSA generation runs on libuv's pool, off the event loop. */
@@ -105,7 +118,7 @@ export async function generatePrivateKey(spec: KeySpec): Promise<PrivateKey> {
  * Reads a private key in PKCS#1, SEC1 or PKCS#8 PEM. Throws a plain Error (the caller names the
  * file) when the key is encrypted, unreadable or of a type the service cannot sign with.
  */
-export async function loadPrivateKey(pem: string): Promise<PrivateKey> {
+export function loadPrivateKey(pem: string): PrivateKey {
   let keyObject: KeyObject;
   try {
     keyObject = createPrivateKey({ key: pem, format: "pem" });
@@ -142,19 +155,13 @@ export function keySpecOf(key: KeyObject): KeySpec {
   throw new CertwrightError("unsupportedKey", `key type ${type} is not accepted; accepted keys: ${acceptedKeys}`);
 }
 
-async function wrapPrivateKey(keyObject: KeyObject, spec: KeySpec): Promise<PrivateKey> {
-  const algorithm = signingAlgorithmFor(spec);
-  const pkcs8 = keyObject.export({ format: "der", type: "pkcs8" });
-  const spki = createPublicKey(keyObject).export({ format: "der", type: "spki" });
-  const [signingKey, publicKey] = await Promise.all([
-    subtle.importKey("pkcs8", pkcs8, algorithm, false, ["sign"]),
-    subtle.importKey("spki", spki, algorithm, true, ["verify"]),
-  ]);
+function wrapPrivateKey(keyObject: KeyObject, spec: KeySpec): PrivateKey {
+  const spki = new Uint8Array(createPublicKey(keyObject).export({ format: "der", type: "spki" }));
   const pem =
     spec.algo === "rsa"
       ? keyObject.export({ format: "pem", type: "pkcs1" })
       : spec.algo === "ecdsa"
         ? keyObject.export({ format: "pem", type: "sec1" })
         : keyObject.export({ format: "pem", type: "pkcs8" });
-  return { spec, pem: pem.toString(), keyObject, signingKey, publicKey };
+  return { spec, pem: pem.toString(), keyObject, spki };
 }

@@ -1,5 +1,6 @@
 import { CertwrightError } from "../errors.js";
-import { x509 } from "./webcrypto.js";
+import { Tag } from "./der.js";
+import { encodeName, nameValues, type DistinguishedName, type NameAttribute } from "./name.js";
 
 /** cfssl's `names` entry: one set of subject attributes. */
 export interface NameEntry {
@@ -151,10 +152,10 @@ export function subjectFieldsFromRequest(request: SubjectRequest): SubjectFields
 }
 
 /** Reads the attributes the service knows from an encoded name (a CSR's subject). */
-export function subjectFieldsFromName(name: x509.Name): SubjectFields {
+export function subjectFieldsFromName(name: DistinguishedName): SubjectFields {
   const fields = emptyFields();
   for (const type of encodingOrder) {
-    fields[type] = name.getField(oids[type]);
+    fields[type] = nameValues(name, oids[type]);
   }
   return fields;
 }
@@ -183,31 +184,29 @@ function isPrintable(value: string): boolean {
  * Checks the attributes (`checkSubjectFields`) and encodes them as an X.501 name, one attribute per RDN. Values are PrintableString
  * when they fit and UTF8String otherwise (as Go does), so names in any script round-trip.
  */
-export function buildName(fields: SubjectFields): x509.Name {
+export function buildName(fields: SubjectFields): DistinguishedName {
   checkSubjectFields(fields, "subject ");
-  const rdns: Record<string, { printableString?: string; utf8String?: string; ia5String?: string }[]>[] = [];
+  const rdns: NameAttribute[][] = [];
   for (const type of encodingOrder) {
     for (const value of fields[type]) {
-      const encoded = type === "E" ? { ia5String: value } : isPrintable(value) ? { printableString: value } : { utf8String: value };
-      rdns.push({ [oids[type]]: [encoded] });
+      const tag = type === "E" ? Tag.ia5String : isPrintable(value) ? Tag.printableString : Tag.utf8String;
+      rdns.push([{ oid: oids[type], tag, value }]);
     }
   }
-  return new x509.Name(rdns as unknown as x509.JsonName);
+  return encodeName(rdns);
 }
 
 /**
  * Checks the subject of a CSR being signed: the attributes the service knows against their limits,
  * and every attribute, known or not, for control characters and NUL. `where` names the source.
  */
-export function checkCsrSubject(name: x509.Name, where: string): void {
+export function checkCsrSubject(name: DistinguishedName, where: string): void {
   checkSubjectFields(subjectFieldsFromName(name), `${where} `);
-  for (const rdn of name.toJSON()) {
-    for (const [type, values] of Object.entries(rdn)) {
-      for (const value of values) {
-        if (typeof value === "string" && (controlPattern.test(value) || loneSurrogatePattern.test(value))) {
-          refuse(`${where} ${type}`, subjectValueProblem("CN", value) ?? "is not valid text");
-        }
-      }
+  for (const { oid, value } of name.rdns.flat()) {
+    if (controlPattern.test(value) || loneSurrogatePattern.test(value)) {
+      refuse(`${where} ${shortNames[oid] ?? oid}`, subjectValueProblem("CN", value) ?? "is not valid text");
     }
   }
 }
+
+const shortNames: Record<string, string> = Object.fromEntries(Object.entries(oids).map(([short, id]) => [id, short]));

@@ -1,0 +1,222 @@
+/**
+ * A small DER writer and reader for the signing hot path. @peculiar/x509 goes through a general
+ * ASN.1 object model (and re-parses what it encodes), which costs about 3 ms a certificate; the
+ * structures issuance needs are few and fixed, so they are written and read here directly.
+ */
+
+export const Tag = {
+  boolean: 0x01,
+  integer: 0x02,
+  bitString: 0x03,
+  octetString: 0x04,
+  null: 0x05,
+  oid: 0x06,
+  utf8String: 0x0c,
+  sequence: 0x30,
+  set: 0x31,
+  printableString: 0x13,
+  teletexString: 0x14,
+  ia5String: 0x16,
+  utcTime: 0x17,
+  generalizedTime: 0x18,
+  universalString: 0x1c,
+  bmpString: 0x1e,
+} as const;
+
+function lengthBytes(length: number): Uint8Array {
+  if (length < 0x80) return Uint8Array.of(length);
+  const bytes: number[] = [];
+  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
+  return Uint8Array.of(0x80 | bytes.length, ...bytes);
+}
+
+/** One TLV: `tag`, then the length, then the contents. */
+export function tlv(tag: number, ...contents: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const part of contents) size += part.length;
+  const length = lengthBytes(size);
+  const out = new Uint8Array(1 + length.length + size);
+  out[0] = tag;
+  out.set(length, 1);
+  let offset = 1 + length.length;
+  for (const part of contents) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+export const sequence = (...items: Uint8Array[]) => tlv(Tag.sequence, ...items);
+export const set = (...items: Uint8Array[]) => tlv(Tag.set, ...items);
+/** `[n]` EXPLICIT: a constructed context tag around one element. */
+export const explicit = (n: number, inner: Uint8Array) => tlv(0xa0 | n, inner);
+export const octetString = (bytes: Uint8Array) => tlv(Tag.octetString, bytes);
+export const derNull = Uint8Array.of(Tag.null, 0);
+export const derTrue = Uint8Array.of(Tag.boolean, 1, 0xff);
+
+/** A non-negative INTEGER from its big-endian magnitude, in minimal form. */
+export function unsignedInteger(magnitude: Uint8Array): Uint8Array {
+  let start = 0;
+  while (start < magnitude.length - 1 && magnitude[start] === 0) start++;
+  const body = magnitude.subarray(start);
+  return body[0]! & 0x80 ? tlv(Tag.integer, Uint8Array.of(0), body) : tlv(Tag.integer, body);
+}
+
+export function smallInteger(value: number): Uint8Array {
+  const bytes: number[] = [];
+  let n = value;
+  do {
+    bytes.unshift(n & 0xff);
+    n = Math.floor(n / 256);
+  } while (n > 0);
+  return unsignedInteger(Uint8Array.from(bytes));
+}
+
+const oidCache = new Map<string, Uint8Array>();
+
+/** An OBJECT IDENTIFIER from its dotted form; encodings are cached, since a few OIDs recur. */
+export function oid(dotted: string): Uint8Array {
+  const cached = oidCache.get(dotted);
+  if (cached) return cached;
+  const arcs = dotted.split(".").map(Number);
+  const bytes: number[] = [];
+  const push = (value: number) => {
+    const chunk: number[] = [value & 0x7f];
+    for (let n = Math.floor(value / 128); n > 0; n = Math.floor(n / 128)) chunk.unshift(0x80 | (n & 0x7f));
+    bytes.push(...chunk);
+  };
+  push(arcs[0]! * 40 + arcs[1]!);
+  for (const arc of arcs.slice(2)) push(arc);
+  const encoded = tlv(Tag.oid, Uint8Array.from(bytes));
+  oidCache.set(dotted, encoded);
+  return encoded;
+}
+
+/** A BIT STRING holding whole bytes (keys, signatures). */
+export function bitString(bytes: Uint8Array, unusedBits = 0): Uint8Array {
+  return tlv(Tag.bitString, Uint8Array.of(unusedBits), bytes);
+}
+
+export function stringOf(tag: number, value: string): Uint8Array {
+  if (tag === Tag.bmpString) {
+    const bytes = new Uint8Array(value.length * 2);
+    for (let i = 0; i < value.length; i++) {
+      bytes[2 * i] = value.charCodeAt(i) >> 8;
+      bytes[2 * i + 1] = value.charCodeAt(i) & 0xff;
+    }
+    return tlv(tag, bytes);
+  }
+  return tlv(tag, Buffer.from(value, tag === Tag.utf8String ? "utf8" : "latin1"));
+}
+
+const pad = (n: number, width = 2) => String(n).padStart(width, "0");
+
+/** RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; always UTC, whole seconds. */
+export function time(date: Date): Uint8Array {
+  const y = date.getUTCFullYear();
+  const rest = `${pad(date.getUTCMonth() + 1)}${pad(date.getUTCDate())}${pad(date.getUTCHours())}${pad(date.getUTCMinutes())}${pad(date.getUTCSeconds())}Z`;
+  return y < 2050 && y >= 1950 ? stringOf(Tag.utcTime, `${pad(y % 100)}${rest}`) : stringOf(Tag.generalizedTime, `${pad(y, 4)}${rest}`);
+}
+
+export class DerError extends Error {
+  override name = "DerError";
+}
+
+/** One element read from DER: its tag, where its contents are, and the whole encoding. */
+export interface Element {
+  tag: number;
+  /** The contents (without tag and length). */
+  value: Uint8Array;
+  /** The whole TLV, as encoded. */
+  raw: Uint8Array;
+}
+
+/** Reads the element at `offset`, refusing indefinite or overlong lengths and overruns. */
+export function readElement(bytes: Uint8Array, offset = 0): Element {
+  if (offset + 2 > bytes.length) throw new DerError("truncated element");
+  const tag = bytes[offset]!;
+  if ((tag & 0x1f) === 0x1f) throw new DerError("multi-byte tags are not supported");
+  let length = bytes[offset + 1]!;
+  let header = 2;
+  if (length & 0x80) {
+    const count = length & 0x7f;
+    if (count === 0 || count > 4) throw new DerError("unsupported length");
+    if (offset + 2 + count > bytes.length) throw new DerError("truncated length");
+    length = 0;
+    for (let i = 0; i < count; i++) length = length * 256 + bytes[offset + 2 + i]!;
+    if (length < 0x80 || (count > 1 && bytes[offset + 2] === 0)) throw new DerError("length not in minimal form");
+    header += count;
+  }
+  const end = offset + header + length;
+  if (end > bytes.length) throw new DerError("element overruns its container");
+  return { tag, value: bytes.subarray(offset + header, end), raw: bytes.subarray(offset, end) };
+}
+
+/** The elements inside a constructed element's contents, in order. */
+export function children(value: Uint8Array): Element[] {
+  const out: Element[] = [];
+  for (let offset = 0; offset < value.length; ) {
+    const element = readElement(value, offset);
+    out.push(element);
+    offset += element.raw.length;
+  }
+  return out;
+}
+
+/** Reads exactly one element that spans all of `bytes`, of the expected tag. */
+export function readWhole(bytes: Uint8Array, tag: number): Element {
+  const element = readElement(bytes, 0);
+  if (element.raw.length !== bytes.length) throw new DerError("trailing bytes after the element");
+  if (element.tag !== tag) throw new DerError(`expected tag 0x${tag.toString(16)}, got 0x${element.tag.toString(16)}`);
+  return element;
+}
+
+export function expectTag(element: Element | undefined, tag: number, what: string): Element {
+  if (!element || element.tag !== tag) throw new DerError(`${what}: expected tag 0x${tag.toString(16)}`);
+  return element;
+}
+
+/** The dotted form of an OBJECT IDENTIFIER's contents. */
+export function oidToString(value: Uint8Array): string {
+  if (value.length === 0) throw new DerError("empty OID");
+  const arcs: number[] = [];
+  let n = 0;
+  for (let i = 0; i < value.length; i++) {
+    n = n * 128 + (value[i]! & 0x7f);
+    if (!(value[i]! & 0x80)) {
+      if (arcs.length === 0) arcs.push(n < 80 ? Math.floor(n / 40) : 2, n < 80 ? n % 40 : n - 80);
+      else arcs.push(n);
+      n = 0;
+    } else if (i === value.length - 1) {
+      throw new DerError("truncated OID");
+    }
+  }
+  return arcs.join(".");
+}
+
+/** Decodes a directory string (UTF8, Printable, IA5, Teletex as Latin-1, BMP, Universal). */
+export function decodeString(element: Element): string {
+  const { tag, value } = element;
+  switch (tag) {
+    case Tag.utf8String:
+      return new TextDecoder("utf-8", { fatal: true }).decode(value);
+    case Tag.printableString:
+    case Tag.ia5String:
+    case Tag.teletexString:
+      return Buffer.from(value).toString("latin1");
+    case Tag.bmpString: {
+      if (value.length % 2) throw new DerError("odd BMPString");
+      let s = "";
+      for (let i = 0; i < value.length; i += 2) s += String.fromCharCode((value[i]! << 8) | value[i + 1]!);
+      return s;
+    }
+    case Tag.universalString: {
+      if (value.length % 4) throw new DerError("bad UniversalString");
+      let s = "";
+      for (let i = 0; i < value.length; i += 4) s += String.fromCodePoint(Buffer.from(value.subarray(i, i + 4)).readUInt32BE(0));
+      return s;
+    }
+    default:
+      throw new DerError(`not a string type: 0x${tag.toString(16)}`);
+  }
+}
