@@ -15,7 +15,8 @@ import type { CertInfoRequest, CsrRequest, InfoRequest, InfoResult, NewCertReque
 
 /** The part of the certificate store the authority needs. */
 export interface CertificateRecorder {
-  insert(record: NewCertificate): void;
+  /** Settles once the row is committed; rejects with DuplicateSerialError when the serial is taken. */
+  insert(record: NewCertificate): void | Promise<void>;
   get(serialNumber: string, authorityKeyId: string): CertificateRecord | undefined;
 }
 
@@ -216,7 +217,7 @@ export class Authority {
       const now = this.clock();
       const issued = await issueCertificate(ca, { ...request, profile }, now);
       try {
-        this.store.insert({
+        await this.store.insert({
           serialNumber: issued.serialNumber,
           authorityKeyId: issued.authorityKeyId,
           caLabel: ca.label,

@@ -9,6 +9,7 @@ import type { CertificateAuthority } from "../pki/certificate.js";
 import { loadSigningConfig } from "../profiles/signing-config.js";
 import { csrRequestSchema } from "../schemas/wire.js";
 import { CertificateStore } from "../store/certificate-store.js";
+import { GroupCommitRecorder } from "../store/group-commit.js";
 import { packageRoot, type ServeOptions } from "./options.js";
 
 /** A start-up failure: one line for the operator, no stack. */
@@ -92,11 +93,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   } catch (error) {
     throw new StartupError(`database ${join(options.dataDir, "certs.db")} cannot be opened: ${(error as Error).message}`);
   }
+  const recorder = new GroupCommitRecorder(store);
   let app: FastifyInstance | undefined;
   const authority = new Authority({
     ca,
     config,
-    store,
+    store: { insert: (record) => recorder.insert(record), get: (serial, aki) => store.get(serial, aki) },
     onRecordError: (error) => app?.log.error({ err: error }, "recording a certificate failed"),
   });
   app = await buildApp({ authority, logger: { level: options.logLevel }, version: packageVersion() });

@@ -1,9 +1,9 @@
-import { constants, createPublicKey, verify, type KeyObject } from "node:crypto";
+import { constants, verify, type KeyObject } from "node:crypto";
 import { CertwrightError } from "../errors.js";
 import { bitString, children, DerError, expectTag, oid, oidToString, readElement, readWhole, sequence, set, smallInteger, Tag, tlv } from "./der.js";
 import { extension, generalNames, oids, readExtensions } from "./extensions.js";
 import { checkSans, emptySans, sanCount, type SubjectAltNames } from "./hosts.js";
-import { keySpecOf, signatureAlgorithmFor, signData, type KeySpec, type PrivateKey } from "./keys.js";
+import { publicKeyFromSpki, signatureAlgorithmFor, signData, type KeySpec, type PrivateKey } from "./keys.js";
 import { readName, type DistinguishedName } from "./name.js";
 import { decodePemBlock, encodePem } from "./pem.js";
 import { checkCsrSubject } from "./subject.js";
@@ -153,12 +153,13 @@ export function parseCsr(pem: string): ParsedCsr {
     throw notPkcs10(cause);
   }
   let key: KeyObject;
+  let keySpec: KeySpec;
   try {
-    key = createPublicKey({ key: Buffer.from(spki!.raw), format: "der", type: "spki" });
+    ({ key, spec: keySpec } = publicKeyFromSpki(spki!.raw));
   } catch (cause) {
+    if (cause instanceof CertwrightError) throw cause;
     throw new CertwrightError("csrParseFailed", "certificate_request: its public key cannot be read", { cause });
   }
-  const keySpec = keySpecOf(key);
   let valid: boolean;
   try {
     valid = verifySignature(algorithm!.raw, info!.raw, signature!.value.subarray(1), key);

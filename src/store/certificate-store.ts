@@ -79,6 +79,17 @@ export class CertificateStore {
       "SELECT * FROM certificates WHERE serial_number = ? AND authority_key_identifier = ?",
     );
     this.countStatement = db.prepare("SELECT count(*) AS n FROM certificates");
+    this.insertManyTransaction = db.transaction((records: readonly NewCertificate[]) =>
+      records.map((record) => {
+        try {
+          this.insertRow(record);
+          return undefined;
+        } catch (error) {
+          if (error instanceof DuplicateSerialError) return error;
+          throw error;
+        }
+      }),
+    );
   }
 
   static open(path: string): CertificateStore {
@@ -90,6 +101,21 @@ export class CertificateStore {
    * DuplicateSerialError when the serial is taken under the same authority key id.
    */
   insert(record: NewCertificate): void {
+    this.insertRow(record);
+  }
+
+  /**
+   * Records several certificates in one transaction, so one fsync covers them all. Each entry of
+   * the result is undefined (recorded) or the DuplicateSerialError of that row; any other failure,
+   * the commit's included, throws and records none of them.
+   */
+  insertMany(records: readonly NewCertificate[]): (DuplicateSerialError | undefined)[] {
+    return this.insertManyTransaction(records);
+  }
+
+  private readonly insertManyTransaction: (records: readonly NewCertificate[]) => (DuplicateSerialError | undefined)[];
+
+  private insertRow(record: NewCertificate): void {
     try {
       this.insertStatement.run({
         ...record,
