@@ -1,15 +1,11 @@
 import { CertwrightError } from "../errors.js";
-import { issueCertificate, type CertificateAuthority, type IssuedCertificate } from "../pki/certificate.js";
-import { buildCsr, parseCsr } from "../pki/csr.js";
+import type { CertificateAuthority, IssuedCertificate } from "../pki/certificate.js";
 import { describeCertificate, parseCertificatePem, type CertificateInfo } from "../pki/describe.js";
-import { sanCount, splitHosts, type SubjectAltNames } from "../pki/hosts.js";
-import { generatePrivateKey, parseKeySpec } from "../pki/keys.js";
-import { initCa } from "./init-ca.js";
+import { sanCount, type SubjectAltNames } from "../pki/hosts.js";
 import { sumOf, type Sum } from "../pki/pem.js";
-import { buildName, isEmptySubject, mergeSubjectFields, subjectFieldsFromName, subjectFieldsFromRequest } from "../pki/subject.js";
-import { parseDuration } from "../profiles/duration.js";
-import { enforceProfilePolicy, type PolicyRequest } from "../profiles/policy.js";
-import type { SigningConfig, SigningProfile } from "../profiles/signing-config.js";
+import type { SigningConfig } from "../profiles/signing-config.js";
+import { initCa } from "./init-ca.js";
+import { makeKeyAndCsr, Signer, type SignerLike, type SignOutcome } from "./signer.js";
 import { DuplicateSerialError, type CertificateRecord, type NewCertificate } from "../store/certificate-store.js";
 import type { CertInfoRequest, CsrRequest, InfoRequest, InfoResult, NewCertRequest, SignRequest } from "../schemas/wire.js";
 
@@ -28,6 +24,8 @@ export interface AuthorityOptions {
   clock?: () => Date;
   /** Where the cause of a failed database write goes; the client only hears that it failed. */
   onRecordError?: (error: unknown) => void;
+  /** Where sign and newcert do their CPU work; default: a Signer on this thread. */
+  signer?: SignerLike;
 }
 
 /** A result and the notes for the envelope's `messages`. */
@@ -40,32 +38,6 @@ const maxSerialAttempts = 5;
 const noHostsMessage =
   "this certificate has no hosts (SANs): TLS clients will not accept it as a server certificate; it can still serve for client authentication";
 
-/** Go's zero time, which cfssl's CLI sends for unset NotBefore / NotAfter. */
-function parseRequestTime(value: string | null | undefined, field: string): Date | undefined {
-  if (value === undefined || value === null || value === "") return undefined;
-  const time = new Date(value);
-  if (Number.isNaN(time.getTime())) {
-    throw new CertwrightError("invalidRequest", `${field}: "${value}" is not an RFC 3339 time`);
-  }
-  return time.getUTCFullYear() <= 1 ? undefined : time;
-}
-
-/** A request's own lifetime: `expiry` (ours), `not_after` (ours) or `NotAfter` (cfssl's), all optional. */
-function requestedLifetime(expiry: string | null | undefined, notAfter: string | null | undefined, goNotAfter: string | null | undefined) {
-  let expiryMs: number | undefined;
-  if (expiry !== undefined && expiry !== null && expiry !== "") {
-    expiryMs = parseDuration(expiry);
-    if (expiryMs === undefined || expiryMs <= 0) {
-      throw new CertwrightError("invalidRequest", `expiry: "${expiry}" is not a positive duration like "24h" or "30d"`);
-    }
-  }
-  return { expiryMs, notAfter: parseRequestTime(notAfter, "not_after") ?? parseRequestTime(goNotAfter, "NotAfter") };
-}
-
-function subjectOf(request: CsrRequest) {
-  return subjectFieldsFromRequest({ CN: request.CN, names: request.names });
-}
-
 /**
  * The certificate authority the HTTP API talks to: it checks a request against its profile, has
  * the PKI core make the certificate, and records it before handing it out.
@@ -76,6 +48,7 @@ export class Authority {
   private readonly store: CertificateRecorder;
   private readonly clock: () => Date;
   private readonly onRecordError: (error: unknown) => void;
+  private readonly signer: SignerLike;
 
   constructor(options: AuthorityOptions) {
     this.ca = options.ca;
@@ -83,6 +56,7 @@ export class Authority {
     this.store = options.store;
     this.clock = options.clock ?? (() => new Date());
     this.onRecordError = options.onRecordError ?? (() => {});
+    this.signer = options.signer ?? new Signer(options.ca, options.config, this.clock);
   }
 
   private caFor(label: string | null | undefined): CertificateAuthority {
@@ -97,7 +71,7 @@ export class Authority {
 
   /** Makes a key and a CSR, as cfssl's newkey does. */
   async newKey(request: CsrRequest): Promise<Outcome<{ private_key: string; certificate_request: string; sums: { certificate_request: Sum } }>> {
-    const { key, csr } = await this.keyAndCsr(request);
+    const { key, csr } = await makeKeyAndCsr(request);
     return {
       result: { private_key: key.pem, certificate_request: csr.pem, sums: { certificate_request: sumOf(csr.der) } },
       messages: [],
@@ -106,48 +80,24 @@ export class Authority {
 
   /** Makes a key, a CSR and a certificate signed by this CA under the profile, as cfssl's newcert does. */
   async newCert(request: NewCertRequest) {
-    const ca = this.caFor(request.label);
-    const profile = this.config.profile(request.profile);
-    const lifetime = requestedLifetime(request.expiry, request.not_after, undefined);
-    // Checked before the key is made: RSA generation is the expensive part of newcert.
-    const { key, csr, subject, sans } = await this.keyAndCsr(request.request, (names) => enforceProfilePolicy(profile, names));
-    const issued = await this.issueAndRecord(ca, profile, { subject, spki: key.spki, sans, ...lifetime });
+    const outcome = await this.signer.newCert(request);
+    const issued = await this.record(outcome);
     return {
       result: {
-        private_key: key.pem,
-        certificate_request: csr.pem,
+        private_key: outcome.privateKey,
+        certificate_request: outcome.certificateRequest,
         certificate: issued.pem,
-        sums: { certificate_request: sumOf(csr.der), certificate: sumOf(issued.der) },
+        sums: issued === outcome.issued ? outcome.sums : { ...outcome.sums, certificate: sumOf(issued.der) },
       },
-      messages: this.messagesFor(issued, sans),
+      messages: this.messagesFor(issued, outcome.input.sans),
     };
   }
 
   /** Signs a CSR the caller made. `hosts` replaces its SANs ([] clears them); `subject` overrides attributes. */
   async sign(request: SignRequest): Promise<Outcome<{ certificate: string }>> {
-    if (request.bundle) {
-      throw new CertwrightError("invalidRequest", "bundle: not supported; fetch the CA certificate with info instead");
-    }
-    if (request.extensions && request.extensions.length > 0) {
-      throw new CertwrightError("invalidRequest", "extensions: not supported; the profile decides the certificate's extensions");
-    }
-    const ca = this.caFor(request.label);
-    const profile = this.config.profile(request.profile);
-    const notBefore = parseRequestTime(request.NotBefore, "NotBefore");
-    const lifetime = requestedLifetime(request.expiry, request.not_after, request.NotAfter);
-    const csr = await parseCsr(request.certificate_request);
-    const sans = request.hosts === undefined || request.hosts === null ? csr.sans : splitHosts(request.hosts);
-    const subject = request.subject
-      ? buildName(mergeSubjectFields(subjectFieldsFromRequest(request.subject), subjectFieldsFromName(csr.subject)))
-      : csr.subject;
-    enforceProfilePolicy(profile, {
-      commonName: subjectFieldsFromName(subject).CN[0] ?? "",
-      sans,
-      keySpec: csr.keySpec,
-      requestsCa: csr.requestsCa,
-    });
-    const issued = await this.issueAndRecord(ca, profile, { subject, spki: csr.spki, sans, notBefore, ...lifetime });
-    return { result: { certificate: issued.pem }, messages: this.messagesFor(issued, sans) };
+    const outcome = await this.signer.sign(request);
+    const issued = await this.record(outcome);
+    return { result: { certificate: issued.pem }, messages: this.messagesFor(issued, outcome.input.sans) };
   }
 
   /** The CA certificate and a profile's usages and expiry, as cfssl's info answers, and its policy. */
@@ -189,42 +139,22 @@ export class Authority {
     throw new CertwrightError("invalidRequest", "send \"certificate\" (a PEM certificate), or \"serial\" with \"authority_key_id\"");
   }
 
-  /** Makes a key and a CSR from a CSR JSON; `check` sees the names and key type before the key is made. */
-  private async keyAndCsr(request: CsrRequest, check: (request: PolicyRequest) => void = () => {}) {
-    const fields = subjectOf(request);
-    const sans = splitHosts(request.hosts ?? []);
-    if (isEmptySubject(fields) && sanCount(sans) === 0) {
-      throw new CertwrightError("csrInvalid", "the request names nothing: set CN, names or hosts");
-    }
-    const subject = buildName(fields);
-    const keySpec = parseKeySpec(request.key);
-    check({ commonName: fields.CN[0] ?? "", sans, keySpec });
-    const key = await generatePrivateKey(keySpec);
-    const csr = await buildCsr(subject, sans, key);
-    return { key, csr, subject, sans };
-  }
-
   /**
-   * Issues and records; a certificate leaves only once its row is committed. A serial that is
-   * taken already (159 random bits make it all but impossible) is drawn again, never reported.
+   * Records what the signer issued; a certificate leaves only once its row is committed. A serial
+   * that is taken already (159 random bits make it all but impossible) is drawn again, never reported.
    */
-  private async issueAndRecord(
-    ca: CertificateAuthority,
-    profile: SigningProfile,
-    request: Omit<Parameters<typeof issueCertificate>[1], "profile">,
-  ): Promise<IssuedCertificate> {
+  private async record({ input, issued: first }: SignOutcome): Promise<IssuedCertificate> {
+    let issued = first;
     for (let attempt = 1; ; attempt++) {
-      const now = this.clock();
-      const issued = await issueCertificate(ca, { ...request, profile }, now);
       try {
         await this.store.insert({
           serialNumber: issued.serialNumber,
           authorityKeyId: issued.authorityKeyId,
-          caLabel: ca.label,
-          profile: profile.name,
+          caLabel: input.label,
+          profile: input.profile,
           expiry: issued.notAfter,
           pem: issued.pem,
-          issuedAt: now,
+          issuedAt: this.clock(),
           notBefore: issued.notBefore,
           metadata: null,
           sans: issued.sans,
@@ -232,7 +162,10 @@ export class Authority {
         });
         return issued;
       } catch (cause) {
-        if (cause instanceof DuplicateSerialError && attempt < maxSerialAttempts) continue;
+        if (cause instanceof DuplicateSerialError && attempt < maxSerialAttempts) {
+          issued = await this.signer.issue(input);
+          continue;
+        }
         this.onRecordError(cause);
         throw new CertwrightError("recordFailed", "the certificate could not be recorded in the database, so it was not issued; try again", {
           cause,

@@ -1,0 +1,147 @@
+import { CertwrightError } from "../errors.js";
+import { issueCertificate, type CertificateAuthority, type IssuedCertificate } from "../pki/certificate.js";
+import { buildCsr, parseCsr } from "../pki/csr.js";
+import { sanCount, splitHosts, type SubjectAltNames } from "../pki/hosts.js";
+import { generatePrivateKey, parseKeySpec } from "../pki/keys.js";
+import type { DistinguishedName } from "../pki/name.js";
+import { sumOf, type Sum } from "../pki/pem.js";
+import { buildName, isEmptySubject, mergeSubjectFields, subjectFieldsFromName, subjectFieldsFromRequest } from "../pki/subject.js";
+import { parseDuration } from "../profiles/duration.js";
+import { enforceProfilePolicy, type PolicyRequest } from "../profiles/policy.js";
+import type { SigningConfig } from "../profiles/signing-config.js";
+import type { CsrRequest, NewCertRequest, SignRequest } from "../schemas/wire.js";
+
+/** Everything a certificate is issued from, once the request is checked: enough to issue it again with another serial. */
+export interface IssueInput {
+  label: string;
+  profile: string;
+  subject: DistinguishedName;
+  spki: Uint8Array;
+  sans: SubjectAltNames;
+  notBefore?: Date | undefined;
+  notAfter?: Date | undefined;
+  expiryMs?: number | undefined;
+}
+
+export interface SignOutcome {
+  input: IssueInput;
+  issued: IssuedCertificate;
+}
+
+export interface NewCertOutcome extends SignOutcome {
+  privateKey: string;
+  certificateRequest: string;
+  sums: { certificate_request: Sum; certificate: Sum };
+}
+
+/** The CPU side of signing, which the authority runs here or in worker threads. */
+export interface SignerLike {
+  sign(request: SignRequest): Promise<SignOutcome>;
+  newCert(request: NewCertRequest): Promise<NewCertOutcome>;
+  /** Issues again from checked input (after a serial collision). */
+  issue(input: IssueInput): Promise<IssuedCertificate>;
+}
+
+/** Go's zero time, which cfssl's CLI sends for unset NotBefore / NotAfter. */
+function parseRequestTime(value: string | null | undefined, field: string): Date | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  const time = new Date(value);
+  if (Number.isNaN(time.getTime())) {
+    throw new CertwrightError("invalidRequest", `${field}: "${value}" is not an RFC 3339 time`);
+  }
+  return time.getUTCFullYear() <= 1 ? undefined : time;
+}
+
+/** A request's own lifetime: `expiry` (ours), `not_after` (ours) or `NotAfter` (cfssl's), all optional. */
+function requestedLifetime(expiry: string | null | undefined, notAfter: string | null | undefined, goNotAfter: string | null | undefined) {
+  let expiryMs: number | undefined;
+  if (expiry !== undefined && expiry !== null && expiry !== "") {
+    expiryMs = parseDuration(expiry);
+    if (expiryMs === undefined || expiryMs <= 0) {
+      throw new CertwrightError("invalidRequest", `expiry: "${expiry}" is not a positive duration like "24h" or "30d"`);
+    }
+  }
+  return { expiryMs, notAfter: parseRequestTime(notAfter, "not_after") ?? parseRequestTime(goNotAfter, "NotAfter") };
+}
+
+/** Makes a key and a CSR from a CSR JSON; `check` sees the names and key type before the key is made. */
+export async function makeKeyAndCsr(request: CsrRequest, check: (request: PolicyRequest) => void = () => {}) {
+  const fields = subjectFieldsFromRequest({ CN: request.CN, names: request.names });
+  const sans = splitHosts(request.hosts ?? []);
+  if (isEmptySubject(fields) && sanCount(sans) === 0) {
+    throw new CertwrightError("csrInvalid", "the request names nothing: set CN, names or hosts");
+  }
+  const subject = buildName(fields);
+  const keySpec = parseKeySpec(request.key);
+  check({ commonName: fields.CN[0] ?? "", sans, keySpec });
+  const key = await generatePrivateKey(keySpec);
+  const csr = buildCsr(subject, sans, key);
+  return { key, csr, subject, sans };
+}
+
+/**
+ * Checks requests against their profile and signs them with the CA: the CPU work of `sign` and
+ * `newcert`, with no HTTP and no database, so it can run in a worker thread.
+ */
+export class Signer implements SignerLike {
+  constructor(
+    private readonly ca: CertificateAuthority,
+    private readonly config: SigningConfig,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  private caFor(label: string | null | undefined): CertificateAuthority {
+    if (label === undefined || label === null || label === this.ca.label) return this.ca;
+    throw new CertwrightError("unknownCaLabel", `label "${label}": no such CA here; the default CA's label is "${this.ca.label}"`);
+  }
+
+  async issue(input: IssueInput): Promise<IssuedCertificate> {
+    const ca = this.caFor(input.label);
+    return issueCertificate(ca, { ...input, profile: this.config.profile(input.profile) }, this.clock());
+  }
+
+  /** Signs a CSR the caller made. `hosts` replaces its SANs ([] clears them); `subject` overrides attributes. */
+  async sign(request: SignRequest): Promise<SignOutcome> {
+    if (request.bundle) {
+      throw new CertwrightError("invalidRequest", "bundle: not supported; fetch the CA certificate with info instead");
+    }
+    if (request.extensions && request.extensions.length > 0) {
+      throw new CertwrightError("invalidRequest", "extensions: not supported; the profile decides the certificate's extensions");
+    }
+    const ca = this.caFor(request.label);
+    const profile = this.config.profile(request.profile);
+    const notBefore = parseRequestTime(request.NotBefore, "NotBefore");
+    const lifetime = requestedLifetime(request.expiry, request.not_after, request.NotAfter);
+    const csr = parseCsr(request.certificate_request);
+    const sans = request.hosts === undefined || request.hosts === null ? csr.sans : splitHosts(request.hosts);
+    const subject = request.subject
+      ? buildName(mergeSubjectFields(subjectFieldsFromRequest(request.subject), subjectFieldsFromName(csr.subject)))
+      : csr.subject;
+    enforceProfilePolicy(profile, {
+      commonName: subjectFieldsFromName(subject).CN[0] ?? "",
+      sans,
+      keySpec: csr.keySpec,
+      requestsCa: csr.requestsCa,
+    });
+    const input: IssueInput = { label: ca.label, profile: profile.name, subject, spki: csr.spki, sans, notBefore, ...lifetime };
+    return { input, issued: issueCertificate(ca, { ...input, profile }, this.clock()) };
+  }
+
+  /** Makes a key, a CSR and a certificate signed by this CA under the profile, as cfssl's newcert does. */
+  async newCert(request: NewCertRequest): Promise<NewCertOutcome> {
+    const ca = this.caFor(request.label);
+    const profile = this.config.profile(request.profile);
+    const lifetime = requestedLifetime(request.expiry, request.not_after, undefined);
+    // Checked before the key is made: RSA generation is the expensive part of newcert.
+    const { key, csr, subject, sans } = await makeKeyAndCsr(request.request, (names) => enforceProfilePolicy(profile, names));
+    const input: IssueInput = { label: ca.label, profile: profile.name, subject, spki: key.spki, sans, ...lifetime };
+    const issued = issueCertificate(ca, { ...input, profile }, this.clock());
+    return {
+      input,
+      issued,
+      privateKey: key.pem,
+      certificateRequest: csr.pem,
+      sums: { certificate_request: sumOf(csr.der), certificate: sumOf(issued.der) },
+    };
+  }
+}
