@@ -10,6 +10,7 @@ import {
 import type { Authority } from "../authority/authority.js";
 import { CertwrightError } from "../errors.js";
 import { handleError } from "./error-handler.js";
+import { RequestLog } from "./request-log.js";
 import { cfsslRoutes } from "./routes/cfssl.js";
 
 export interface AppOptions {
@@ -36,6 +37,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    logController: new RequestLog(),
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 
 /** The package's own folder (where `profiles/` and `migrations/` live), from `src/cli` or `dist/cli`. */
@@ -15,6 +16,8 @@ export interface ServeOptions {
   ca: string | undefined;
   caKey: string | undefined;
   logLevel: LogLevel;
+  /** Signer worker threads; 0 signs on the main thread. */
+  workers: number;
 }
 
 interface FlagSpec {
@@ -34,6 +37,7 @@ export const serveFlags: FlagSpec[] = [
   { name: "config", key: "config", env: "CERTWRIGHT_CONFIG", value: "FILE", help: "signing config (cfssl's ca-config.json)", default: "<package>/profiles/ca-config.json" },
   { name: "ca", key: "ca", env: "CERTWRIGHT_CA", value: "FILE", help: "CA certificate PEM to sign with (with --ca-key)" },
   { name: "ca-key", key: "caKey", env: "CERTWRIGHT_CA_KEY", value: "FILE", help: "CA private key PEM: PKCS#1, SEC1 or PKCS#8 (with --ca)" },
+  { name: "workers", key: "workers", env: "CERTWRIGHT_WORKERS", value: "N", help: "worker threads that sign (0: sign on the main thread)", default: "the number of CPUs" },
   { name: "log-level", key: "logLevel", env: "CERTWRIGHT_LOG_LEVEL", value: "LEVEL", help: `log level: ${logLevels.join(", ")}`, default: "info" },
 ];
 
@@ -90,6 +94,9 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
   if (!/^\d+$/.test(portText) || port > 65535) throw new UsageError(`--port: "${portText}" is not a port number (0-65535)`);
   const logLevel = get("log-level")! as LogLevel;
   if (!logLevels.includes(logLevel)) throw new UsageError(`--log-level: "${logLevel}" is not one of ${logLevels.join(", ")}`);
+  const workersText = values.get("workers") ?? String(availableParallelism());
+  const workers = Number(workersText);
+  if (!/^\d+$/.test(workersText) || workers > 64) throw new UsageError(`--workers: "${workersText}" is not a number of threads (0-64)`);
   const ca = values.get("ca");
   const caKey = values.get("ca-key");
   if ((ca === undefined) !== (caKey === undefined)) {
@@ -103,5 +110,6 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     ca,
     caKey,
     logLevel,
+    workers,
   };
 }

@@ -4,12 +4,14 @@ import type { FastifyInstance } from "fastify";
 import { buildApp } from "../api/app.js";
 import { Authority } from "../authority/authority.js";
 import { initCa } from "../authority/init-ca.js";
+import { SignerPool } from "../authority/signer-pool.js";
 import { loadCertificateAuthority } from "../pki/ca.js";
 import type { CertificateAuthority } from "../pki/certificate.js";
-import { loadSigningConfig } from "../profiles/signing-config.js";
+import { parseSigningConfigAt, readSigningConfigDocument } from "../profiles/signing-config.js";
 import { csrRequestSchema } from "../schemas/wire.js";
 import { CertificateStore } from "../store/certificate-store.js";
 import { GroupCommitRecorder } from "../store/group-commit.js";
+import { WriterThread } from "../store/writer-client.js";
 import { packageRoot, type ServeOptions } from "./options.js";
 
 /** A start-up failure: one line for the operator, no stack. */
@@ -29,9 +31,18 @@ function readText(path: string, what: string): string {
   }
 }
 
-async function loadCa(certPath: string, keyPath: string): Promise<CertificateAuthority> {
+/** A loaded CA and the PEM it came from (signer workers load their own copy). */
+interface LoadedCa {
+  ca: CertificateAuthority;
+  certificatePem: string;
+  keyPem: string;
+}
+
+async function loadCa(certPath: string, keyPath: string): Promise<LoadedCa> {
   try {
-    return await loadCertificateAuthority(readText(certPath, "CA certificate"), readText(keyPath, "CA key"));
+    const certificatePem = readText(certPath, "CA certificate");
+    const keyPem = readText(keyPath, "CA key");
+    return { ca: await loadCertificateAuthority(certificatePem, keyPem), certificatePem, keyPem };
   } catch (error) {
     if (error instanceof StartupError) throw error;
     throw new StartupError(`${(error as Error).message} (certificate ${certPath}, key ${keyPath})`);
@@ -42,7 +53,7 @@ async function loadCa(certPath: string, keyPath: string): Promise<CertificateAut
  * The CA in the data directory, made on first start from the package's `profiles/ca-csr.json`.
  * The key is written first, with mode 0600 and never over an existing file.
  */
-async function dataDirCa(dataDir: string, log: (message: string) => void): Promise<CertificateAuthority> {
+async function dataDirCa(dataDir: string, log: (message: string) => void): Promise<LoadedCa> {
   const certPath = join(dataDir, "ca.pem");
   const keyPath = join(dataDir, "ca-key.pem");
   const haveCert = existsSync(certPath);
@@ -69,6 +80,8 @@ function prepareDataDir(dataDir: string): void {
   }
 }
 
+const synchronousNames = ["OFF", "NORMAL", "FULL", "EXTRA"];
+
 export interface RunningServer {
   app: FastifyInstance;
   url: string;
@@ -78,28 +91,41 @@ export interface RunningServer {
 /** Starts the service: data directory, signing config, CA, database, then the listener. */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   prepareDataDir(options.dataDir);
+  let configDocument: unknown;
   let config;
   try {
-    config = loadSigningConfig(options.config);
+    configDocument = readSigningConfigDocument(options.config);
+    config = parseSigningConfigAt(options.config, configDocument);
   } catch (error) {
     throw new StartupError(`signing config: ${(error as Error).message}`);
   }
   const notes: string[] = [];
-  const ca =
+  const { ca, certificatePem, keyPem } =
     options.ca && options.caKey ? await loadCa(options.ca, options.caKey) : await dataDirCa(options.dataDir, (m) => notes.push(m));
+  const databasePath = join(options.dataDir, "certs.db");
   let store: CertificateStore;
   try {
-    store = CertificateStore.open(join(options.dataDir, "certs.db"));
+    store = CertificateStore.open(databasePath);
   } catch (error) {
-    throw new StartupError(`database ${join(options.dataDir, "certs.db")} cannot be opened: ${(error as Error).message}`);
+    throw new StartupError(`database ${databasePath} cannot be opened: ${(error as Error).message}`);
   }
-  const recorder = new GroupCommitRecorder(store);
+  notes.push(`database ${databasePath}: journal_mode=${store.pragma("journal_mode")} synchronous=${synchronousNames[store.pragma("synchronous") as number] ?? "?"}`);
   let app: FastifyInstance | undefined;
+  const logError = (message: string) => (error: unknown) => app?.log.error({ err: error }, message);
+  const signer =
+    options.workers > 0
+      ? await SignerPool.start(options.workers, { caCertificate: certificatePem, caKey: keyPem, label: ca.label, configDocument }, logError("signer worker failed"))
+      : undefined;
+  if (signer) notes.push(`signing in ${options.workers} worker thread(s)`);
+  // The main thread reads (certinfo); a writer thread commits, so fsyncs never block HTTP.
+  const writer = await WriterThread.start(databasePath);
+  const recorder = new GroupCommitRecorder(writer);
   const authority = new Authority({
     ca,
     config,
     store: { insert: (record) => recorder.insert(record), get: (serial, aki) => store.get(serial, aki) },
-    onRecordError: (error) => app?.log.error({ err: error }, "recording a certificate failed"),
+    onRecordError: logError("recording a certificate failed"),
+    signer,
   });
   app = await buildApp({ authority, logger: { level: options.logLevel }, version: packageVersion() });
   // Answers sent once stopping has begun close their connection: Node's server.close() only drops
@@ -114,6 +140,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   try {
     await app.listen({ host: options.address, port: options.port });
   } catch (error) {
+    await signer?.close();
+    await writer.close();
     store.close();
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "EADDRINUSE") throw new StartupError(`port ${options.port} on ${options.address} is already in use; pick another with --port`);
@@ -130,6 +158,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     async close() {
       closing = true;
       await app.close();
+      await signer?.close();
+      await writer.close();
       store.close();
     },
   };

@@ -244,24 +244,32 @@ export function parseSigningConfig(document: unknown): SigningConfig {
   return new SigningConfig(defaultProfile, profiles);
 }
 
-/** Reads and parses a `ca-config.json` file; errors start with the file's path. */
-export function loadSigningConfig(path: string): SigningConfig {
+/** Reads a `ca-config.json` file as JSON; errors start with the file's path. */
+export function readSigningConfigDocument(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
     throw new ConfigError(`${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  let document: unknown;
   try {
-    document = JSON.parse(text);
+    return JSON.parse(text);
   } catch (error) {
     throw new ConfigError(`${path}: not valid JSON (${(error as Error).message})`);
   }
+}
+
+/** parseSigningConfig, with errors that start with the file's path. */
+export function parseSigningConfigAt(path: string, document: unknown): SigningConfig {
   try {
     return parseSigningConfig(document);
   } catch (error) {
     if (error instanceof ConfigError) throw new ConfigError(`${path}: ${error.message}`);
     throw error;
   }
+}
+
+/** Reads and parses a `ca-config.json` file; errors start with the file's path. */
+export function loadSigningConfig(path: string): SigningConfig {
+  return parseSigningConfigAt(path, readSigningConfigDocument(path));
 }

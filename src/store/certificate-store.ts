@@ -137,6 +137,11 @@ export class CertificateStore {
     return row ? fromRow(row) : undefined;
   }
 
+  /** A pragma's value on this connection (journal_mode, synchronous...). */
+  pragma(name: string): unknown {
+    return this.db.pragma(name, { simple: true });
+  }
+
   count(): number {
     return (this.countStatement.get() as { n: number }).n;
   }

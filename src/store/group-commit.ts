@@ -1,8 +1,12 @@
 import type { DuplicateSerialError, NewCertificate } from "./certificate-store.js";
 
-/** What group commit needs of a store: one transaction for many rows. */
+/** What group commit needs of a store: one transaction for many rows, here or in another thread. */
 export interface BatchWriter {
-  insertMany(records: readonly NewCertificate[]): (DuplicateSerialError | undefined)[];
+  /**
+   * Each entry of the result is undefined (recorded) or that row's DuplicateSerialError; any
+   * other failure, the commit's included, throws (or rejects) and records none of them.
+   */
+  insertMany(records: readonly NewCertificate[]): (DuplicateSerialError | undefined)[] | Promise<(DuplicateSerialError | undefined)[]>;
 }
 
 interface Pending {
@@ -14,12 +18,14 @@ interface Pending {
 /**
  * Group commit: the inserts of every request in flight go into one transaction, committed (and,
  * with synchronous=FULL, fsynced) once; each caller's promise settles only after that commit. A
- * burst pays one fsync per batch instead of one per certificate. If the commit fails, every
- * request of the batch fails, so none of them hands out a certificate that is not on disk.
+ * burst pays one fsync per batch instead of one per certificate, and while one batch commits the
+ * next one gathers. If a commit fails, every request of its batch fails, so none of them hands out
+ * a certificate that is not on disk.
  */
 export class GroupCommitRecorder {
   private queue: Pending[] = [];
   private scheduled = false;
+  private committing = false;
 
   /** @param maxBatch the most rows in one transaction; default 512. */
   constructor(
@@ -30,26 +36,31 @@ export class GroupCommitRecorder {
   insert(record: NewCertificate): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ record, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        // After the I/O callbacks of this turn, so every request that finished signing joins the batch.
-        setImmediate(() => this.flush());
-      }
+      this.schedule();
     });
   }
 
-  private flush(): void {
-    this.scheduled = false;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
-      let results: (DuplicateSerialError | undefined)[];
-      try {
-        results = this.writer.insertMany(batch.map((p) => p.record));
-      } catch (error) {
-        for (const pending of batch) pending.reject(error);
-        continue;
-      }
+  private schedule(): void {
+    if (this.scheduled || this.committing || this.queue.length === 0) return;
+    this.scheduled = true;
+    // After the I/O callbacks of this turn, so every request that finished signing joins the batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.commit();
+    });
+  }
+
+  private async commit(): Promise<void> {
+    this.committing = true;
+    const batch = this.queue.splice(0, this.maxBatch);
+    try {
+      const results = await this.writer.insertMany(batch.map((p) => p.record));
       batch.forEach((pending, i) => (results[i] ? pending.reject(results[i]) : pending.resolve()));
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+    } finally {
+      this.committing = false;
+      this.schedule();
     }
   }
 }

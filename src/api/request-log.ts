@@ -1,0 +1,17 @@
+import { LogController, type FastifyReply, type FastifyRequest } from "fastify";
+
+/**
+ * One line per request at info, when it completes (method, path, status, time), instead of
+ * fastify's two; the "incoming" line moves to debug. Bodies are never logged: they carry keys.
+ */
+export class RequestLog extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.debug({ method: request.method, url: request.url }, "incoming request");
+  }
+
+  override requestCompleted(error: Error | null, request: FastifyRequest, reply: FastifyReply): void {
+    const line = { method: request.method, url: request.url, statusCode: reply.statusCode, responseTime: reply.elapsedTime };
+    if (error) reply.log.error({ ...line, err: error }, "request errored");
+    else reply.log.info(line, "request completed");
+  }
+}

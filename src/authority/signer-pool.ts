@@ -1,0 +1,97 @@
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { CertwrightError } from "../errors.js";
+import type { IssuedCertificate } from "../pki/certificate.js";
+import type { NewCertRequest, SignRequest } from "../schemas/wire.js";
+import type { IssueInput, NewCertOutcome, SignerLike, SignOutcome } from "./signer.js";
+import type { SignerCall, SignerReply, SignerWorkerData } from "./signer-worker.js";
+
+// Built code runs the compiled worker; tests running the TypeScript sources run the .ts one.
+const compiled = new URL("./signer-worker.js", import.meta.url);
+const workerEntry = existsSync(fileURLToPath(compiled)) ? compiled : new URL("./signer-worker.ts", import.meta.url);
+
+interface Task {
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  tasks: Map<number, Task>;
+}
+
+/**
+ * Worker threads that do the CPU work of signing (CSR checks, DER, signatures, key generation),
+ * so the main thread only serves HTTP and writes the database. Each call goes to the worker with
+ * the fewest calls in flight; a worker that dies fails its calls and is replaced.
+ */
+export class SignerPool implements SignerLike {
+  private readonly slots: Slot[] = [];
+  private nextId = 1;
+  private closing = false;
+
+  private constructor(
+    private readonly data: SignerWorkerData,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  /** Starts `size` workers and waits until each has loaded the CA and the config. */
+  static async start(size: number, data: SignerWorkerData, onError: (error: unknown) => void = () => {}): Promise<SignerPool> {
+    const pool = new SignerPool(data, onError);
+    await Promise.all(Array.from({ length: size }, () => pool.spawn()));
+    return pool;
+  }
+
+  private spawn(): Promise<void> {
+    const worker = new Worker(workerEntry, { workerData: this.data });
+    const slot: Slot = { worker, tasks: new Map() };
+    this.slots.push(slot);
+    return new Promise((resolve, reject) => {
+      worker.on("message", (message: SignerReply | { ready: true }) => {
+        if ("ready" in message) return resolve();
+        const task = slot.tasks.get(message.id);
+        if (!task) return;
+        slot.tasks.delete(message.id);
+        if ("value" in message) task.resolve(message.value);
+        else if ("kind" in message.error) task.reject(new CertwrightError(message.error.kind, message.error.message));
+        else task.reject(new Error(`signer worker: ${message.error.internal}`));
+      });
+      worker.on("error", (error) => {
+        this.onError(error);
+        reject(error);
+      });
+      worker.on("exit", (code) => {
+        this.slots.splice(this.slots.indexOf(slot), 1);
+        for (const task of slot.tasks.values()) task.reject(new Error(`signer worker exited with code ${code}`));
+        if (!this.closing) this.spawn().catch(this.onError);
+      });
+    });
+  }
+
+  private call<T>(method: SignerCall["method"], argument: unknown): Promise<T> {
+    const slot = this.slots.reduce((best, s) => (s.tasks.size < best.tasks.size ? s : best));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      slot.tasks.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      slot.worker.postMessage({ id, method, argument } satisfies SignerCall);
+    });
+  }
+
+  sign(request: SignRequest): Promise<SignOutcome> {
+    return this.call("sign", request);
+  }
+
+  newCert(request: NewCertRequest): Promise<NewCertOutcome> {
+    return this.call("newCert", request);
+  }
+
+  issue(input: IssueInput): Promise<IssuedCertificate> {
+    return this.call("issue", input);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+  }
+}
