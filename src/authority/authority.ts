@@ -1,6 +1,6 @@
 import { CertwrightError } from "../errors.js";
 import type { CertificateAuthority, IssuedCertificate } from "../pki/certificate.js";
-import { describeCertificate, parseCertificatePem, type CertificateInfo } from "../pki/describe.js";
+import type { CertificateInfo } from "../pki/describe.js";
 import { sanCount, type SubjectAltNames } from "../pki/hosts.js";
 import { sumOf, type Sum } from "../pki/pem.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
@@ -117,7 +117,9 @@ export class Authority {
   }
 
   /** Describes a PEM certificate, or one this service recorded, by serial and authority key id. */
-  certInfo(request: CertInfoRequest): Outcome<CertificateInfo> {
+  async certInfo(request: CertInfoRequest): Promise<Outcome<CertificateInfo>> {
+    // Loaded on first use: @peculiar/x509 takes a fifth of start-up and only certinfo needs it.
+    const { describeCertificate, parseCertificatePem } = await import("../pki/describe.js");
     if (request.certificate) {
       return { result: describeCertificate(parseCertificatePem(request.certificate)), messages: [] };
     }

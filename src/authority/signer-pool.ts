@@ -11,6 +11,9 @@ import type { SignerCall, SignerReply, SignerWorkerData } from "./signer-worker.
 const compiled = new URL("./signer-worker.js", import.meta.url);
 const workerEntry = existsSync(fileURLToPath(compiled)) ? compiled : new URL("./signer-worker.ts", import.meta.url);
 
+/** A signer's heap holds one request at a time; small limits keep each thread's footprint small. */
+const workerHeap = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 };
+
 interface Task {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
@@ -44,7 +47,7 @@ export class SignerPool implements SignerLike {
   }
 
   private spawn(): Promise<void> {
-    const worker = new Worker(workerEntry, { workerData: this.data });
+    const worker = new Worker(workerEntry, { workerData: this.data, resourceLimits: workerHeap });
     const slot: Slot = { worker, tasks: new Map() };
     this.slots.push(slot);
     return new Promise((resolve, reject) => {

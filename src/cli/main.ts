@@ -18,7 +18,6 @@ async function serve(argv: string[]): Promise<number> {
     return 0;
   }
   const server = await startServer(options);
-  server.app.log.info(`certwright ${packageVersion()} serving cfssl's API on ${server.url}/api/v1/cfssl/`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

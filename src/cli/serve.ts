@@ -1,6 +1,7 @@
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
+import { pino } from "pino";
 import { buildApp } from "../api/app.js";
 import { Authority } from "../authority/authority.js";
 import { initCa } from "../authority/init-ca.js";
@@ -127,7 +128,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     onRecordError: logError("recording a certificate failed"),
     signer,
   });
-  app = await buildApp({ authority, logger: { level: options.logLevel }, version: packageVersion() });
+  // Buffered, asynchronous writes: a synchronous write per request line costs the HTTP thread more
+  // than the request itself. The buffer is flushed on shutdown; the database, not the log, is the record.
+  const logStream = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  // A quiet service still shows its lines within a second.
+  const logFlusher = setInterval(() => logStream.flush(), 1000).unref();
+  app = await buildApp({ authority, logger: { level: options.logLevel, stream: logStream }, version: packageVersion() });
   // Answers sent once stopping has begun close their connection: Node's server.close() only drops
   // connections idle at that moment, so a keep-alive client whose request was in flight would
   // otherwise hold the exit for the keep-alive timeout (72 s).
@@ -152,6 +158,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const host = options.address.includes(":") ? `[${options.address}]` : options.address;
+  app.log.info(`certwright ${packageVersion()} serving cfssl's API on http://${host}:${port}/api/v1/cfssl/`);
+  logStream.flush();
   return {
     app,
     url: `http://${host}:${port}`,
@@ -161,6 +169,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await signer?.close();
       await writer.close();
       store.close();
+      clearInterval(logFlusher);
+      logStream.flushSync();
     },
   };
 }

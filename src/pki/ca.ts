@@ -1,10 +1,57 @@
 import { createPublicKey } from "node:crypto";
 import type { CertificateAuthority } from "./certificate.js";
-import { children, readWhole, Tag } from "./der.js";
-import { keyIdentifier } from "./extensions.js";
+import { children, DerError, expectTag, readWhole, Tag, type Element } from "./der.js";
+import { keyIdentifier, oids, readExtensions } from "./extensions.js";
 import { loadPrivateKey } from "./keys.js";
 import { decodePemBlock, encodePem } from "./pem.js";
-import { x509 } from "./webcrypto.js";
+
+/** UTCTime (YYMMDDHHMMSSZ, 1950-2049) or GeneralizedTime (YYYYMMDDHHMMSSZ). */
+function readTime(element: Element | undefined): Date {
+  const text = Buffer.from(element?.value ?? []).toString("latin1");
+  const match =
+    element?.tag === Tag.utcTime
+      ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
+      : element?.tag === Tag.generalizedTime
+        ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
+        : null;
+  if (!match) throw new DerError(`not a DER time: ${text}`);
+  let year = Number(match[1]);
+  if (element!.tag === Tag.utcTime) year += year < 50 ? 2000 : 1900;
+  return new Date(Date.UTC(year, Number(match[2]) - 1, Number(match[3]), Number(match[4]), Number(match[5]), Number(match[6])));
+}
+
+/** The parts of a CA certificate issuance needs, read from its DER. */
+function readCaCertificate(der: Uint8Array) {
+  const [tbs] = children(readWhole(der, Tag.sequence).value);
+  const fields = children(expectTag(tbs, Tag.sequence, "tbsCertificate").value);
+  const at = fields[0]?.tag === 0xa0 ? 1 : 0; // [0] version, absent in v1 certificates
+  const [notBefore, notAfter] = children(expectTag(fields[at + 3], Tag.sequence, "validity").value);
+  const subject = expectTag(fields[at + 4], Tag.sequence, "subject");
+  const spki = expectTag(fields[at + 5], Tag.sequence, "subjectPublicKeyInfo");
+  const extensionsField = fields.slice(at + 6).find((field) => field.tag === 0xa3);
+  const extensions = extensionsField ? readExtensions(children(extensionsField.value)[0]!.raw) : [];
+  let isCa = false;
+  let pathLength: number | undefined;
+  let subjectKeyId: Uint8Array | undefined;
+  for (const extension of extensions) {
+    if (extension.id === oids.basicConstraints) {
+      for (const part of children(readWhole(extension.value, Tag.sequence).value)) {
+        if (part.tag === Tag.boolean) isCa = part.value[0] !== 0;
+        if (part.tag === Tag.integer) pathLength = part.value.reduce((n, b) => n * 256 + b, 0);
+      }
+    }
+    if (extension.id === oids.subjectKeyId) subjectKeyId = readWhole(extension.value, Tag.octetString).value;
+  }
+  return {
+    notBefore: readTime(notBefore),
+    notAfter: readTime(notAfter),
+    subject: new Uint8Array(subject.raw),
+    spki: new Uint8Array(spki.raw),
+    isCa,
+    pathLength,
+    subjectKeyId,
+  };
+}
 
 /**
  * Loads a CA from its certificate and key PEM (RSA, ECDSA or Ed25519; PKCS#1, SEC1 or PKCS#8), as
@@ -20,14 +67,13 @@ export async function loadCertificateAuthority(
 ): Promise<CertificateAuthority> {
   const der = decodePemBlock(certificatePem, ["CERTIFICATE"]);
   if (!der) throw new Error("CA certificate: no PEM \"CERTIFICATE\" block found");
-  let certificate: x509.X509Certificate;
+  let certificate: ReturnType<typeof readCaCertificate>;
   try {
-    certificate = new x509.X509Certificate(der);
+    certificate = readCaCertificate(der);
   } catch (cause) {
     throw new Error("CA certificate: not a valid X.509 certificate", { cause });
   }
-  const constraints = certificate.getExtension(x509.BasicConstraintsExtension);
-  if (!constraints?.ca) {
+  if (!certificate.isCa) {
     throw new Error("CA certificate: it is not a CA certificate (basic constraints CA:TRUE is missing)");
   }
   if (now.getTime() > certificate.notAfter.getTime()) {
@@ -42,28 +88,17 @@ export async function loadCertificateAuthority(
   } catch (error) {
     throw new Error(`CA key: ${(error as Error).message}`, { cause: error });
   }
-  const certificateSpki = Buffer.from(certificate.publicKey.rawData);
   const keySpki = createPublicKey(key.keyObject).export({ format: "der", type: "spki" });
-  if (!certificateSpki.equals(keySpki)) {
+  if (!Buffer.from(certificate.spki).equals(keySpki)) {
     throw new Error("CA key: it does not belong to the CA certificate (their public keys differ)");
   }
-  const ski = certificate.getExtension(x509.SubjectKeyIdentifierExtension);
-  const subjectKeyId = ski ? ski.keyId : Buffer.from(keyIdentifier(certificateSpki)).toString("hex");
   return {
     label,
-    pem: encodePem("CERTIFICATE", certificate.rawData),
+    pem: encodePem("CERTIFICATE", der),
     key,
-    subjectDer: subjectOf(der),
+    subjectDer: certificate.subject,
     notAfter: certificate.notAfter,
-    subjectKeyId: subjectKeyId.toLowerCase(),
-    pathLength: constraints.pathLength,
+    subjectKeyId: Buffer.from(certificate.subjectKeyId ?? keyIdentifier(certificate.spki)).toString("hex"),
+    pathLength: certificate.pathLength,
   };
-}
-
-/** The subject Name of a DER certificate, byte for byte, so what the CA issues names it exactly. */
-function subjectOf(certificate: Uint8Array): Uint8Array {
-  const [tbs] = children(readWhole(certificate, Tag.sequence).value);
-  const fields = children(tbs!.value);
-  const offset = fields[0]?.tag === 0xa0 ? 1 : 0; // [0] version, absent in v1 certificates
-  return new Uint8Array(fields[offset + 4]!.raw);
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { CertwrightError } from "../errors.js";
 import type { SigningProfile } from "../profiles/signing-config.js";
+import { KeyUsageBit } from "../profiles/usages.js";
 import { bitString, explicit, sequence, smallInteger, time, unsignedInteger } from "./der.js";
 import {
   authorityInfoAccess,
@@ -289,7 +290,7 @@ export function createSelfSignedCa(request: CaRequest, now: Date): { pem: string
     spki: request.key.spki,
     extensions: [
       basicConstraints(true, request.pathLength),
-      keyUsage(keyCertSign | cRLSign),
+      keyUsage(KeyUsageBit.keyCertSign | KeyUsageBit.cRLSign),
       subjectKeyId(ski),
       authorityKeyId(ski),
       ...(sanCount(request.sans) > 0 ? [subjectAltName(request.sans, false)] : []),
@@ -298,6 +299,3 @@ export function createSelfSignedCa(request: CaRequest, now: Date): { pem: string
   const der = signTbs(encodeTbs(template), signatureAlgorithm, request.key);
   return { pem: encodePem("CERTIFICATE", der), der };
 }
-
-const keyCertSign = 1 << 5;
-const cRLSign = 1 << 6;

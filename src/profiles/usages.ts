@@ -1,17 +1,28 @@
-import { x509 } from "../pki/webcrypto.js";
+/** X.509 keyUsage bits (RFC 5280 4.2.1.3), as flags: bit n is 1 << n. */
+export const KeyUsageBit = {
+  digitalSignature: 1 << 0,
+  nonRepudiation: 1 << 1,
+  keyEncipherment: 1 << 2,
+  dataEncipherment: 1 << 3,
+  keyAgreement: 1 << 4,
+  keyCertSign: 1 << 5,
+  cRLSign: 1 << 6,
+  encipherOnly: 1 << 7,
+  decipherOnly: 1 << 8,
+} as const;
 
 /** cfssl's key usage names (the same strings Kubernetes uses) and their X.509 bits. */
-export const keyUsageNames: Record<string, x509.KeyUsageFlags> = {
-  signing: x509.KeyUsageFlags.digitalSignature,
-  "digital signature": x509.KeyUsageFlags.digitalSignature,
-  "content commitment": x509.KeyUsageFlags.nonRepudiation,
-  "key encipherment": x509.KeyUsageFlags.keyEncipherment,
-  "key agreement": x509.KeyUsageFlags.keyAgreement,
-  "data encipherment": x509.KeyUsageFlags.dataEncipherment,
-  "cert sign": x509.KeyUsageFlags.keyCertSign,
-  "crl sign": x509.KeyUsageFlags.cRLSign,
-  "encipher only": x509.KeyUsageFlags.encipherOnly,
-  "decipher only": x509.KeyUsageFlags.decipherOnly,
+export const keyUsageNames: Record<string, number> = {
+  signing: KeyUsageBit.digitalSignature,
+  "digital signature": KeyUsageBit.digitalSignature,
+  "content commitment": KeyUsageBit.nonRepudiation,
+  "key encipherment": KeyUsageBit.keyEncipherment,
+  "key agreement": KeyUsageBit.keyAgreement,
+  "data encipherment": KeyUsageBit.dataEncipherment,
+  "cert sign": KeyUsageBit.keyCertSign,
+  "crl sign": KeyUsageBit.cRLSign,
+  "encipher only": KeyUsageBit.encipherOnly,
+  "decipher only": KeyUsageBit.decipherOnly,
 };
 
 /** cfssl's extended key usage names and their OIDs. */

@@ -32,7 +32,7 @@ export class WriterThread implements BatchWriter {
 
   /** Starts the writer thread on the database at `path` (already migrated) and waits until it is open. */
   static start(path: string): Promise<WriterThread> {
-    const worker = new Worker(entry, { workerData: { path } });
+    const worker = new Worker(entry, { workerData: { path }, resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 64 } });
     return new Promise((resolve, reject) => {
       worker.once("message", () => resolve(new WriterThread(worker)));
       worker.once("error", reject);

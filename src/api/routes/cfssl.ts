@@ -125,7 +125,7 @@ export async function cfsslRoutes(app: FastifyInstance, { authority }: { authori
       },
     },
     async (request) => {
-      const { result, messages } = authority.certInfo(request.body);
+      const { result, messages } = await authority.certInfo(request.body);
       return successEnvelope(result, messages);
     },
   );
