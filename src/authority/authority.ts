@@ -4,6 +4,7 @@ import type { CertificateInfo } from "../pki/describe.js";
 import { sanCount, type SubjectAltNames } from "../pki/hosts.js";
 import { sumOf, type Sum } from "../pki/pem.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
+import { parseKeySpec } from "../pki/keys.js";
 import { initCa } from "./init-ca.js";
 import { makeKeyAndCsr, Signer, type SignerLike, type SignOutcome } from "./signer.js";
 import { DuplicateSerialError, type CertificateRecord, type NewCertificate } from "../store/certificate-store.js";
@@ -26,6 +27,8 @@ export interface AuthorityOptions {
   onRecordError?: (error: unknown) => void;
   /** Where sign and newcert do their CPU work; default: a Signer on this thread. */
   signer?: SignerLike;
+  /** RSA keys made ahead in low-priority threads; default: newcert makes its own. */
+  keyPool?: { take(size: number): Promise<string> };
 }
 
 /** A result and the notes for the envelope's `messages`. */
@@ -49,6 +52,7 @@ export class Authority {
   private readonly clock: () => Date;
   private readonly onRecordError: (error: unknown) => void;
   private readonly signer: SignerLike;
+  private readonly keyPool: AuthorityOptions["keyPool"];
 
   constructor(options: AuthorityOptions) {
     this.ca = options.ca;
@@ -57,6 +61,7 @@ export class Authority {
     this.clock = options.clock ?? (() => new Date());
     this.onRecordError = options.onRecordError ?? (() => {});
     this.signer = options.signer ?? new Signer(options.ca, options.config, this.clock);
+    this.keyPool = options.keyPool;
   }
 
   private caFor(label: string | null | undefined): CertificateAuthority {
@@ -80,7 +85,7 @@ export class Authority {
 
   /** Makes a key, a CSR and a certificate signed by this CA under the profile, as cfssl's newcert does. */
   async newCert(request: NewCertRequest) {
-    const outcome = await this.signer.newCert(request);
+    const outcome = await this.signer.newCert(request, await this.pooledKey(request));
     const issued = await this.record(outcome);
     return {
       result: {
@@ -139,6 +144,18 @@ export class Authority {
       throw new CertwrightError("invalidRequest", "domain: not supported; send the PEM as \"certificate\" instead");
     }
     throw new CertwrightError("invalidRequest", "send \"certificate\" (a PEM certificate), or \"serial\" with \"authority_key_id\"");
+  }
+
+  /** An RSA key from the pool when the request asks for one; anything else, the signer makes itself. */
+  private async pooledKey(request: NewCertRequest): Promise<string | undefined> {
+    if (!this.keyPool || request.request.key?.algo?.toLowerCase() !== "rsa") return undefined;
+    let spec;
+    try {
+      spec = parseKeySpec(request.request.key);
+    } catch {
+      return undefined; // the signer refuses it with the right message
+    }
+    return this.keyPool.take(spec.size);
   }
 
   /**

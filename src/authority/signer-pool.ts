@@ -72,25 +72,25 @@ export class SignerPool implements SignerLike {
     });
   }
 
-  private call<T>(method: SignerCall["method"], argument: unknown): Promise<T> {
+  private call<T>(method: SignerCall["method"], args: unknown[]): Promise<T> {
     const slot = this.slots.reduce((best, s) => (s.tasks.size < best.tasks.size ? s : best));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       slot.tasks.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      slot.worker.postMessage({ id, method, argument } satisfies SignerCall);
+      slot.worker.postMessage({ id, method, args } satisfies SignerCall);
     });
   }
 
   sign(request: SignRequest): Promise<SignOutcome> {
-    return this.call("sign", request);
+    return this.call("sign", [request]);
   }
 
-  newCert(request: NewCertRequest): Promise<NewCertOutcome> {
-    return this.call("newCert", request);
+  newCert(request: NewCertRequest, keyPem?: string): Promise<NewCertOutcome> {
+    return this.call("newCert", [request, keyPem]);
   }
 
   issue(input: IssueInput): Promise<IssuedCertificate> {
-    return this.call("issue", input);
+    return this.call("issue", [input]);
   }
 
   async close(): Promise<void> {

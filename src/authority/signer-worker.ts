@@ -16,7 +16,7 @@ export interface SignerWorkerData {
 export interface SignerCall {
   id: number;
   method: keyof SignerLike;
-  argument: unknown;
+  args: unknown[];
 }
 
 export type SignerReply =
@@ -30,10 +30,10 @@ const signer = new Signer(
 );
 const port = parentPort!;
 
-port.on("message", async ({ id, method, argument }: SignerCall) => {
+port.on("message", async ({ id, method, args }: SignerCall) => {
   let reply: SignerReply;
   try {
-    reply = { id, value: await (signer[method] as (a: unknown) => Promise<unknown>)(argument) };
+    reply = { id, value: await (signer[method] as (...a: unknown[]) => Promise<unknown>).apply(signer, args) };
   } catch (error) {
     reply =
       error instanceof CertwrightError

@@ -2,7 +2,7 @@ import { CertwrightError } from "../errors.js";
 import { issueCertificate, type CertificateAuthority, type IssuedCertificate } from "../pki/certificate.js";
 import { buildCsr, parseCsr } from "../pki/csr.js";
 import { sanCount, splitHosts, type SubjectAltNames } from "../pki/hosts.js";
-import { generatePrivateKey, parseKeySpec } from "../pki/keys.js";
+import { generatePrivateKey, loadPrivateKey, parseKeySpec } from "../pki/keys.js";
 import type { DistinguishedName } from "../pki/name.js";
 import { sumOf, type Sum } from "../pki/pem.js";
 import { buildName, isEmptySubject, mergeSubjectFields, subjectFieldsFromName, subjectFieldsFromRequest } from "../pki/subject.js";
@@ -37,7 +37,8 @@ export interface NewCertOutcome extends SignOutcome {
 /** The CPU side of signing, which the authority runs here or in worker threads. */
 export interface SignerLike {
   sign(request: SignRequest): Promise<SignOutcome>;
-  newCert(request: NewCertRequest): Promise<NewCertOutcome>;
+  /** `keyPem`: a key made ahead (RSA, from the key pool) to use instead of generating one. */
+  newCert(request: NewCertRequest, keyPem?: string): Promise<NewCertOutcome>;
   /** Issues again from checked input (after a serial collision). */
   issue(input: IssueInput): Promise<IssuedCertificate>;
 }
@@ -65,7 +66,7 @@ function requestedLifetime(expiry: string | null | undefined, notAfter: string |
 }
 
 /** Makes a key and a CSR from a CSR JSON; `check` sees the names and key type before the key is made. */
-export async function makeKeyAndCsr(request: CsrRequest, check: (request: PolicyRequest) => void = () => {}) {
+export async function makeKeyAndCsr(request: CsrRequest, check: (request: PolicyRequest) => void = () => {}, keyPem?: string) {
   const fields = subjectFieldsFromRequest({ CN: request.CN, names: request.names });
   const sans = splitHosts(request.hosts ?? []);
   if (isEmptySubject(fields) && sanCount(sans) === 0) {
@@ -74,7 +75,8 @@ export async function makeKeyAndCsr(request: CsrRequest, check: (request: Policy
   const subject = buildName(fields);
   const keySpec = parseKeySpec(request.key);
   check({ commonName: fields.CN[0] ?? "", sans, keySpec });
-  const key = await generatePrivateKey(keySpec);
+  const made = keyPem === undefined ? undefined : loadPrivateKey(keyPem);
+  const key = made && made.spec.algo === keySpec.algo && made.spec.size === keySpec.size ? made : await generatePrivateKey(keySpec);
   const csr = buildCsr(subject, sans, key);
   return { key, csr, subject, sans };
 }
@@ -128,12 +130,12 @@ export class Signer implements SignerLike {
   }
 
   /** Makes a key, a CSR and a certificate signed by this CA under the profile, as cfssl's newcert does. */
-  async newCert(request: NewCertRequest): Promise<NewCertOutcome> {
+  async newCert(request: NewCertRequest, keyPem?: string): Promise<NewCertOutcome> {
     const ca = this.caFor(request.label);
     const profile = this.config.profile(request.profile);
     const lifetime = requestedLifetime(request.expiry, request.not_after, undefined);
     // Checked before the key is made: RSA generation is the expensive part of newcert.
-    const { key, csr, subject, sans } = await makeKeyAndCsr(request.request, (names) => enforceProfilePolicy(profile, names));
+    const { key, csr, subject, sans } = await makeKeyAndCsr(request.request, (names) => enforceProfilePolicy(profile, names), keyPem);
     const input: IssueInput = { label: ca.label, profile: profile.name, subject, spki: key.spki, sans, ...lifetime };
     const issued = issueCertificate(ca, { ...input, profile }, this.clock());
     return {

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -5,6 +6,7 @@ import { pino } from "pino";
 import { buildApp } from "../api/app.js";
 import { Authority } from "../authority/authority.js";
 import { initCa } from "../authority/init-ca.js";
+import { KeyPool } from "../authority/key-pool.js";
 import { SignerPool } from "../authority/signer-pool.js";
 import { loadCertificateAuthority } from "../pki/ca.js";
 import type { CertificateAuthority } from "../pki/certificate.js";
@@ -82,6 +84,8 @@ function prepareDataDir(dataDir: string): void {
 }
 
 const synchronousNames = ["OFF", "NORMAL", "FULL", "EXTRA"];
+/** RSA-2048 keys made ahead for newcert: a burst of this many is answered without waiting for generation. */
+const rsaSpares = 8;
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -121,12 +125,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   // The main thread reads (certinfo); a writer thread commits, so fsyncs never block HTTP.
   const writer = await WriterThread.start(databasePath);
   const recorder = new GroupCommitRecorder(writer);
+  const keyPool = new KeyPool({ threads: availableParallelism(), spares: rsaSpares, sizes: [2048] });
   const authority = new Authority({
     ca,
     config,
     store: { insert: (record) => recorder.insert(record), get: (serial, aki) => store.get(serial, aki) },
     onRecordError: logError("recording a certificate failed"),
     signer,
+    keyPool,
   });
   // Buffered, asynchronous writes: a synchronous write per request line costs the HTTP thread more
   // than the request itself. The buffer is flushed on shutdown; the database, not the log, is the record.
@@ -147,6 +153,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await app.listen({ host: options.address, port: options.port });
   } catch (error) {
     await signer?.close();
+    await keyPool.close();
     await writer.close();
     store.close();
     const code = (error as NodeJS.ErrnoException).code;
@@ -167,6 +174,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       closing = true;
       await app.close();
       await signer?.close();
+      await keyPool.close();
       await writer.close();
       store.close();
       clearInterval(logFlusher);
