@@ -1,6 +1,6 @@
 import { constants, verify, type KeyObject } from "node:crypto";
 import { CertwrightError } from "../errors.js";
-import { bitString, children, DerError, expectTag, oid, oidToString, readElement, readWhole, sequence, set, smallInteger, Tag, tlv } from "./der.js";
+import { bitString, children, DerError, type Element, expectTag, oid, oidToString, readWhole, sequence, set, smallInteger, Tag, tlv } from "./der.js";
 import { extension, generalNames, oids, readExtensions } from "./extensions.js";
 import { checkSans, emptySans, sanCount, type SubjectAltNames } from "./hosts.js";
 import { publicKeyFromSpki, signatureAlgorithmFor, signData, type KeySpec, type PrivateKey } from "./keys.js";
@@ -60,17 +60,52 @@ function verifySignature(algorithm: Uint8Array, signed: Uint8Array, signature: U
   if (ecdsaHashes[name] && type === "ec") return verify(ecdsaHashes[name]!, signed, key, signature);
   if (name === "1.3.101.112" && type === "ed25519") return verify(null, signed, key, signature);
   if (name === "1.2.840.113549.1.1.10" && (type === "rsa" || type === "rsa-pss")) {
-    // RSASSA-PSS-params: [0] hashAlgorithm (SHA-1 by default), [2] saltLength (20 by default); MGF1 with the same hash.
-    let hash = "sha1";
-    let saltLength = 20;
-    for (const field of params && params.tag === Tag.sequence ? children(params.value) : []) {
-      if (field.tag === 0xa0) hash = digestOids[oidToString(children(readElement(field.value).value)[0]!.value)] ?? "";
-      if (field.tag === 0xa2) saltLength = Number.parseInt(Buffer.from(readElement(field.value).value).toString("hex"), 16);
-    }
-    if (!hash) return false;
+    const { hash, saltLength } = readPssParams(params);
     return verify(hash, signed, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }, signature);
   }
   throw new DerError(`signature algorithm ${name} does not go with a ${type} key`);
+}
+
+/** A digest AlgorithmIdentifier: SEQUENCE { OID, NULL? }, of a hash Node knows. */
+function readDigest(element: Element | undefined): string {
+  const [id, params, extra] = children(expectTag(element, Tag.sequence, "hash algorithm").value);
+  if (extra || (params && !(params.tag === Tag.null && params.value.length === 0))) throw new DerError("bad hash parameters");
+  const hash = digestOids[oidToString(expectTag(id, Tag.oid, "hash algorithm").value)];
+  if (!hash) throw new DerError("unknown hash algorithm");
+  return hash;
+}
+
+/**
+ * RSASSA-PSS-params (RFC 4055 3.1), read strictly: [0] hash (SHA-1 by default), [1] MGF1 with the
+ * same hash (the only mask Node verifies with), [2] salt length (20 by default), [3] trailer 1.
+ */
+function readPssParams(params: Element | undefined): { hash: string; saltLength: number } {
+  let hash = "sha1";
+  let mgfHash = "sha1";
+  let saltLength = 20;
+  let last = -1;
+  for (const field of children(expectTag(params, Tag.sequence, "RSASSA-PSS parameters").value)) {
+    const index = field.tag - 0xa0;
+    if (index <= last || index > 3) throw new DerError("RSASSA-PSS parameters out of order");
+    last = index;
+    const inner = readWhole(field.value, index === 0 || index === 1 ? Tag.sequence : Tag.integer);
+    if (index === 0) hash = readDigest(inner);
+    if (index === 1) {
+      const [id, mgfParams, extra] = children(inner.value);
+      if (extra || oidToString(expectTag(id, Tag.oid, "mask generation").value) !== "1.2.840.113549.1.1.8") {
+        throw new DerError("mask generation is not MGF1");
+      }
+      mgfHash = readDigest(mgfParams);
+    }
+    if (index === 2 || index === 3) {
+      if (inner.value.length === 0 || inner.value.length > 2 || inner.value[0]! & 0x80) throw new DerError("bad integer");
+      const value = inner.value.reduce((n, b) => n * 256 + b, 0);
+      if (index === 2) saltLength = value;
+      else if (value !== 1) throw new DerError("trailer field must be 1");
+    }
+  }
+  if (mgfHash !== hash) throw new DerError("MGF1 hash differs from the signature hash");
+  return { hash, saltLength };
 }
 
 function ipString(bytes: Uint8Array): string {
