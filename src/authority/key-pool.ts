@@ -3,7 +3,10 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 
 const compiled = new URL("./keygen-thread.js", import.meta.url);
-const entry = existsSync(fileURLToPath(compiled)) ? compiled : new URL("./keygen-thread.ts", import.meta.url);
+const built = existsSync(fileURLToPath(compiled));
+const entry = built ? compiled : new URL("./keygen-thread.ts", import.meta.url);
+// The thread's own code is tiny; the limits apply to the built service (a TypeScript loader, in tests, needs more).
+const resourceLimits = built ? { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 } : undefined;
 
 export interface KeyPoolOptions {
   /** Generation threads, each at a low scheduling priority. */
@@ -29,7 +32,7 @@ export class KeyPool {
 
   constructor(private readonly options: KeyPoolOptions) {
     for (let i = 0; i < options.threads; i++) {
-      const slot = { worker: new Worker(entry, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } }), busy: 0 };
+      const slot = { worker: new Worker(entry, { resourceLimits }), busy: 0 };
       slot.worker.on("message", ({ id, pem }: { id: number; pem: string }) => {
         slot.busy--;
         const call = this.waiting.get(id);
