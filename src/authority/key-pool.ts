@@ -1,10 +1,7 @@
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { threadEntry } from "../thread-entry.js";
 
-const compiled = new URL("./keygen-thread.js", import.meta.url);
-const built = existsSync(fileURLToPath(compiled));
-const entry = built ? compiled : new URL("./keygen-thread.ts", import.meta.url);
+const { url: entry, built } = threadEntry(import.meta.url, "keygen-thread");
 // The thread's own code is tiny; the limits apply to the built service (a TypeScript loader, in tests, needs more).
 const resourceLimits = built ? { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 } : undefined;
 

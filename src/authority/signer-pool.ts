@@ -1,15 +1,12 @@
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { CertwrightError } from "../errors.js";
+import { threadEntry } from "../thread-entry.js";
 import type { IssuedCertificate } from "../pki/certificate.js";
 import type { NewCertRequest, SignRequest } from "../schemas/wire.js";
 import type { IssueInput, NewCertOutcome, SignerLike, SignOutcome } from "./signer.js";
 import type { SignerCall, SignerReply, SignerWorkerData } from "./signer-worker.js";
 
-// Built code runs the compiled worker; tests running the TypeScript sources run the .ts one.
-const compiled = new URL("./signer-worker.js", import.meta.url);
-const workerEntry = existsSync(fileURLToPath(compiled)) ? compiled : new URL("./signer-worker.ts", import.meta.url);
+const workerEntry = threadEntry(import.meta.url, "signer-worker").url;
 
 /** A signer's heap holds one request at a time; small limits keep each thread's footprint small. */
 const workerHeap = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 };

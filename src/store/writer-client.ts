@@ -1,12 +1,10 @@
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { threadEntry } from "../thread-entry.js";
 import { DuplicateSerialError, type NewCertificate } from "./certificate-store.js";
 import type { BatchWriter } from "./group-commit.js";
 import type { WriterReply } from "./writer-thread.js";
 
-const compiled = new URL("./writer-thread.js", import.meta.url);
-const entry = existsSync(fileURLToPath(compiled)) ? compiled : new URL("./writer-thread.ts", import.meta.url);
+const entry = threadEntry(import.meta.url, "writer-thread").url;
 
 /** A BatchWriter whose transactions run in the database writer thread. */
 export class WriterThread implements BatchWriter {
