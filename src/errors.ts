@@ -26,6 +26,8 @@ export const errorKinds = {
   recordFailed: { code: 11100, status: 503, summary: "The certificate could not be recorded in the database, so it was not issued." },
   certificateNotFound: { code: 11200, status: 404, summary: "No certificate with that serial and authority key id is recorded." },
   unknownCaLabel: { code: 12100, status: 404, summary: "No CA with that label is served here." },
+  authenticationRequired: { code: 13100, status: 401, summary: "The request needs credentials: an auth key HMAC, or the admin token." },
+  authenticationFailed: { code: 13200, status: 403, summary: "The request's credentials are wrong, malformed or for another key." },
   internal: { code: 500, status: 500, summary: "An internal error; the detail is in the service's log." },
 } as const satisfies Record<string, { code: number; status: number; summary: string }>;
 

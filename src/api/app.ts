@@ -20,6 +20,15 @@ export interface AppOptions {
   bodyLimit?: number;
   /** Version reported in the OpenAPI document. */
   version?: string;
+  /** The admin token init_ca needs once any authentication is configured. */
+  adminToken?: string | undefined;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The request body as it arrived. */
+    rawBody?: Buffer;
+  }
 }
 
 export const openapiInfo = {
@@ -45,11 +54,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setErrorHandler(handleError);
 
   // cfssl reads every body as JSON, whatever its content type says (`curl -d` sends the form type).
+  // The raw bytes are kept: the CFSSL-HMAC header authenticates the body exactly as sent.
   const parseJson = app.getDefaultJsonParser("error", "error");
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "string" }, (request, body, done) => {
-    if ((body as string).trim() === "") return done(null, {});
-    parseJson(request, body as string, done);
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (request, body, done) => {
+    request.rawBody = body as Buffer;
+    const text = (body as Buffer).toString("utf8");
+    if (text.trim() === "") return done(null, {});
+    parseJson(request, text, done);
   });
   // Fastify skips the parser when a request has no content type and no body (`curl -X POST`): that is {} too.
   app.addHook("preValidation", async (request) => {
@@ -82,6 +94,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: "/docs" });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(cfsslRoutes, { authority: options.authority });
+  await app.register(cfsslRoutes, { authority: options.authority, adminToken: options.adminToken });
   return app;
 }

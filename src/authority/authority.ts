@@ -5,10 +5,12 @@ import { sanCount, type SubjectAltNames } from "../pki/hosts.js";
 import { sumOf, type Sum } from "../pki/pem.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
 import { parseKeySpec } from "../pki/keys.js";
+import { signRequestSchema } from "../schemas/wire.js";
+import { requireProfileCredential, tokenMatches, type Credential } from "./authentication.js";
 import { initCa } from "./init-ca.js";
 import { makeKeyAndCsr, Signer, type SignerLike, type SignOutcome } from "./signer.js";
 import { DuplicateSerialError, type CertificateRecord, type NewCertificate } from "../store/certificate-store.js";
-import type { CertInfoRequest, CsrRequest, InfoRequest, InfoResult, NewCertRequest, SignRequest } from "../schemas/wire.js";
+import type { AuthSignRequest, CertInfoRequest, CsrRequest, InfoRequest, InfoResult, NewCertRequest, SignRequest } from "../schemas/wire.js";
 
 /** The part of the certificate store the authority needs. */
 export interface CertificateRecorder {
@@ -84,7 +86,8 @@ export class Authority {
   }
 
   /** Makes a key, a CSR and a certificate signed by this CA under the profile, as cfssl's newcert does. */
-  async newCert(request: NewCertRequest) {
+  async newCert(request: NewCertRequest, credential?: Credential) {
+    requireProfileCredential(this.config.profile(request.profile), credential);
     const outcome = await this.signer.newCert(request, await this.pooledKey(request));
     const issued = await this.record(outcome);
     return {
@@ -99,10 +102,40 @@ export class Authority {
   }
 
   /** Signs a CSR the caller made. `hosts` replaces its SANs ([] clears them); `subject` overrides attributes. */
-  async sign(request: SignRequest): Promise<Outcome<{ certificate: string }>> {
+  async sign(request: SignRequest, credential?: Credential): Promise<Outcome<{ certificate: string }>> {
+    requireProfileCredential(this.config.profile(request.profile), credential);
     const outcome = await this.signer.sign(request);
     const issued = await this.record(outcome);
     return { result: { certificate: issued.pem }, messages: this.messagesFor(issued, outcome.input.sans) };
+  }
+
+  /**
+   * cfssl's authenticated signing: `request` is the base64 of a JSON sign request and `token` the
+   * base64 HMAC-SHA256 of those bytes under the profile's auth key (or its previous key).
+   */
+  async authSign(envelope: AuthSignRequest): Promise<Outcome<{ certificate: string }>> {
+    const bytes = Buffer.from(envelope.request, "base64");
+    let parsed;
+    try {
+      parsed = signRequestSchema.safeParse(JSON.parse(bytes.toString("utf8")));
+    } catch {
+      throw new CertwrightError("invalidRequest", "request: must be the base64 of a JSON sign request");
+    }
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new CertwrightError("invalidRequest", `request.${issue.path.join(".")}: ${issue.message}`);
+    }
+    const profile = this.config.profile(parsed.data.profile);
+    const names = [profile.authKey, profile.prevAuthKey].filter((name): name is string => name !== undefined);
+    if (names.length === 0) {
+      throw new CertwrightError("invalidRequest", `profile "${profile.name}" has no auth_key, so there is nothing to authenticate against; use sign`);
+    }
+    const token = Buffer.from(envelope.token, "base64");
+    const keyName = names.find((name) => tokenMatches(this.config.authKeys.get(name)!, bytes, token));
+    if (!keyName) {
+      throw new CertwrightError("authenticationFailed", `token: not the HMAC-SHA256 of request under auth key "${profile.authKey}"`);
+    }
+    return this.sign(parsed.data, { keyName });
   }
 
   /** The CA certificate and a profile's usages and expiry, as cfssl's info answers, and its policy. */

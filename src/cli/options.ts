@@ -18,6 +18,10 @@ export interface ServeOptions {
   logLevel: LogLevel;
   /** Signer worker threads; 0 signs on the main thread. */
   workers: number;
+  /** A file holding the admin token (init_ca once authentication is configured). */
+  adminTokenFile: string | undefined;
+  /** The admin token itself, from CERTWRIGHT_ADMIN_TOKEN. */
+  adminToken: string | undefined;
 }
 
 interface FlagSpec {
@@ -38,6 +42,7 @@ export const serveFlags: FlagSpec[] = [
   { name: "ca", key: "ca", env: "CERTWRIGHT_CA", value: "FILE", help: "CA certificate PEM to sign with (with --ca-key)" },
   { name: "ca-key", key: "caKey", env: "CERTWRIGHT_CA_KEY", value: "FILE", help: "CA private key PEM: PKCS#1, SEC1 or PKCS#8 (with --ca)" },
   { name: "workers", key: "workers", env: "CERTWRIGHT_WORKERS", value: "N", help: "worker threads that sign (0: sign on the main thread)", default: "the number of CPUs" },
+  { name: "admin-token-file", key: "adminTokenFile", env: "CERTWRIGHT_ADMIN_TOKEN_FILE", value: "FILE", help: "file with the admin token for init_ca (or the token itself in CERTWRIGHT_ADMIN_TOKEN)" },
   { name: "log-level", key: "logLevel", env: "CERTWRIGHT_LOG_LEVEL", value: "LEVEL", help: `log level: ${logLevels.join(", ")}`, default: "info" },
 ];
 
@@ -111,5 +116,7 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     caKey,
     logLevel,
     workers,
+    adminTokenFile: values.get("admin-token-file"),
+    adminToken: env.CERTWRIGHT_ADMIN_TOKEN || undefined,
   };
 }

@@ -84,6 +84,15 @@ function prepareDataDir(dataDir: string): void {
 }
 
 const synchronousNames = ["OFF", "NORMAL", "FULL", "EXTRA"];
+
+/** The admin token from --admin-token-file or CERTWRIGHT_ADMIN_TOKEN; a short one is refused. */
+function adminTokenOf(options: ServeOptions): string | undefined {
+  const token = options.adminTokenFile ? readText(options.adminTokenFile, "admin token file").trim() : options.adminToken;
+  if (token !== undefined && token.length < 16) {
+    throw new StartupError("the admin token is shorter than 16 characters; make a long random one (openssl rand -hex 32)");
+  }
+  return token;
+}
 /** RSA-2048 keys made ahead for newcert: a burst of this many is answered without waiting for generation. */
 const rsaSpares = 8;
 
@@ -96,6 +105,7 @@ export interface RunningServer {
 /** Starts the service: data directory, signing config, CA, database, then the listener. */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   prepareDataDir(options.dataDir);
+  const adminToken = adminTokenOf(options);
   let configDocument: unknown;
   let config;
   try {
@@ -139,7 +149,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const logStream = pino.destination({ dest: 1, sync: false, minLength: 4096 });
   // A quiet service still shows its lines within a second.
   const logFlusher = setInterval(() => logStream.flush(), 1000).unref();
-  app = await buildApp({ authority, logger: { level: options.logLevel, stream: logStream }, version: packageVersion() });
+  app = await buildApp({
+    authority,
+    logger: { level: options.logLevel, stream: logStream },
+    version: packageVersion(),
+    adminToken,
+  });
   // Answers sent once stopping has begun close their connection: Node's server.close() only drops
   // connections idle at that moment, so a keep-alive client whose request was in flight would
   // otherwise hold the exit for the keep-alive timeout (72 s).

@@ -25,6 +25,8 @@ const profileSchema = z.object({
   not_before: z.string().nullish(),
   not_after: z.string().nullish(),
   name_whitelist: z.string().nullish(),
+  auth_key: z.string().nullish(),
+  prev_auth_key: z.string().nullish(),
   // certwright's own fields
   policy: policySchema.nullish(),
   beyond_ca_expiry: z.enum(["truncate", "refuse"]).nullish(),
@@ -32,8 +34,6 @@ const profileSchema = z.object({
 
 /** cfssl profile fields that a later version will implement: refused rather than ignored. */
 const notYetSupported = [
-  "auth_key",
-  "prev_auth_key",
   "auth_remote",
   "remote",
   "copy_extensions",
@@ -74,6 +74,10 @@ export interface SigningProfile {
   policyJson: PolicyJson | undefined;
   /** What to do when the lifetime would pass the CA's NotAfter: cut it (default) or refuse. */
   beyondCaExpiry: "truncate" | "refuse";
+  /** The auth key (a name in `auth_keys`) a request must be signed with; undefined: none needed. */
+  authKey: string | undefined;
+  /** The previous key, still accepted while clients move to the new one. */
+  prevAuthKey: string | undefined;
 }
 
 const oneYearMs = 8760 * 3_600_000;
@@ -175,6 +179,8 @@ function parseProfile(name: string, path: string, raw: unknown): SigningProfile 
     policy: p.policy ? parsePolicyAt(p.policy, `${path}.policy`) : undefined,
     policyJson: p.policy ?? undefined,
     beyondCaExpiry: p.beyond_ca_expiry ?? "truncate",
+    authKey: p.auth_key || undefined,
+    prevAuthKey: p.prev_auth_key || undefined,
   };
 }
 
@@ -192,6 +198,8 @@ export class SigningConfig {
   constructor(
     readonly defaultProfile: SigningProfile,
     readonly profiles: ReadonlyMap<string, SigningProfile>,
+    /** cfssl's `auth_keys`: HMAC keys by name. */
+    readonly authKeys: ReadonlyMap<string, Buffer> = new Map(),
   ) {}
 
   /** `profile` absent, empty or "default" means `signing.default`; an unknown name is refused. */
@@ -213,7 +221,8 @@ export function parseSigningConfig(document: unknown): SigningConfig {
   }
   for (const [key, value] of Object.entries(document)) {
     if (key === "signing") continue;
-    if (key === "auth_keys" || key === "remotes" || key === "ocsp") {
+    if (key === "auth_keys") continue;
+    if (key === "remotes" || key === "ocsp") {
       if (!isUnset(value)) throw new ConfigError(`${key}: not supported yet by certwright; remove it`);
     } else {
       throw new ConfigError(`${key}: unknown field (top-level fields: signing)`);
@@ -241,7 +250,50 @@ export function parseSigningConfig(document: unknown): SigningConfig {
       profiles.set(name, parseProfile(name, `signing.profiles.${name}`, raw));
     }
   }
-  return new SigningConfig(defaultProfile, profiles);
+  const authKeys = parseAuthKeys((document as { auth_keys?: unknown }).auth_keys);
+  for (const profile of [defaultProfile, ...profiles.values()]) {
+    const path = profile === defaultProfile ? "signing.default" : `signing.profiles.${profile.name}`;
+    for (const [field, name] of [["auth_key", profile.authKey], ["prev_auth_key", profile.prevAuthKey]] as const) {
+      if (name !== undefined && !authKeys.has(name)) {
+        throw new ConfigError(`${path}.${field}: "${name}" is not in auth_keys (${[...authKeys.keys()].map((k) => `"${k}"`).join(", ") || "none"})`);
+      }
+    }
+  }
+  return new SigningConfig(defaultProfile, profiles, authKeys);
+}
+
+/**
+ * cfssl's `auth_keys`: `{"NAME": {"type": "standard", "key": KEY}}`, KEY being the key in hex,
+ * `env:VAR` (hex in that variable) or `file:PATH` (hex in that file).
+ */
+function parseAuthKeys(raw: unknown): Map<string, Buffer> {
+  const keys = new Map<string, Buffer>();
+  if (raw === undefined || raw === null) return keys;
+  if (typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError("auth_keys: must be an object of named keys");
+  for (const [name, entry] of Object.entries(raw)) {
+    const path = `auth_keys.${name}`;
+    const { type, key } = (entry ?? {}) as { type?: unknown; key?: unknown };
+    if (type !== "standard") throw new ConfigError(`${path}.type: must be "standard" (HMAC-SHA256), not ${JSON.stringify(type)}`);
+    if (typeof key !== "string" || key === "") throw new ConfigError(`${path}.key: must be the key in hex, "env:VAR" or "file:PATH"`);
+    let hex = key;
+    if (key.startsWith("env:")) {
+      const value = process.env[key.slice(4)];
+      if (!value) throw new ConfigError(`${path}.key: environment variable ${key.slice(4)} is not set`);
+      hex = value;
+    } else if (key.startsWith("file:")) {
+      try {
+        hex = readFileSync(key.slice(5), "utf8");
+      } catch (error) {
+        throw new ConfigError(`${path}.key: ${key.slice(5)} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      }
+    }
+    hex = hex.trim();
+    if (!/^([0-9a-fA-F]{2})+$/.test(hex) || hex.length < 32) {
+      throw new ConfigError(`${path}.key: not a hex key of at least 16 bytes`);
+    }
+    keys.set(name, Buffer.from(hex, "hex"));
+  }
+  return keys;
 }
 
 /** Reads a `ca-config.json` file as JSON; errors start with the file's path. */

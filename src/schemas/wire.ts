@@ -106,6 +106,18 @@ export const signRequestSchema = z
 
 export type SignRequest = z.infer<typeof signRequestSchema>;
 
+/** cfssl's authenticated sign request, as `cfssl sign -remote` with an auth key sends it. */
+export const authSignRequestSchema = z
+  .object({
+    token: z.string().max(1024).meta({ description: "base64 HMAC-SHA256 of the request bytes under the profile's auth key" }),
+    request: z.string().max(200_000).meta({ description: "base64 of the JSON sign request" }),
+    timestamp: z.number().int().nullish(),
+    remote_address: z.string().max(1024).nullish(),
+  })
+  .meta({ id: "AuthSignRequest" });
+
+export type AuthSignRequest = z.infer<typeof authSignRequestSchema>;
+
 export const newCertRequestSchema = z
   .object({
     request: csrRequestSchema,

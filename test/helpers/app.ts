@@ -50,6 +50,7 @@ export interface TestAppOptions {
   store?: CertificateRecorder;
   clock?: () => Date;
   bodyLimit?: number;
+  adminToken?: string;
 }
 
 /** A real app around a fresh CA and a real SQLite file in a temporary directory. */
@@ -64,7 +65,7 @@ export async function testApp(t: { teardown(fn: () => void | Promise<void>): voi
         ? (options.config as SigningConfig)
         : parseSigningConfig(options.config);
   const authority = new Authority({ ca, config, store: options.store ?? store, clock: options.clock });
-  const app = await buildApp({ authority, bodyLimit: options.bodyLimit });
+  const app = await buildApp({ authority, bodyLimit: options.bodyLimit, adminToken: options.adminToken });
   t.teardown(async () => {
     await app.close();
     store.close();

@@ -1,8 +1,10 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { z } from "zod";
+import { credentialFromHeader, requireAdmin } from "../../authority/authentication.js";
 import type { Authority } from "../../authority/authority.js";
 import {
+  authSignRequestSchema,
   certInfoRequestSchema,
   certInfoResultSchema,
   csrRequestSchema,
@@ -27,8 +29,12 @@ function responses<T extends z.ZodType>(result: T) {
 }
 
 /** cfssl's endpoints, with the design card's aliases (`initca`, `gencert`). Each handler is one call. */
-export async function cfsslRoutes(app: FastifyInstance, { authority }: { authority: Authority }) {
+export async function cfsslRoutes(app: FastifyInstance, { authority, adminToken }: { authority: Authority; adminToken?: string | undefined }) {
   const api = app.withTypeProvider<ZodTypeProvider>();
+  const authKeys = authority.config.authKeys;
+  const credential = (request: FastifyRequest) => credentialFromHeader(request.headers.authorization, request.rawBody ?? Buffer.alloc(0), authKeys);
+  // Making CAs is an admin's act once the service authenticates anyone at all.
+  const adminOnly = authKeys.size > 0 || adminToken !== undefined;
 
   for (const name of ["init_ca", "initca"]) {
     api.post(
@@ -42,6 +48,7 @@ export async function cfsslRoutes(app: FastifyInstance, { authority }: { authori
         },
       },
       async (request) => {
+        if (adminOnly) requireAdmin(request.headers.authorization, adminToken);
         const { result, messages } = await authority.initCa(request.body);
         return successEnvelope(result, messages);
       },
@@ -76,7 +83,7 @@ export async function cfsslRoutes(app: FastifyInstance, { authority }: { authori
         },
       },
       async (request) => {
-        const { result, messages } = await authority.newCert(request.body);
+        const { result, messages } = await authority.newCert(request.body, credential(request));
         return successEnvelope(result, messages);
       },
     );
@@ -93,7 +100,23 @@ export async function cfsslRoutes(app: FastifyInstance, { authority }: { authori
       },
     },
     async (request) => {
-      const { result, messages } = await authority.sign(request.body);
+      const { result, messages } = await authority.sign(request.body, credential(request));
+      return successEnvelope(result, messages);
+    },
+  );
+
+  api.post(
+    `${apiPrefix}/authsign`,
+    {
+      schema: {
+        summary: "cfssl's authenticated sign: a base64 sign request and its HMAC under the profile's auth key",
+        tags: ["cfssl"],
+        body: authSignRequestSchema,
+        response: responses(signResultSchema),
+      },
+    },
+    async (request) => {
+      const { result, messages } = await authority.authSign(request.body);
       return successEnvelope(result, messages);
     },
   );

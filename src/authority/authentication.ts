@@ -1,0 +1,67 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { CertwrightError } from "../errors.js";
+import type { SigningProfile } from "../profiles/signing-config.js";
+
+/** Who a request proved to be: the auth key whose HMAC it carried. */
+export interface Credential {
+  keyName: string;
+}
+
+/** cfssl's standard token: HMAC-SHA256 of the request bytes under the key. */
+export function hmacToken(key: Buffer, bytes: Uint8Array): Buffer {
+  return createHmac("sha256", key).update(bytes).digest();
+}
+
+/** Compares in constant time; a token of the wrong length is simply wrong. */
+export function tokenMatches(key: Buffer, bytes: Uint8Array, token: Uint8Array): boolean {
+  const expected = hmacToken(key, bytes);
+  return token.length === expected.length && timingSafeEqual(expected, token);
+}
+
+/**
+ * cfssl checks auth keys only on authsign, so its sign and newcert hand certificates to anyone for
+ * an authenticated profile. Here the profile's rule holds on every endpoint: no credential is 401,
+ * a credential for another key 403.
+ */
+export function requireProfileCredential(profile: SigningProfile, credential: Credential | undefined): void {
+  if (!profile.authKey) return;
+  if (!credential) {
+    throw new CertwrightError(
+      "authenticationRequired",
+      `profile "${profile.name}" requires authentication: use authsign, or send "Authorization: CFSSL-HMAC ${profile.authKey}:<base64 HMAC-SHA256 of the body>"`,
+    );
+  }
+  if (credential.keyName !== profile.authKey && credential.keyName !== profile.prevAuthKey) {
+    throw new CertwrightError("authenticationFailed", `profile "${profile.name}" takes requests signed with auth key "${profile.authKey}", not "${credential.keyName}"`);
+  }
+}
+
+/**
+ * Checks an `Authorization: CFSSL-HMAC <key-name>:<base64 HMAC>` header against the raw body.
+ * Returns the credential, undefined without such a header, and refuses (403) a wrong one.
+ */
+export function credentialFromHeader(header: string | undefined, body: Uint8Array, keys: ReadonlyMap<string, Buffer>): Credential | undefined {
+  if (!header || !/^CFSSL-HMAC\s/i.test(header)) return undefined;
+  const match = /^CFSSL-HMAC\s+([^:\s]+):([A-Za-z0-9+/]+={0,2})\s*$/i.exec(header);
+  if (!match) throw new CertwrightError("authenticationFailed", "Authorization: expected \"CFSSL-HMAC <key-name>:<base64 HMAC-SHA256 of the body>\"");
+  const [, keyName, token] = match;
+  const key = keys.get(keyName!);
+  if (!key || !tokenMatches(key, body, Buffer.from(token!, "base64"))) {
+    throw new CertwrightError("authenticationFailed", `Authorization: the HMAC does not match auth key "${keyName}" over the request body`);
+  }
+  return { keyName: keyName! };
+}
+
+/** Checks `Authorization: Bearer <token>` against the admin token, in constant time. */
+export function requireAdmin(header: string | undefined, adminToken: string | undefined): void {
+  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  if (!match) throw new CertwrightError("authenticationRequired", "this endpoint needs the admin token: send \"Authorization: Bearer <token>\"");
+  if (!adminToken) {
+    throw new CertwrightError("authenticationFailed", "no admin token is configured; start the service with --admin-token-file or CERTWRIGHT_ADMIN_TOKEN");
+  }
+  const given = Buffer.from(match[1]!);
+  const expected = Buffer.from(adminToken);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw new CertwrightError("authenticationFailed", "the admin token is wrong");
+  }
+}
