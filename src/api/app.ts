@@ -20,6 +20,8 @@ export interface AppOptions {
   bodyLimit?: number;
   /** Version reported in the OpenAPI document. */
   version?: string;
+  /** Serve HTTPS: the certificate and key PEM. TLS 1.2 at least; Node prefers 1.3. */
+  tls?: { cert: string; key: string } | undefined;
   /** The admin token init_ca needs once any authentication is configured. */
   adminToken?: string | undefined;
 }
@@ -43,6 +45,7 @@ export const openapiInfo = {
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(options.tls ? { https: { ...options.tls, minVersion: "TLSv1.2" as const } } : {}),
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     logController: new RequestLog(),

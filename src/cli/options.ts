@@ -18,6 +18,9 @@ export interface ServeOptions {
   logLevel: LogLevel;
   /** Signer worker threads; 0 signs on the main thread. */
   workers: number;
+  /** Serve HTTPS with this certificate and key (PEM files), as `cfssl serve -tls-cert -tls-key`. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
   /** A file holding the admin token (init_ca once authentication is configured). */
   adminTokenFile: string | undefined;
   /** The admin token itself, from CERTWRIGHT_ADMIN_TOKEN. */
@@ -42,6 +45,8 @@ export const serveFlags: FlagSpec[] = [
   { name: "ca", key: "ca", env: "CERTWRIGHT_CA", value: "FILE", help: "CA certificate PEM to sign with (with --ca-key)" },
   { name: "ca-key", key: "caKey", env: "CERTWRIGHT_CA_KEY", value: "FILE", help: "CA private key PEM: PKCS#1, SEC1 or PKCS#8 (with --ca)" },
   { name: "workers", key: "workers", env: "CERTWRIGHT_WORKERS", value: "N", help: "worker threads that sign (0: sign on the main thread)", default: "the number of CPUs" },
+  { name: "tls-cert", key: "tlsCert", env: "CERTWRIGHT_TLS_CERT", value: "FILE", help: "serve HTTPS with this certificate PEM (with --tls-key)" },
+  { name: "tls-key", key: "tlsKey", env: "CERTWRIGHT_TLS_KEY", value: "FILE", help: "the private key PEM of --tls-cert" },
   { name: "admin-token-file", key: "adminTokenFile", env: "CERTWRIGHT_ADMIN_TOKEN_FILE", value: "FILE", help: "file with the admin token for init_ca (or the token itself in CERTWRIGHT_ADMIN_TOKEN)" },
   { name: "log-level", key: "logLevel", env: "CERTWRIGHT_LOG_LEVEL", value: "LEVEL", help: `log level: ${logLevels.join(", ")}`, default: "info" },
 ];
@@ -102,6 +107,11 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
   const workersText = values.get("workers") ?? String(availableParallelism());
   const workers = Number(workersText);
   if (!/^\d+$/.test(workersText) || workers > 64) throw new UsageError(`--workers: "${workersText}" is not a number of threads (0-64)`);
+  const tlsCert = values.get("tls-cert");
+  const tlsKey = values.get("tls-key");
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither for HTTP");
+  }
   const ca = values.get("ca");
   const caKey = values.get("ca-key");
   if ((ca === undefined) !== (caKey === undefined)) {
@@ -116,6 +126,8 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     caKey,
     logLevel,
     workers,
+    tlsCert,
+    tlsKey,
     adminTokenFile: values.get("admin-token-file"),
     adminToken: env.CERTWRIGHT_ADMIN_TOKEN || undefined,
   };

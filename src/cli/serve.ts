@@ -1,4 +1,5 @@
 import { availableParallelism } from "node:os";
+import { createSecureContext } from "node:tls";
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -106,6 +107,17 @@ export interface RunningServer {
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   prepareDataDir(options.dataDir);
   const adminToken = adminTokenOf(options);
+  const tls =
+    options.tlsCert && options.tlsKey
+      ? { cert: readText(options.tlsCert, "TLS certificate"), key: readText(options.tlsKey, "TLS key") }
+      : undefined;
+  if (tls) {
+    try {
+      createSecureContext(tls);
+    } catch (error) {
+      throw new StartupError(`--tls-cert ${options.tlsCert} and --tls-key ${options.tlsKey} cannot serve TLS: ${(error as Error).message}`);
+    }
+  }
   let configDocument: unknown;
   let config;
   try {
@@ -154,6 +166,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     logger: { level: options.logLevel, stream: logStream },
     version: packageVersion(),
     adminToken,
+    tls,
   });
   // Answers sent once stopping has begun close their connection: Node's server.close() only drops
   // connections idle at that moment, so a keep-alive client whose request was in flight would
@@ -180,11 +193,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const host = options.address.includes(":") ? `[${options.address}]` : options.address;
-  app.log.info(`certwright ${packageVersion()} serving cfssl's API on http://${host}:${port}/api/v1/cfssl/`);
+  const scheme = tls ? "https" : "http";
+  app.log.info(`certwright ${packageVersion()} serving cfssl's API on ${scheme}://${host}:${port}/api/v1/cfssl/`);
   logStream.flush();
   return {
     app,
-    url: `http://${host}:${port}`,
+    url: `${scheme}://${host}:${port}`,
     async close() {
       closing = true;
       await app.close();

@@ -1,0 +1,75 @@
+// The service over TLS: --tls-cert / --tls-key as cfssl serve has them, TLS 1.2 at least.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { get } from "node:https";
+import { connect } from "node:tls";
+import t from "tap";
+import { openssl, tempDir, writeFile } from "../helpers/app.js";
+import { freePort } from "../helpers/server.js";
+
+const main = new URL("../../dist/cli/main.js", import.meta.url).pathname;
+
+function getJson(url: string, ca: string): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    get(url, { ca }, (response) => {
+      let data = "";
+      response.on("data", (chunk) => (data += chunk));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(data) }));
+    }).on("error", reject);
+  });
+}
+
+t.test("serves HTTPS with --tls-cert and --tls-key; clients verify it against the CA", async (t) => {
+  const dir = tempDir(t);
+  // A CA and a serving certificate for 127.0.0.1 and localhost, made with openssl.
+  openssl(["req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${dir}/ca-key.pem`, "-out", `${dir}/ca.pem`, "-subj", "/CN=TLS test CA", "-days", "2", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
+  openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${dir}/tls-key.pem`, "-out", `${dir}/tls.csr`, "-subj", "/CN=localhost"]);
+  writeFile(dir, "ext.cnf", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
+  const made = openssl(["x509", "-req", "-in", `${dir}/tls.csr`, "-CA", `${dir}/ca.pem`, "-CAkey", `${dir}/ca-key.pem`, "-CAcreateserial", "-out", `${dir}/tls.pem`, "-days", "1", "-extfile", `${dir}/ext.cnf`]);
+  t.equal(made.status, 0, made.stderr);
+  const caPem = openssl(["x509", "-in", `${dir}/ca.pem`]).stdout;
+
+  const port = await freePort();
+  const child = spawn(process.execPath, [main, "serve", "--port", String(port), "--data-dir", `${dir}/data`, "--tls-cert", `${dir}/tls.pem`, "--tls-key", `${dir}/tls-key.pem`, "--workers", "1"], { stdio: ["ignore", "pipe", "pipe"] });
+  t.teardown(() => child.kill("SIGKILL"));
+  let log = "";
+  child.stdout.on("data", (chunk) => (log += chunk));
+  const deadline = Date.now() + 15_000;
+  let health: { status: number; body: any } | undefined;
+  while (!health && Date.now() < deadline) {
+    health = await getJson(`https://127.0.0.1:${port}/api/v1/cfssl/health`, caPem).catch(() => undefined);
+    if (!health) await new Promise((r) => setTimeout(r, 100));
+  }
+  t.equal(health?.status, 200, "a client that trusts only the CA verifies the service");
+  t.same(health?.body.result, { healthy: true });
+  t.match(log, /serving cfssl's API on https:\/\/127\.0\.0\.1/);
+
+  const tls13 = connect({ host: "127.0.0.1", port, ca: caPem });
+  await once(tls13, "secureConnect");
+  t.equal(tls13.getProtocol(), "TLSv1.3", "TLS 1.3 when the client offers it");
+  tls13.destroy();
+  const tls11 = connect({ host: "127.0.0.1", port, ca: caPem, minVersion: "TLSv1.1", maxVersion: "TLSv1.1" });
+  const [error] = await once(tls11, "error");
+  t.match(String(error), /protocol|version|alert/i, "TLS 1.1 is refused");
+  const untrusted = await getJson(`https://127.0.0.1:${port}/api/v1/cfssl/health`, "").catch((e: Error) => e);
+  t.type(untrusted, Error, "a client that does not trust the CA refuses the service");
+});
+
+t.test("--tls-cert without --tls-key, or a key that does not fit, stops the start", async (t) => {
+  const dir = tempDir(t);
+  const run = (args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [main, "serve", "--data-dir", `${dir}/data`, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (chunk) => (stderr += chunk));
+      child.on("exit", (code) => resolve({ code, stderr }));
+    });
+  const half = await run(["--tls-cert", "x.pem"]);
+  t.equal(half.code, 2);
+  t.match(half.stderr, /--tls-cert and --tls-key go together/);
+  openssl(["req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${dir}/a-key.pem`, "-out", `${dir}/a.pem`, "-subj", "/CN=a", "-days", "1"]);
+  openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", `${dir}/b-key.pem`]);
+  const mismatch = await run(["--port", String(await freePort()), "--tls-cert", `${dir}/a.pem`, "--tls-key", `${dir}/b-key.pem`]);
+  t.equal(mismatch.code, 1);
+  t.match(mismatch.stderr, /cannot serve TLS/);
+});
