@@ -1,5 +1,6 @@
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
+import type { TLSSocket } from "node:tls";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import {
   jsonSchemaTransform,
@@ -20,8 +21,11 @@ export interface AppOptions {
   bodyLimit?: number;
   /** Version reported in the OpenAPI document. */
   version?: string;
-  /** Serve HTTPS: the certificate and key PEM. TLS 1.2 at least; Node prefers 1.3. */
-  tls?: { cert: string; key: string } | undefined;
+  /**
+   * Serve HTTPS: the certificate and key PEM. TLS 1.2 at least; Node prefers 1.3. With `clientCa`
+   * every client must present a certificate from that CA, and with `clientCn` one whose CN matches.
+   */
+  tls?: { cert: string; key: string; clientCa?: string | undefined; clientCn?: RegExp | undefined } | undefined;
   /** The admin token init_ca needs once any authentication is configured. */
   adminToken?: string | undefined;
 }
@@ -45,7 +49,16 @@ export const openapiInfo = {
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    ...(options.tls ? { https: { ...options.tls, minVersion: "TLSv1.2" as const } } : {}),
+    ...(options.tls
+      ? {
+          https: {
+            cert: options.tls.cert,
+            key: options.tls.key,
+            minVersion: "TLSv1.2" as const,
+            ...(options.tls.clientCa ? { ca: options.tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+          },
+        }
+      : {}),
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     logController: new RequestLog(),
@@ -70,6 +83,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook("preValidation", async (request) => {
     if (request.method === "POST" && request.body === undefined) request.body = {};
   });
+
+  const clientCn = options.tls?.clientCn;
+  if (clientCn) {
+    app.addHook("onRequest", async (request) => {
+      const cn = (request.raw.socket as TLSSocket).getPeerCertificate?.().subject?.CN;
+      if (typeof cn !== "string" || !clientCn.test(cn)) {
+        throw new CertwrightError("authenticationFailed", `client certificate CN "${cn ?? ""}" is not allowed (--mutual-tls-cn)`);
+      }
+    });
+  }
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split("?")[0]!;

@@ -21,6 +21,10 @@ export interface ServeOptions {
   /** Serve HTTPS with this certificate and key (PEM files), as `cfssl serve -tls-cert -tls-key`. */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
+  /** Mutual TLS: clients must present a certificate from this CA (PEM file)... */
+  mutualTlsCa: string | undefined;
+  /** ...whose CN matches this regular expression, whole. */
+  mutualTlsCn: string | undefined;
   /** A file holding the admin token (init_ca once authentication is configured). */
   adminTokenFile: string | undefined;
   /** The admin token itself, from CERTWRIGHT_ADMIN_TOKEN. */
@@ -47,6 +51,8 @@ export const serveFlags: FlagSpec[] = [
   { name: "workers", key: "workers", env: "CERTWRIGHT_WORKERS", value: "N", help: "worker threads that sign (0: sign on the main thread)", default: "the number of CPUs" },
   { name: "tls-cert", key: "tlsCert", env: "CERTWRIGHT_TLS_CERT", value: "FILE", help: "serve HTTPS with this certificate PEM (with --tls-key)" },
   { name: "tls-key", key: "tlsKey", env: "CERTWRIGHT_TLS_KEY", value: "FILE", help: "the private key PEM of --tls-cert" },
+  { name: "mutual-tls-ca", key: "mutualTlsCa", env: "CERTWRIGHT_MUTUAL_TLS_CA", value: "FILE", help: "require client certificates issued by this CA (needs --tls-cert)" },
+  { name: "mutual-tls-cn", key: "mutualTlsCn", env: "CERTWRIGHT_MUTUAL_TLS_CN", value: "REGEX", help: "allowed client certificate CNs, a regular expression matched whole" },
   { name: "admin-token-file", key: "adminTokenFile", env: "CERTWRIGHT_ADMIN_TOKEN_FILE", value: "FILE", help: "file with the admin token for init_ca (or the token itself in CERTWRIGHT_ADMIN_TOKEN)" },
   { name: "log-level", key: "logLevel", env: "CERTWRIGHT_LOG_LEVEL", value: "LEVEL", help: `log level: ${logLevels.join(", ")}`, default: "info" },
 ];
@@ -112,6 +118,10 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
   if ((tlsCert === undefined) !== (tlsKey === undefined)) {
     throw new UsageError("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither for HTTP");
   }
+  const mutualTlsCa = values.get("mutual-tls-ca");
+  const mutualTlsCn = values.get("mutual-tls-cn");
+  if ((mutualTlsCa || mutualTlsCn) && !tlsCert) throw new UsageError("--mutual-tls-ca and --mutual-tls-cn need TLS: give --tls-cert and --tls-key");
+  if (mutualTlsCn && !mutualTlsCa) throw new UsageError("--mutual-tls-cn needs --mutual-tls-ca, the CA client certificates must come from");
   const ca = values.get("ca");
   const caKey = values.get("ca-key");
   if ((ca === undefined) !== (caKey === undefined)) {
@@ -128,6 +138,8 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     workers,
     tlsCert,
     tlsKey,
+    mutualTlsCa,
+    mutualTlsCn,
     adminTokenFile: values.get("admin-token-file"),
     adminToken: env.CERTWRIGHT_ADMIN_TOKEN || undefined,
   };

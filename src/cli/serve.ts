@@ -86,6 +86,14 @@ function prepareDataDir(dataDir: string): void {
 
 const synchronousNames = ["OFF", "NORMAL", "FULL", "EXTRA"];
 
+function anchored(pattern: string): RegExp {
+  try {
+    return new RegExp(`^(?:${pattern})$`);
+  } catch (error) {
+    throw new StartupError(`--mutual-tls-cn: not a valid regular expression (${(error as Error).message})`);
+  }
+}
+
 /** The admin token from --admin-token-file or CERTWRIGHT_ADMIN_TOKEN; a short one is refused. */
 function adminTokenOf(options: ServeOptions): string | undefined {
   const token = options.adminTokenFile ? readText(options.adminTokenFile, "admin token file").trim() : options.adminToken;
@@ -109,11 +117,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const adminToken = adminTokenOf(options);
   const tls =
     options.tlsCert && options.tlsKey
-      ? { cert: readText(options.tlsCert, "TLS certificate"), key: readText(options.tlsKey, "TLS key") }
+      ? {
+          cert: readText(options.tlsCert, "TLS certificate"),
+          key: readText(options.tlsKey, "TLS key"),
+          clientCa: options.mutualTlsCa ? readText(options.mutualTlsCa, "mutual TLS CA") : undefined,
+          clientCn: options.mutualTlsCn ? anchored(options.mutualTlsCn) : undefined,
+        }
       : undefined;
   if (tls) {
     try {
-      createSecureContext(tls);
+      createSecureContext({ cert: tls.cert, key: tls.key, ca: tls.clientCa });
     } catch (error) {
       throw new StartupError(`--tls-cert ${options.tlsCert} and --tls-key ${options.tlsKey} cannot serve TLS: ${(error as Error).message}`);
     }

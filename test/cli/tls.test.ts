@@ -73,3 +73,59 @@ t.test("--tls-cert without --tls-key, or a key that does not fit, stops the star
   t.equal(mismatch.code, 1);
   t.match(mismatch.stderr, /cannot serve TLS/);
 });
+
+function request(url: string, options: { ca: string; cert?: string; key?: string }): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    get(url, options, (response) => {
+      let data = "";
+      response.on("data", (chunk) => (data += chunk));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(data) }));
+    }).on("error", reject);
+  });
+}
+
+t.test("mutual TLS: --mutual-tls-ca and --mutual-tls-cn, as cfssl serve names them", async (t) => {
+  const dir = tempDir(t);
+  const ca = (name: string) =>
+    openssl(["req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${dir}/${name}-key.pem`, "-out", `${dir}/${name}.pem`, "-subj", `/CN=${name}`, "-days", "2", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
+  const leaf = (name: string, issuer: string, ext: string) => {
+    openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${dir}/${name}-key.pem`, "-out", `${dir}/${name}.csr`, "-subj", `/CN=${name}`]);
+    writeFile(dir, `${name}.cnf`, ext);
+    const made = openssl(["x509", "-req", "-in", `${dir}/${name}.csr`, "-CA", `${dir}/${issuer}.pem`, "-CAkey", `${dir}/${issuer}-key.pem`, "-CAcreateserial", "-out", `${dir}/${name}.pem`, "-days", "1", "-extfile", `${dir}/${name}.cnf`]);
+    if (made.status !== 0) throw new Error(made.stderr);
+  };
+  ca("server-ca");
+  ca("puppet-ca");
+  ca("other-ca");
+  leaf("localhost", "server-ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+  leaf("node1.example.com", "puppet-ca", "extendedKeyUsage=clientAuth\n");
+  leaf("intruder.example.com", "puppet-ca", "extendedKeyUsage=clientAuth\n");
+  leaf("stranger.example.com", "other-ca", "extendedKeyUsage=clientAuth\n");
+  const read = (name: string) => openssl(["x509", "-in", `${dir}/${name}.pem`]).stdout;
+  const key = (name: string) => openssl(["pkey", "-in", `${dir}/${name}-key.pem`]).stdout;
+  const serverCa = read("server-ca");
+
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [main, "serve", "--port", String(port), "--data-dir", `${dir}/data`, "--workers", "1", "--tls-cert", `${dir}/localhost.pem`, "--tls-key", `${dir}/localhost-key.pem`, "-mutual-tls-ca", `${dir}/puppet-ca.pem`, "-mutual-tls-cn", "node[0-9]+\\.example\\.com"],
+    { stdio: "ignore" },
+  );
+  t.teardown(() => child.kill("SIGKILL"));
+  const url = `https://127.0.0.1:${port}/api/v1/cfssl/health`;
+  const client = (name: string) => ({ ca: serverCa, cert: read(name), key: key(name) });
+  let ok: { status: number; body: any } | undefined;
+  for (const deadline = Date.now() + 15_000; !ok && Date.now() < deadline; ) {
+    ok = await request(url, client("node1.example.com")).catch(() => undefined);
+    if (!ok) await new Promise((r) => setTimeout(r, 100));
+  }
+  t.equal(ok?.status, 200, "a Puppet agent's certificate with an allowed CN gets in");
+  const denied = await request(url, client("intruder.example.com"));
+  t.equal(denied.status, 403, "a CN outside --mutual-tls-cn is refused");
+  t.equal(denied.body.errors[0]?.code, 13200);
+  t.match(denied.body.errors[0]?.message, /client certificate CN "intruder.example.com" is not allowed/);
+  const noCert = await request(url, { ca: serverCa }).catch((error: Error) => error);
+  t.type(noCert, Error, "a client without a certificate does not complete the handshake");
+  const stranger = await request(url, client("stranger.example.com")).catch((error: Error) => error);
+  t.type(stranger, Error, "a certificate from another CA does not complete the handshake");
+});
