@@ -84,6 +84,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (request.method === "POST" && request.body === undefined) request.body = {};
   });
 
+  // Answers carry private keys: nothing may cache them, and browsers must not sniff them.
+  const hsts = options.tls !== undefined;
+  app.addHook("onSend", async (_request, reply, payload) => {
+    reply.header("cache-control", "no-store");
+    reply.header("x-content-type-options", "nosniff");
+    if (hsts) reply.header("strict-transport-security", "max-age=31536000");
+    return payload;
+  });
+
   const clientCn = options.tls?.clientCn;
   if (clientCn) {
     app.addHook("onRequest", async (request) => {

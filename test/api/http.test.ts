@@ -354,3 +354,14 @@ t.test("a store that cannot write: 503 code 11100, and no certificate is handed 
   const health = await inject(app, { method: "GET", url: "/api/v1/cfssl/health" });
   checkEnvelope(t, health, { success: true, status: 200 });
 });
+
+t.test("answers are never cached and never sniffed: they carry private keys", async (t) => {
+  const { app } = await testApp(t);
+  const response = await app.inject({ method: "POST", url: "/api/v1/cfssl/newcert", payload: { request: { CN: "c.internal", hosts: ["c.internal"] } } });
+  t.equal(response.statusCode, 200);
+  t.equal(response.headers["cache-control"], "no-store");
+  t.equal(response.headers["x-content-type-options"], "nosniff");
+  t.notOk(response.headers["strict-transport-security"], "no HSTS over plain HTTP");
+  const refused = await app.inject({ method: "GET", url: "/nope" });
+  t.equal(refused.headers["cache-control"], "no-store");
+});
