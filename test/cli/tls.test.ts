@@ -9,9 +9,10 @@ import { freePort } from "../helpers/server.js";
 
 const main = new URL("../../dist/cli/main.js", import.meta.url).pathname;
 
-function getJson(url: string, ca: string): Promise<{ status: number; body: any }> {
+/** GETs over HTTPS with the given trust anchor and, for mutual TLS, a client certificate. */
+function request(url: string, options: { ca: string; cert?: string; key?: string }): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
-    get(url, { ca }, (response) => {
+    get(url, options, (response) => {
       let data = "";
       response.on("data", (chunk) => (data += chunk));
       response.on("end", () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(data) }));
@@ -37,7 +38,7 @@ t.test("serves HTTPS with --tls-cert and --tls-key; clients verify it against th
   const deadline = Date.now() + 15_000;
   let health: { status: number; body: any } | undefined;
   while (!health && Date.now() < deadline) {
-    health = await getJson(`https://127.0.0.1:${port}/api/v1/cfssl/health`, caPem).catch(() => undefined);
+    health = await request(`https://127.0.0.1:${port}/api/v1/cfssl/health`, { ca: caPem }).catch(() => undefined);
     if (!health) await new Promise((r) => setTimeout(r, 100));
   }
   t.equal(health?.status, 200, "a client that trusts only the CA verifies the service");
@@ -51,7 +52,7 @@ t.test("serves HTTPS with --tls-cert and --tls-key; clients verify it against th
   const tls11 = connect({ host: "127.0.0.1", port, ca: caPem, minVersion: "TLSv1.1", maxVersion: "TLSv1.1" });
   const [error] = await once(tls11, "error");
   t.match(String(error), /protocol|version|alert/i, "TLS 1.1 is refused");
-  const untrusted = await getJson(`https://127.0.0.1:${port}/api/v1/cfssl/health`, "").catch((e: Error) => e);
+  const untrusted = await request(`https://127.0.0.1:${port}/api/v1/cfssl/health`, { ca: "" }).catch((e: Error) => e);
   t.type(untrusted, Error, "a client that does not trust the CA refuses the service");
 });
 
@@ -74,15 +75,6 @@ t.test("--tls-cert without --tls-key, or a key that does not fit, stops the star
   t.match(mismatch.stderr, /cannot serve TLS/);
 });
 
-function request(url: string, options: { ca: string; cert?: string; key?: string }): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    get(url, options, (response) => {
-      let data = "";
-      response.on("data", (chunk) => (data += chunk));
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(data) }));
-    }).on("error", reject);
-  });
-}
 
 t.test("mutual TLS: --mutual-tls-ca and --mutual-tls-cn, as cfssl serve names them", async (t) => {
   const dir = tempDir(t);

@@ -6,6 +6,9 @@ import { connect, createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { ApiAnswer } from "./app.js";
+
+export type { ApiAnswer };
 
 /** The compiled CLI; `npm test` builds it before tap runs. */
 export const mainJs = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
@@ -150,35 +153,16 @@ export async function runCli(t: Teardown, args: string[], options: { cwd: string
   return { ...exit, stdout: stdout(), stderr: stderr() };
 }
 
-export interface ApiAnswer {
-  status: number;
-  body: {
-    success: boolean;
-    result: any;
-    errors: { code: number; message: string }[];
-    messages: { code: number; message: string }[];
-  };
+async function postAs(contentType: string, api: string, endpoint: string, body: unknown): Promise<ApiAnswer> {
+  const response = await fetch(`${api}/${endpoint}`, { method: "POST", headers: { "content-type": contentType }, body: JSON.stringify(body) });
+  return { status: response.status, body: (await response.json()) as ApiAnswer["body"] };
 }
 
 /** POSTs JSON the way `curl -d` does: the body is JSON, the content type is form-urlencoded. */
-export async function postForm(api: string, endpoint: string, body: unknown): Promise<ApiAnswer> {
-  const response = await fetch(`${api}/${endpoint}`, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as ApiAnswer["body"] };
-}
+export const postForm = (api: string, endpoint: string, body: unknown) => postAs("application/x-www-form-urlencoded", api, endpoint, body);
 
 /** POSTs JSON with application/json. */
-export async function postJson(api: string, endpoint: string, body: unknown): Promise<ApiAnswer> {
-  const response = await fetch(`${api}/${endpoint}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as ApiAnswer["body"] };
-}
+export const postJson = (api: string, endpoint: string, body: unknown) => postAs("application/json", api, endpoint, body);
 
 /** Runs the openssl command line, the independent verifier; throws when asked to and it fails. */
 export function openssl(args: string[], input?: string, cwd?: string) {
