@@ -7,14 +7,24 @@ import {
   jsonSchemaTransformObject,
   validatorCompiler,
 } from "fastify-type-provider-zod";
+import { requireAdmin } from "../authority/authentication.js";
 import type { Authority } from "../authority/authority.js";
+import type { InventoryService } from "../authority/inventory.js";
+import type { RevocationService } from "../authority/revocation.js";
 import { CertwrightError } from "../errors.js";
 import { handleError } from "./error-handler.js";
 import { RequestLog } from "./request-log.js";
 import { cfsslRoutes } from "./routes/cfssl.js";
+import type { AdminCheck } from "./routes/common.js";
+import { inventoryRoutes } from "./routes/inventory.js";
+import { revocationRoutes } from "./routes/revocation.js";
 
 export interface AppOptions {
   authority: Authority;
+  /** The certificate inventory (list, get, tidy); absent: those endpoints are not served. */
+  inventory?: InventoryService | undefined;
+  /** Revocation, CRL and OCSP; absent: those endpoints are not served. */
+  revocation?: RevocationService | undefined;
   /** Fastify's logger option; default: no logging (tests). */
   logger?: FastifyServerOptions["logger"];
   /** Largest request body accepted, in bytes; default 1 MiB. */
@@ -26,7 +36,7 @@ export interface AppOptions {
    * every client must present a certificate from that CA, and with `clientCn` one whose CN matches.
    */
   tls?: { cert: string; key: string; clientCa?: string | undefined; clientCn?: RegExp | undefined } | undefined;
-  /** The admin token init_ca needs once any authentication is configured. */
+  /** The admin token that init_ca, revoke and the inventory need once any authentication is configured. */
   adminToken?: string | undefined;
 }
 
@@ -79,15 +89,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (text.trim() === "") return done(null, {});
     parseJson(request, text, done);
   });
+  // OCSP requests are DER, never JSON.
+  app.addContentTypeParser("application/ocsp-request", { parseAs: "buffer" }, (request, body, done) => {
+    request.rawBody = body as Buffer;
+    done(null, body);
+  });
   // Fastify skips the parser when a request has no content type and no body (`curl -X POST`): that is {} too.
   app.addHook("preValidation", async (request) => {
     if (request.method === "POST" && request.body === undefined) request.body = {};
   });
 
-  // Answers carry private keys: nothing may cache them, and browsers must not sniff them.
+  // Answers carry private keys: nothing may cache them (CRLs and OCSP answers say otherwise
+  // themselves), and browsers must not sniff them.
   const hsts = options.tls !== undefined;
   app.addHook("onSend", async (_request, reply, payload) => {
-    reply.header("cache-control", "no-store");
+    if (!reply.hasHeader("cache-control")) reply.header("cache-control", "no-store");
     reply.header("x-content-type-options", "nosniff");
     if (hsts) reply.header("strict-transport-security", "max-age=31536000");
     return payload;
@@ -129,6 +145,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: "/docs" });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(cfsslRoutes, { authority: options.authority, adminToken: options.adminToken });
+  // Making CAs, revoking and reading the inventory are an admin's acts once the service
+  // authenticates anyone at all; before that, everything is as open as cfssl.
+  const adminRequired = options.authority.config.authKeys.size > 0 || options.adminToken !== undefined;
+  const adminCheck: AdminCheck = (request) => {
+    if (adminRequired) requireAdmin(request.headers.authorization, options.adminToken);
+  };
+  await app.register(cfsslRoutes, { authority: options.authority, requireAdmin: adminCheck });
+  if (options.inventory) await app.register(inventoryRoutes, { inventory: options.inventory, requireAdmin: adminCheck });
+  if (options.revocation) await app.register(revocationRoutes, { revocation: options.revocation, requireAdmin: adminCheck });
   return app;
 }

@@ -86,10 +86,10 @@ export class Authority {
   }
 
   /** Makes a key, a CSR and a certificate signed by this CA under the profile, as cfssl's newcert does. */
-  async newCert(request: NewCertRequest, credential?: Credential) {
+  async newCert(request: NewCertRequest, credential?: Credential, requestedBy?: string) {
     requireProfileCredential(this.config.profile(request.profile), credential);
     const outcome = await this.signer.newCert(request, await this.pooledKey(request));
-    const issued = await this.record(outcome);
+    const issued = await this.record(outcome, requestedBy);
     return {
       result: {
         private_key: outcome.privateKey,
@@ -102,10 +102,10 @@ export class Authority {
   }
 
   /** Signs a CSR the caller made. `hosts` replaces its SANs ([] clears them); `subject` overrides attributes. */
-  async sign(request: SignRequest, credential?: Credential): Promise<Outcome<{ certificate: string }>> {
+  async sign(request: SignRequest, credential?: Credential, requestedBy?: string): Promise<Outcome<{ certificate: string }>> {
     requireProfileCredential(this.config.profile(request.profile), credential);
     const outcome = await this.signer.sign(request);
-    const issued = await this.record(outcome);
+    const issued = await this.record(outcome, requestedBy);
     return { result: { certificate: issued.pem }, messages: this.messagesFor(issued, outcome.input.sans) };
   }
 
@@ -113,7 +113,7 @@ export class Authority {
    * cfssl's authenticated signing: `request` is the base64 of a JSON sign request and `token` the
    * base64 HMAC-SHA256 of those bytes under the profile's auth key (or its previous key).
    */
-  async authSign(envelope: AuthSignRequest): Promise<Outcome<{ certificate: string }>> {
+  async authSign(envelope: AuthSignRequest, requester?: (credential: Credential) => string): Promise<Outcome<{ certificate: string }>> {
     const bytes = Buffer.from(envelope.request, "base64");
     let parsed;
     try {
@@ -135,7 +135,8 @@ export class Authority {
     if (!keyName) {
       throw new CertwrightError("authenticationFailed", `token: not the HMAC-SHA256 of request under auth key "${profile.authKey}"`);
     }
-    return this.sign(parsed.data, { keyName });
+    const credential = { keyName };
+    return this.sign(parsed.data, credential, requester?.(credential));
   }
 
   /** The CA certificate and a profile's usages and expiry, as cfssl's info answers, and its policy. */
@@ -195,7 +196,7 @@ export class Authority {
    * Records what the signer issued; a certificate leaves only once its row is committed. A serial
    * that is taken already (159 random bits make it all but impossible) is drawn again, never reported.
    */
-  private async record({ input, issued: first }: SignOutcome): Promise<IssuedCertificate> {
+  private async record({ input, issued: first }: SignOutcome, requestedBy: string | undefined): Promise<IssuedCertificate> {
     let issued = first;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -211,6 +212,7 @@ export class Authority {
           metadata: null,
           sans: issued.sans,
           commonName: issued.commonName,
+          requestedBy: requestedBy ?? null,
         });
         return issued;
       } catch (cause) {

@@ -6,6 +6,8 @@ import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { buildApp } from "../api/app.js";
 import { Authority } from "../authority/authority.js";
+import { InventoryService } from "../authority/inventory.js";
+import { RevocationService } from "../authority/revocation.js";
 import { initCa } from "../authority/init-ca.js";
 import { KeyPool } from "../authority/key-pool.js";
 import { SignerPool } from "../authority/signer-pool.js";
@@ -15,6 +17,7 @@ import { parseSigningConfigAt, readSigningConfigDocument } from "../profiles/sig
 import { csrRequestSchema } from "../schemas/wire.js";
 import { CertificateStore } from "../store/certificate-store.js";
 import { GroupCommitRecorder } from "../store/group-commit.js";
+import { Inventory } from "../store/inventory.js";
 import { WriterThread } from "../store/writer-client.js";
 import { packageRoot, type ServeOptions } from "./options.js";
 
@@ -174,8 +177,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const logStream = pino.destination({ dest: 1, sync: false, minLength: 4096 });
   // A quiet service still shows its lines within a second.
   const logFlusher = setInterval(() => logStream.flush(), 1000).unref();
+  const clock = () => new Date();
+  const inventory = new Inventory(store.db);
   app = await buildApp({
     authority,
+    inventory: new InventoryService(inventory, clock),
+    revocation: new RevocationService(ca, inventory, clock),
     logger: { level: options.logLevel, stream: logStream },
     version: packageVersion(),
     adminToken,

@@ -3,11 +3,14 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildApp } from "../api/app.js";
 import { Authority } from "../authority/authority.js";
+import { InventoryService } from "../authority/inventory.js";
+import { RevocationService } from "../authority/revocation.js";
 import { initCa } from "../authority/init-ca.js";
 import { loadCertificateAuthority } from "../pki/ca.js";
 import { loadSigningConfig } from "../profiles/signing-config.js";
 import { csrRequestSchema } from "../schemas/wire.js";
 import { CertificateStore } from "../store/certificate-store.js";
+import { Inventory } from "../store/inventory.js";
 import { packageRoot } from "./options.js";
 import { packageVersion } from "./serve.js";
 
@@ -19,12 +22,16 @@ export async function renderOpenapi(): Promise<string> {
   const request = csrRequestSchema.parse(JSON.parse(readFileSync(join(packageRoot, "profiles", "ca-csr.json"), "utf8")));
   const made = await initCa(request, new Date());
   const store = CertificateStore.open(":memory:");
-  const authority = new Authority({
-    ca: await loadCertificateAuthority(made.certificate, made.private_key),
-    config: loadSigningConfig(join(packageRoot, "profiles", "ca-config.json")),
-    store,
+  const ca = await loadCertificateAuthority(made.certificate, made.private_key);
+  const authority = new Authority({ ca, config: loadSigningConfig(join(packageRoot, "profiles", "ca-config.json")), store });
+  const clock = () => new Date();
+  const inventory = new Inventory(store.db);
+  const app = await buildApp({
+    authority,
+    inventory: new InventoryService(inventory, clock),
+    revocation: new RevocationService(ca, inventory, clock),
+    version: packageVersion(),
   });
-  const app = await buildApp({ authority, version: packageVersion() });
   await app.ready();
   const yaml = app.swagger({ yaml: true });
   await app.close();

@@ -7,6 +7,7 @@
 export const Tag = {
   boolean: 0x01,
   integer: 0x02,
+  enumerated: 0x0a,
   bitString: 0x03,
   octetString: 0x04,
   null: 0x05,
@@ -72,6 +73,25 @@ export function smallInteger(value: number): Uint8Array {
   return unsignedInteger(Uint8Array.from(bytes));
 }
 
+/** A non-negative INTEGER from a bigint (serials, CRL numbers), in minimal form. */
+export function bigInteger(value: bigint): Uint8Array {
+  if (value < 0n) throw new RangeError("bigInteger: negative values are not written here");
+  const hex = value.toString(16);
+  return unsignedInteger(Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex"));
+}
+
+/** An ENUMERATED (CRL reasons, OCSP response status): encoded as an INTEGER, with its own tag. */
+export function enumerated(value: number): Uint8Array {
+  return tlv(Tag.enumerated, smallInteger(value).subarray(2));
+}
+
+/** The value of an INTEGER's contents, read as two's complement. */
+export function integerValue(value: Uint8Array): bigint {
+  if (value.length === 0) throw new DerError("empty INTEGER");
+  const magnitude = BigInt(`0x${Buffer.from(value).toString("hex")}`);
+  return value[0]! & 0x80 ? magnitude - (1n << BigInt(value.length * 8)) : magnitude;
+}
+
 const oidCache = new Map<string, Uint8Array>();
 
 /** An OBJECT IDENTIFIER from its dotted form; encodings are cached, since a few OIDs recur. */
@@ -116,6 +136,12 @@ export function time(date: Date): Uint8Array {
   const y = date.getUTCFullYear();
   const rest = `${pad(date.getUTCMonth() + 1)}${pad(date.getUTCDate())}${pad(date.getUTCHours())}${pad(date.getUTCMinutes())}${pad(date.getUTCSeconds())}Z`;
   return y < 2050 && y >= 1950 ? stringOf(Tag.utcTime, `${pad(y % 100)}${rest}`) : stringOf(Tag.generalizedTime, `${pad(y, 4)}${rest}`);
+}
+
+/** GeneralizedTime whatever the year, for formats that always use it (RFC 6960 OCSP); UTC, whole seconds. */
+export function generalizedTime(date: Date): Uint8Array {
+  const text = `${pad(date.getUTCFullYear(), 4)}${pad(date.getUTCMonth() + 1)}${pad(date.getUTCDate())}${pad(date.getUTCHours())}${pad(date.getUTCMinutes())}${pad(date.getUTCSeconds())}Z`;
+  return stringOf(Tag.generalizedTime, text);
 }
 
 export class DerError extends Error {

@@ -211,6 +211,73 @@ export const certInfoResultSchema = z
   })
   .meta({ id: "CertInfoResult" });
 
+/** cfssl's revoke request; the serial may be hex too, and the key id in any case. */
+export const revokeRequestSchema = z
+  .object({
+    serial: z.string().min(1).max(128).meta({ description: "Decimal (as cfssl prints it) or hex (as openssl prints it, colons allowed)" }),
+    authority_key_id: z.string().max(256).nullish().meta({ description: "The issuing CA's key id, hex in any case; default: this service's CA" }),
+    reason: z.string().max(64).nullish().meta({ description: "RFC 5280 reason name (keyCompromise, superseded...) or cfssl's lower-case form; default unspecified" }),
+  })
+  .meta({ id: "RevokeRequest" });
+
+export type RevokeRequest = z.infer<typeof revokeRequestSchema>;
+
+const certificateStatus = z.enum(["good", "revoked", "expired"]);
+
+/** A recorded certificate, as the inventory and revoke answer it. */
+export const certificateSummarySchema = z
+  .object({
+    serial_number: z.string().meta({ description: "Decimal, as cfssl prints it" }),
+    serial_hex: z.string().meta({ description: "Upper-case hex, as openssl x509 -serial prints it" }),
+    authority_key_id: z.string(),
+    ca_label: z.string(),
+    profile: z.string(),
+    status: certificateStatus,
+    reason: z.string().optional().meta({ description: "The RFC 5280 reason name, when revoked" }),
+    revoked_at: z.string().nullable().optional(),
+    common_name: z.string(),
+    sans: z.array(z.string()),
+    not_before: z.string(),
+    not_after: z.string(),
+    issued_at: z.string(),
+    requested_by: z.string().nullable().meta({ description: "Who asked: auth key name, client certificate CN or address" }),
+    pem: z.string().optional().meta({ description: "The certificate, when one is asked for by serial" }),
+  })
+  .meta({ id: "CertificateSummary" });
+
+export type CertificateSummary = z.infer<typeof certificateSummarySchema>;
+
+export const inventoryQuerySchema = z
+  .object({
+    status: certificateStatus.optional(),
+    profile: z.string().max(256).optional(),
+    label: z.string().max(256).optional(),
+    q: z.string().min(1).max(256).optional().meta({ description: "A substring of the CN or a SAN, any case" }),
+    expiring_within: z.string().max(64).optional().meta({ description: "Unexpired and ending within this duration: 720h, 30d" }),
+    issued_after: z.string().max(64).optional().meta({ description: "RFC 3339 time or date" }),
+    issued_before: z.string().max(64).optional().meta({ description: "RFC 3339 time or date" }),
+    limit: z.coerce.number().int().min(1).max(1000).optional().meta({ description: "Page size, 1 to 1000; default 100" }),
+    cursor: z.string().max(64).optional().meta({ description: "next_cursor of the previous page" }),
+  });
+// No schema id: @fastify/swagger cannot expand a $ref into query parameters.
+
+export type InventoryQuery = z.infer<typeof inventoryQuerySchema>;
+
+export const inventoryResultSchema = z
+  .object({
+    certificates: z.array(certificateSummarySchema),
+    next_cursor: z.string().nullable().meta({ description: "Pass as cursor for the next page; null on the last" }),
+  })
+  .meta({ id: "InventoryResult" });
+
+export const tidyRequestSchema = z
+  .object({
+    older_than: z.string().max(64).meta({ description: "Remove records of certificates expired longer ago than this: 8760h, 365d" }),
+  })
+  .meta({ id: "TidyRequest" });
+
+export const tidyResultSchema = z.object({ removed: z.number(), expired_before: z.string() }).meta({ id: "TidyResult" });
+
 export const healthResultSchema = z.object({ healthy: z.boolean() }).meta({ id: "HealthResult" });
 
 export const responseMessageSchema = z.object({ code: z.number(), message: z.string() }).meta({ id: "ResponseMessage" });

@@ -17,11 +17,13 @@ export interface CertificateRecord {
   metadata: string | null;
   sans: string[];
   commonName: string;
+  /** Who asked: an auth key name, a client certificate's CN, or an address; null before it was kept. */
+  requestedBy: string | null;
 }
 
-export type NewCertificate = Omit<CertificateRecord, "status" | "reason" | "revokedAt">;
+export type NewCertificate = Omit<CertificateRecord, "status" | "reason" | "revokedAt" | "requestedBy"> & { requestedBy?: string | null };
 
-interface Row {
+export interface Row {
   serial_number: string;
   authority_key_identifier: string;
   ca_label: string;
@@ -36,9 +38,10 @@ interface Row {
   metadata: string | null;
   sans: string;
   common_name: string;
+  requested_by: string | null;
 }
 
-function fromRow(row: Row): CertificateRecord {
+export function fromRow(row: Row): CertificateRecord {
   return {
     serialNumber: row.serial_number,
     authorityKeyId: row.authority_key_identifier,
@@ -54,6 +57,7 @@ function fromRow(row: Row): CertificateRecord {
     metadata: row.metadata,
     sans: JSON.parse(row.sans) as string[],
     commonName: row.common_name,
+    requestedBy: row.requested_by,
   };
 }
 
@@ -68,12 +72,12 @@ export class CertificateStore {
   private readonly getStatement: Database.Statement;
   private readonly countStatement: Database.Statement;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(readonly db: Database.Database) {
     this.insertStatement = db.prepare(
       `INSERT INTO certificates (serial_number, authority_key_identifier, ca_label, profile, expiry, pem, issued_at,
-         not_before, metadata, sans, common_name)
+         not_before, metadata, sans, common_name, requested_by)
        VALUES (@serialNumber, @authorityKeyId, @caLabel, @profile, @expiry, @pem, @issuedAt, @notBefore, @metadata,
-         @sans, @commonName)`,
+         @sans, @commonName, @requestedBy)`,
     );
     this.getStatement = db.prepare(
       "SELECT * FROM certificates WHERE serial_number = ? AND authority_key_identifier = ?",
@@ -123,6 +127,7 @@ export class CertificateStore {
         issuedAt: record.issuedAt.toISOString(),
         notBefore: record.notBefore.toISOString(),
         sans: JSON.stringify(record.sans),
+        requestedBy: record.requestedBy ?? null,
       });
     } catch (error) {
       if ((error as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {

@@ -5,12 +5,15 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../src/api/app.js";
 import { Authority, type CertificateRecorder } from "../../src/authority/authority.js";
+import { InventoryService } from "../../src/authority/inventory.js";
+import { RevocationService } from "../../src/authority/revocation.js";
 import { initCa } from "../../src/authority/init-ca.js";
 import { loadCertificateAuthority } from "../../src/pki/ca.js";
 import type { CertificateAuthority } from "../../src/pki/certificate.js";
 import { loadSigningConfig, parseSigningConfig, type SigningConfig } from "../../src/profiles/signing-config.js";
 import { csrRequestSchema, type CsrRequest } from "../../src/schemas/wire.js";
 import { CertificateStore } from "../../src/store/certificate-store.js";
+import { Inventory } from "../../src/store/inventory.js";
 
 export const root = new URL("../../", import.meta.url).pathname;
 export const profilesDir = join(root, "profiles");
@@ -65,7 +68,15 @@ export async function testApp(t: { teardown(fn: () => void | Promise<void>): voi
         ? (options.config as SigningConfig)
         : parseSigningConfig(options.config);
   const authority = new Authority({ ca, config, store: options.store ?? store, clock: options.clock });
-  const app = await buildApp({ authority, bodyLimit: options.bodyLimit, adminToken: options.adminToken });
+  const clock = options.clock ?? (() => new Date());
+  const inventory = new Inventory(store.db);
+  const app = await buildApp({
+    authority,
+    inventory: new InventoryService(inventory, clock),
+    revocation: new RevocationService(ca, inventory, clock),
+    bodyLimit: options.bodyLimit,
+    adminToken: options.adminToken,
+  });
   t.teardown(async () => {
     await app.close();
     store.close();

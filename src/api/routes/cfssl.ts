@@ -1,15 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import type { z } from "zod";
-import { credentialFromHeader, requireAdmin } from "../../authority/authentication.js";
+import { credentialFromHeader } from "../../authority/authentication.js";
 import type { Authority } from "../../authority/authority.js";
 import {
   authSignRequestSchema,
   certInfoRequestSchema,
   certInfoResultSchema,
   csrRequestSchema,
-  envelopeSchema,
-  errorEnvelopeSchema,
   healthResultSchema,
   infoRequestSchema,
   infoResultSchema,
@@ -20,21 +17,17 @@ import {
   signRequestSchema,
   signResultSchema,
 } from "../../schemas/wire.js";
+import { clientIdentity } from "../client-identity.js";
 import { successEnvelope } from "../envelope.js";
+import { responses, type AdminCheck } from "./common.js";
 
 export const apiPrefix = "/api/v1/cfssl";
 
-function responses<T extends z.ZodType>(result: T) {
-  return { 200: envelopeSchema(result), "4xx": errorEnvelopeSchema, "5xx": errorEnvelopeSchema };
-}
-
 /** cfssl's endpoints, with the design card's aliases (`initca`, `gencert`). Each handler is one call. */
-export async function cfsslRoutes(app: FastifyInstance, { authority, adminToken }: { authority: Authority; adminToken?: string | undefined }) {
+export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmin }: { authority: Authority; requireAdmin: AdminCheck }) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const authKeys = authority.config.authKeys;
   const credential = (request: FastifyRequest) => credentialFromHeader(request.headers.authorization, request.rawBody ?? Buffer.alloc(0), authKeys);
-  // Making CAs is an admin's act once the service authenticates anyone at all.
-  const adminOnly = authKeys.size > 0 || adminToken !== undefined;
 
   for (const name of ["init_ca", "initca"]) {
     api.post(
@@ -48,7 +41,7 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, adminToken 
         },
       },
       async (request) => {
-        if (adminOnly) requireAdmin(request.headers.authorization, adminToken);
+        requireAdmin(request);
         const { result, messages } = await authority.initCa(request.body);
         return successEnvelope(result, messages);
       },
@@ -83,7 +76,8 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, adminToken 
         },
       },
       async (request) => {
-        const { result, messages } = await authority.newCert(request.body, credential(request));
+        const proof = credential(request);
+        const { result, messages } = await authority.newCert(request.body, proof, clientIdentity(request, proof));
         return successEnvelope(result, messages);
       },
     );
@@ -100,7 +94,8 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, adminToken 
       },
     },
     async (request) => {
-      const { result, messages } = await authority.sign(request.body, credential(request));
+      const proof = credential(request);
+      const { result, messages } = await authority.sign(request.body, proof, clientIdentity(request, proof));
       return successEnvelope(result, messages);
     },
   );
@@ -116,7 +111,7 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, adminToken 
       },
     },
     async (request) => {
-      const { result, messages } = await authority.authSign(request.body);
+      const { result, messages } = await authority.authSign(request.body, (proof) => clientIdentity(request, proof));
       return successEnvelope(result, messages);
     },
   );

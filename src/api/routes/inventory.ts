@@ -1,0 +1,69 @@
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { InventoryService } from "../../authority/inventory.js";
+import {
+  certificateSummarySchema,
+  inventoryQuerySchema,
+  inventoryResultSchema,
+  tidyRequestSchema,
+  tidyResultSchema,
+} from "../../schemas/wire.js";
+import { successEnvelope } from "../envelope.js";
+import { responses, type AdminCheck } from "./common.js";
+
+export const inventoryPrefix = "/api/v1/certificates";
+
+/** The certificate inventory: what was issued, what expires soon, and tidying old records. */
+export async function inventoryRoutes(app: FastifyInstance, { inventory, requireAdmin }: { inventory: InventoryService; requireAdmin: AdminCheck }) {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+
+  api.get(
+    inventoryPrefix,
+    {
+      schema: {
+        summary: "List issued certificates, newest first, with filters and cursor pagination",
+        tags: ["inventory"],
+        querystring: inventoryQuerySchema,
+        response: responses(inventoryResultSchema),
+      },
+    },
+    async (request) => {
+      requireAdmin(request);
+      return successEnvelope(inventory.list(request.query));
+    },
+  );
+
+  api.get(
+    `${inventoryPrefix}/:serial`,
+    {
+      schema: {
+        summary: "One issued certificate by serial: decimal, or hex as openssl prints it",
+        tags: ["inventory"],
+        params: z.object({ serial: z.string().max(128) }),
+        querystring: z.object({ authority_key_id: z.string().max(256).optional() }),
+        response: responses(certificateSummarySchema),
+      },
+    },
+    async (request) => {
+      requireAdmin(request);
+      return successEnvelope(inventory.get(request.params.serial, request.query.authority_key_id));
+    },
+  );
+
+  api.post(
+    `${inventoryPrefix}/tidy`,
+    {
+      schema: {
+        summary: "Remove the records of certificates that expired longer ago than older_than",
+        tags: ["inventory"],
+        body: tidyRequestSchema,
+        response: responses(tidyResultSchema),
+      },
+    },
+    async (request) => {
+      requireAdmin(request);
+      return successEnvelope(inventory.tidy(request.body.older_than));
+    },
+  );
+}

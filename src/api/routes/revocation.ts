@@ -1,0 +1,105 @@
+import type { FastifyInstance, FastifyReply } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { RevocationService } from "../../authority/revocation.js";
+import { CertwrightError } from "../../errors.js";
+import { parseDuration } from "../../profiles/duration.js";
+import { certificateSummarySchema, revokeRequestSchema } from "../../schemas/wire.js";
+import { successEnvelope } from "../envelope.js";
+import { apiPrefix } from "./cfssl.js";
+import { responses, type AdminCheck } from "./common.js";
+
+/** CRLs and OCSP answers are public and cheap to keep: let caches hold them for five minutes. */
+const publicCache = "public, max-age=300";
+
+function sendDer(reply: FastifyReply, type: string, der: Uint8Array) {
+  return reply.header("content-type", type).header("cache-control", publicCache).send(Buffer.from(der));
+}
+
+/** Revoking, and the two ways clients learn of it: the CRL and the OCSP responder. */
+export async function revocationRoutes(app: FastifyInstance, { revocation, requireAdmin }: { revocation: RevocationService; requireAdmin: AdminCheck }) {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  const crlName = `${revocation.label || "default"}.crl`;
+
+  api.post(
+    `${apiPrefix}/revoke`,
+    {
+      schema: {
+        summary: "Revoke a certificate by serial (decimal or hex) and authority key id, with an RFC 5280 reason",
+        tags: ["revocation"],
+        body: revokeRequestSchema,
+        response: responses(certificateSummarySchema),
+      },
+    },
+    async (request) => {
+      requireAdmin(request);
+      const { summary, messages } = revocation.revoke(request.body);
+      return successEnvelope(summary, messages);
+    },
+  );
+
+  api.get(
+    `${apiPrefix}/crl`,
+    {
+      schema: {
+        summary: "The CA's CRL as base64 DER, as cfssl's crl endpoint answers it",
+        tags: ["revocation"],
+        querystring: z.object({ expiry: z.string().max(64).optional().meta({ description: "CRL lifetime as a Go duration; default 168h" }) }),
+        response: responses(z.string().meta({ description: "base64 DER CRL" })),
+      },
+    },
+    async (request) => {
+      const { expiry } = request.query;
+      const lifetime = expiry === undefined ? undefined : parseDuration(expiry);
+      if (lifetime !== undefined && (lifetime <= 0 || lifetime > 366 * 24 * 3_600_000)) {
+        throw new CertwrightError("invalidRequest", `expiry: "${expiry}" must be a positive duration of at most a year, such as 168h`);
+      }
+      if (expiry !== undefined && lifetime === undefined) {
+        throw new CertwrightError("invalidRequest", `expiry: "${expiry}" is not a duration; write it as 168h or 7d`);
+      }
+      return successEnvelope(Buffer.from(revocation.crl(lifetime)).toString("base64"));
+    },
+  );
+
+  api.get(
+    "/crl/:name",
+    {
+      schema: {
+        summary: `A CRL distribution point: DER, application/pkix-crl (${crlName} here), for a profile's crl_url`,
+        tags: ["revocation"],
+        params: z.object({ name: z.string().max(300) }),
+      },
+    },
+    async (request, reply) => {
+      if (request.params.name !== crlName) {
+        throw new CertwrightError("unknownCaLabel", `no CRL ${request.params.name} here; this service's CA publishes /crl/${crlName}`);
+      }
+      return sendDer(reply, "application/pkix-crl", revocation.crl());
+    },
+  );
+
+  // RFC 6960 appendix A: GET with the base64 DER request in the path (URL-encoded), or POST.
+  api.get(
+    "/ocsp/*",
+    { schema: { summary: "OCSP responder (RFC 6960), GET form: /ocsp/<base64 DER request>", tags: ["revocation"] } },
+    async (request, reply) => {
+      const encoded = (request.params as { "*": string })["*"];
+      let der: Uint8Array;
+      try {
+        der = Buffer.from(decodeURIComponent(encoded), "base64");
+      } catch {
+        der = new Uint8Array();
+      }
+      return sendDer(reply, "application/ocsp-response", revocation.ocsp(der));
+    },
+  );
+
+  api.post(
+    "/ocsp",
+    { schema: { summary: "OCSP responder (RFC 6960): POST an application/ocsp-request body", tags: ["revocation"] } },
+    async (request, reply) => {
+      const der = Buffer.isBuffer(request.body) ? request.body : (request.rawBody ?? Buffer.alloc(0));
+      return sendDer(reply, "application/ocsp-response", revocation.ocsp(der));
+    },
+  );
+}

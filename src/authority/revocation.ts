@@ -1,0 +1,131 @@
+import { CertwrightError } from "../errors.js";
+import type { CertificateAuthority } from "../pki/certificate.js";
+import { buildCrl } from "../pki/crl.js";
+import {
+  buildOcspResponse,
+  isForIssuer,
+  ocspErrorResponse,
+  OcspMalformedError,
+  parseOcspRequest,
+  responderKeyHash,
+  type OcspSigner,
+  type OcspSingleResponse,
+} from "../pki/ocsp.js";
+import { parseRevocationReason, serialToDecimal } from "../pki/revocation.js";
+import type { CertificateSummary, RevokeRequest } from "../schemas/wire.js";
+import type { Inventory } from "../store/inventory.js";
+import { findRecord, summarize } from "./inventory.js";
+
+/** cfssl's default CRL lifetime (its crl endpoint's `expiry`): seven days. */
+export const defaultCrlLifetimeMs = 7 * 24 * 3_600_000;
+
+/** How long a client may rely on an OCSP answer: an hour, so a revocation reaches clients soon. */
+export const ocspValidityMs = 3_600_000;
+
+/** More certificates than this in one OCSP request is refused as malformed: nobody needs it. */
+const maxOcspRequests = 64;
+
+interface CachedCrl {
+  der: Uint8Array;
+  thisUpdate: Date;
+}
+
+/**
+ * Revocation and what publishes it: the CRL, kept ready and rebuilt after each revocation or when
+ * half its lifetime has passed, so a client fetching it always gets a fresh one cheaply.
+ */
+export class RevocationService {
+  private cached: CachedCrl | undefined;
+  private readonly ocspSigner: OcspSigner;
+
+  /** @param ocspSigner a delegated responder; default: the CA signs its OCSP answers itself. */
+  constructor(
+    private readonly ca: CertificateAuthority,
+    private readonly inventory: Inventory,
+    private readonly clock: () => Date,
+    private readonly crlLifetimeMs = defaultCrlLifetimeMs,
+    ocspSigner?: OcspSigner,
+  ) {
+    this.ocspSigner = ocspSigner ?? { key: ca.key, responderKeyHash: responderKeyHash(ca.key.spki) };
+  }
+
+  /** The CA's label; the default CA's is empty. */
+  get label(): string {
+    return this.ca.label;
+  }
+
+  /** Revokes a recorded certificate of this CA; revoking it again changes nothing. */
+  revoke(request: RevokeRequest): { summary: CertificateSummary; messages: string[] } {
+    const reason = parseRevocationReason(request.reason ?? "unspecified");
+    if (reason === 8) {
+      throw new CertwrightError("invalidRequest", "reason: removeFromCRL only has a meaning in delta CRLs; it cannot revoke a certificate");
+    }
+    const record = findRecord(this.inventory, request.serial, request.authority_key_id ?? this.ca.subjectKeyId);
+    const now = this.clock();
+    const outcome = this.inventory.revoke(record.serialNumber, record.authorityKeyId, reason, now);
+    if (!outcome) throw new CertwrightError("certificateNotFound", `no certificate with serial ${request.serial} is recorded`);
+    if (!outcome.alreadyRevoked) this.cached = undefined;
+    const messages = outcome.alreadyRevoked
+      ? [`already revoked at ${outcome.record.revokedAt?.toISOString()}; nothing changed`]
+      : [];
+    return { summary: summarize(outcome.record, now), messages };
+  }
+
+  /**
+   * The CA's CRL, DER. With the default lifetime it comes from the cache; another lifetime (cfssl's
+   * `expiry` query) makes a fresh one. Each CRL made takes the next number, kept in the database.
+   */
+  crl(lifetimeMs = this.crlLifetimeMs): Uint8Array {
+    const now = this.clock();
+    if (lifetimeMs !== this.crlLifetimeMs) return this.makeCrl(now, lifetimeMs).der;
+    if (!this.cached || now.getTime() - this.cached.thisUpdate.getTime() > this.crlLifetimeMs / 2) {
+      this.cached = this.makeCrl(now, this.crlLifetimeMs);
+    }
+    return this.cached.der;
+  }
+
+  private makeCrl(now: Date, lifetimeMs: number): CachedCrl {
+    const revoked = this.inventory.revokedUnexpired(this.ca.subjectKeyId, now).map((entry) => ({
+      serial: BigInt(entry.serialNumber),
+      revokedAt: entry.revokedAt,
+      reason: entry.reason,
+    }));
+    const der = buildCrl(this.ca, {
+      crlNumber: this.inventory.nextCrlNumber(this.ca.subjectKeyId),
+      thisUpdate: now,
+      nextUpdate: new Date(now.getTime() + lifetimeMs),
+      revoked,
+    });
+    return { der, thisUpdate: now };
+  }
+
+  /**
+   * Answers a DER OCSP request from the database (RFC 6960): good, revoked or unknown for each
+   * certificate asked about, with the request's nonce echoed. A request this responder cannot read
+   * gets `malformedRequest`; one about another CA's certificates only, `unauthorized`.
+   */
+  ocsp(der: Uint8Array): Uint8Array {
+    let request;
+    try {
+      request = parseOcspRequest(der);
+    } catch (error) {
+      if (error instanceof OcspMalformedError) return ocspErrorResponse("malformedRequest");
+      throw error;
+    }
+    if (request.requests.length > maxOcspRequests) return ocspErrorResponse("malformedRequest");
+    if (!request.requests.some((r) => isForIssuer(r, this.ca))) return ocspErrorResponse("unauthorized");
+    const now = this.clock();
+    const nextUpdate = new Date(now.getTime() + ocspValidityMs);
+    const responses = request.requests.map((r): OcspSingleResponse => {
+      const record = isForIssuer(r, this.ca)
+        ? this.inventory.findBySerial(serialToDecimal(r.serial)).find((x) => x.authorityKeyId === this.ca.subjectKeyId)
+        : undefined;
+      if (!record) return { certId: r.certId, status: "unknown", thisUpdate: now };
+      if (record.status === "revoked") {
+        return { certId: r.certId, status: "revoked", revokedAt: record.revokedAt ?? now, reason: record.reason, thisUpdate: now, nextUpdate };
+      }
+      return { certId: r.certId, status: "good", thisUpdate: now, nextUpdate };
+    });
+    return buildOcspResponse(this.ocspSigner, { producedAt: now, responses, ...(request.nonce ? { nonce: request.nonce } : {}) });
+  }
+}

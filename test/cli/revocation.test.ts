@@ -1,0 +1,65 @@
+// Revocation end to end on the real service: openssl ocsp -url against the running responder, the
+// CRL from the distribution point, and a CRL number that keeps growing across a restart.
+import { spawn } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import t from "tap";
+import { mustOpenssl, postJson, startService, tempDir, writeFile } from "../helpers/server.js";
+
+/** openssl ocsp -url talks to the service over the network, so it must not block this event loop. */
+function opensslAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("openssl", args);
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+async function crlNumber(url: string, dir: string, caFile: string): Promise<number> {
+  const response = await fetch(`${url}/crl/default.crl`);
+  t.equal(response.headers.get("content-type"), "application/pkix-crl");
+  const file = join(dir, `crl-${Date.now()}.der`);
+  writeFileSync(file, Buffer.from(await response.arrayBuffer()));
+  const text = mustOpenssl(["crl", "-inform", "DER", "-in", file, "-CAfile", caFile, "-noout", "-text"]);
+  return Number(/X509v3 CRL Number:\s*\n\s*(\d+)/.exec(text)![1]);
+}
+
+t.test("openssl ocsp -url gets good, then revoked; the CRL number survives a restart", async (t) => {
+  const cwd = tempDir(t);
+  const dataDir = join(cwd, "data");
+  let service = await startService(t, { cwd, args: ["--data-dir", dataDir] });
+  const caFile = join(dataDir, "ca.pem");
+
+  const issued = await postJson(service.api, "newcert", { request: { CN: "web.internal", hosts: ["web.internal"] }, profile: "server" });
+  t.equal(issued.status, 200);
+  const certFile = writeFile(cwd, "web.pem", issued.body.result.certificate);
+
+  const ask = () => opensslAsync(["ocsp", "-issuer", caFile, "-cert", certFile, "-url", `${service.url}/ocsp`, "-CAfile", caFile]);
+  const before = await ask();
+  t.equal(before.status, 0, before.stderr);
+  t.match(before.stderr, /Response verify OK/);
+  t.match(before.stdout, `${certFile}: good`);
+
+  const serial = BigInt(`0x${new X509Certificate(readFileSync(certFile)).serialNumber}`).toString(10);
+  const revoked = await postJson(service.api, "revoke", { serial, reason: "keyCompromise" });
+  t.equal(revoked.status, 200, JSON.stringify(revoked.body));
+
+  const after = await ask();
+  t.equal(after.status, 0, after.stderr);
+  t.match(after.stdout, `${certFile}: revoked`);
+  t.match(after.stdout, /Reason: keyCompromise/);
+
+  const first = await crlNumber(service.url, cwd, caFile);
+  const fresh = await fetch(`${service.api}/crl?expiry=1h`);
+  t.equal(fresh.status, 200);
+  await service.stop("SIGTERM");
+
+  service = await startService(t, { cwd, args: ["--data-dir", dataDir] });
+  const afterRestart = await crlNumber(service.url, cwd, caFile);
+  t.ok(afterRestart > first + 1, `CRL number ${afterRestart} after restart, ${first} before`);
+  await service.stop("SIGTERM");
+});
