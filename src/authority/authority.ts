@@ -5,6 +5,7 @@ import { sanCount, type SubjectAltNames } from "../pki/hosts.js";
 import { sumOf, type Sum } from "../pki/pem.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
 import { parseKeySpec } from "../pki/keys.js";
+import { parseSerial, serialToDecimal } from "../pki/revocation.js";
 import { signRequestSchema } from "../schemas/wire.js";
 import { requireProfileCredential, tokenMatches, type Credential } from "./authentication.js";
 import { initCa } from "./init-ca.js";
@@ -163,10 +164,8 @@ export class Authority {
       return { result: describeCertificate(parseCertificatePem(request.certificate)), messages: [] };
     }
     if (request.serial && request.authority_key_id) {
-      const serial = request.serial.trim();
-      if (!/^\d+$/.test(serial)) {
-        throw new CertwrightError("invalidRequest", `serial: "${serial}" must be the decimal serial number, as certinfo prints it`);
-      }
+      // Decimal as cfssl prints serials, or hex as openssl does.
+      const serial = serialToDecimal(parseSerial(request.serial));
       const aki = request.authority_key_id.replace(/:/g, "").toLowerCase();
       const record = this.store.get(serial, aki);
       if (!record) {

@@ -1,8 +1,11 @@
+import { X509Certificate } from "node:crypto";
 import { CertwrightError } from "../errors.js";
 import type { CertificateAuthority } from "../pki/certificate.js";
 import { buildCrl } from "../pki/crl.js";
 import {
   buildOcspResponse,
+  certIdFor,
+  certIdHashes,
   isForIssuer,
   ocspErrorResponse,
   OcspMalformedError,
@@ -12,7 +15,7 @@ import {
   type OcspSingleResponse,
 } from "../pki/ocsp.js";
 import { parseRevocationReason, serialToDecimal } from "../pki/revocation.js";
-import type { CertificateSummary, RevokeRequest } from "../schemas/wire.js";
+import type { CertificateSummary, OcspSignRequest, RevokeRequest } from "../schemas/wire.js";
 import type { Inventory } from "../store/inventory.js";
 import { findRecord, summarize } from "./inventory.js";
 
@@ -37,6 +40,7 @@ interface CachedCrl {
 export class RevocationService {
   private cached: CachedCrl | undefined;
   private readonly ocspSigner: OcspSigner;
+  private readonly caCertificate: X509Certificate;
 
   /** @param ocspSigner a delegated responder; default: the CA signs its OCSP answers itself. */
   constructor(
@@ -47,6 +51,7 @@ export class RevocationService {
     ocspSigner?: OcspSigner,
   ) {
     this.ocspSigner = ocspSigner ?? { key: ca.key, responderKeyHash: responderKeyHash(ca.key.spki) };
+    this.caCertificate = new X509Certificate(ca.pem);
   }
 
   /** The CA's label; the default CA's is empty. */
@@ -127,5 +132,44 @@ export class RevocationService {
       return { certId: r.certId, status: "good", thisUpdate: now, nextUpdate };
     });
     return buildOcspResponse(this.ocspSigner, { producedAt: now, responses, ...(request.nonce ? { nonce: request.nonce } : {}) });
+  }
+
+  /**
+   * cfssl's ocspsign: an OCSP answer for a certificate of this CA with the status the caller
+   * states, whatever the database says (cfssl uses it to pre-sign answers). Admin-only, for that reason.
+   */
+  ocspSign(request: OcspSignRequest): Uint8Array {
+    let certificate: X509Certificate;
+    try {
+      certificate = new X509Certificate(request.certificate);
+    } catch {
+      throw new CertwrightError("certificateParseFailed", "certificate: not a PEM X.509 certificate");
+    }
+    if (!certificate.checkIssued(this.caCertificate) || !certificate.verify(this.caCertificate.publicKey)) {
+      throw new CertwrightError("invalidRequest", "certificate: not issued by this service's CA, so it cannot answer for it");
+    }
+    const hash = (request.issuer_hash ?? "sha1").toLowerCase().replace("-", "");
+    if (!certIdHashes.includes(hash)) {
+      throw new CertwrightError("invalidRequest", `issuer_hash: "${request.issuer_hash}" is not one of ${certIdHashes.join(", ")}`);
+    }
+    const status = request.status ?? "good";
+    const now = this.clock();
+    let revokedAt: Date | undefined;
+    let reason = 0;
+    if (status === "revoked") {
+      const at = request.revoked_at ?? "now";
+      revokedAt = at === "now" ? now : new Date(at);
+      if (Number.isNaN(revokedAt.getTime())) throw new CertwrightError("invalidRequest", `revoked_at: "${at}" is not "now" or an RFC 3339 time`);
+      reason = parseRevocationReason(String(request.reason ?? "unspecified"));
+    }
+    const certId = certIdFor(this.ca, BigInt(`0x${certificate.serialNumber}`), hash);
+    return buildOcspResponse(this.ocspSigner, {
+      producedAt: now,
+      responses: [
+        status === "revoked"
+          ? { certId, status, revokedAt: revokedAt!, reason, thisUpdate: now, nextUpdate: new Date(now.getTime() + ocspValidityMs) }
+          : { certId, status, thisUpdate: now, ...(status === "good" ? { nextUpdate: new Date(now.getTime() + ocspValidityMs) } : {}) },
+      ],
+    });
   }
 }

@@ -29,6 +29,9 @@ export interface ServeOptions {
   adminTokenFile: string | undefined;
   /** The admin token itself, from CERTWRIGHT_ADMIN_TOKEN. */
   adminToken: string | undefined;
+  /** A delegated OCSP responder's certificate and key (PEM files), as `cfssl serve -responder`. */
+  responder: string | undefined;
+  responderKey: string | undefined;
 }
 
 interface FlagSpec {
@@ -54,6 +57,8 @@ export const serveFlags: FlagSpec[] = [
   { name: "mutual-tls-ca", key: "mutualTlsCa", env: "CERTWRIGHT_MUTUAL_TLS_CA", value: "FILE", help: "require client certificates issued by this CA (needs --tls-cert)" },
   { name: "mutual-tls-cn", key: "mutualTlsCn", env: "CERTWRIGHT_MUTUAL_TLS_CN", value: "REGEX", help: "allowed client certificate CNs, a regular expression matched whole" },
   { name: "admin-token-file", key: "adminTokenFile", env: "CERTWRIGHT_ADMIN_TOKEN_FILE", value: "FILE", help: "file with the admin token for init_ca (or the token itself in CERTWRIGHT_ADMIN_TOKEN)" },
+  { name: "responder", key: "responder", env: "CERTWRIGHT_RESPONDER", value: "FILE", help: "OCSP responder certificate PEM, issued by the CA with ocsp signing (default: the CA answers)" },
+  { name: "responder-key", key: "responderKey", env: "CERTWRIGHT_RESPONDER_KEY", value: "FILE", help: "the private key PEM of --responder" },
   { name: "log-level", key: "logLevel", env: "CERTWRIGHT_LOG_LEVEL", value: "LEVEL", help: `log level: ${logLevels.join(", ")}`, default: "info" },
 ];
 
@@ -122,6 +127,11 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
   const mutualTlsCn = values.get("mutual-tls-cn");
   if ((mutualTlsCa || mutualTlsCn) && !tlsCert) throw new UsageError("--mutual-tls-ca and --mutual-tls-cn need TLS: give --tls-cert and --tls-key");
   if (mutualTlsCn && !mutualTlsCa) throw new UsageError("--mutual-tls-cn needs --mutual-tls-ca, the CA client certificates must come from");
+  const responder = values.get("responder");
+  const responderKey = values.get("responder-key");
+  if ((responder === undefined) !== (responderKey === undefined)) {
+    throw new UsageError("--responder and --responder-key go together: give both for a delegated OCSP responder, or neither for the CA to answer");
+  }
   const ca = values.get("ca");
   const caKey = values.get("ca-key");
   if ((ca === undefined) !== (caKey === undefined)) {
@@ -139,6 +149,8 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     tlsCert,
     tlsKey,
     mutualTlsCa,
+    responder,
+    responderKey,
     mutualTlsCn,
     adminTokenFile: values.get("admin-token-file"),
     adminToken: env.CERTWRIGHT_ADMIN_TOKEN || undefined,

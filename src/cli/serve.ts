@@ -7,12 +7,13 @@ import { pino } from "pino";
 import { buildApp } from "../api/app.js";
 import { Authority } from "../authority/authority.js";
 import { InventoryService } from "../authority/inventory.js";
-import { RevocationService } from "../authority/revocation.js";
+import { defaultCrlLifetimeMs, RevocationService } from "../authority/revocation.js";
 import { initCa } from "../authority/init-ca.js";
 import { KeyPool } from "../authority/key-pool.js";
 import { SignerPool } from "../authority/signer-pool.js";
 import { loadCertificateAuthority } from "../pki/ca.js";
 import type { CertificateAuthority } from "../pki/certificate.js";
+import { delegatedSigner } from "../pki/ocsp.js";
 import { parseSigningConfigAt, readSigningConfigDocument } from "../profiles/signing-config.js";
 import { csrRequestSchema } from "../schemas/wire.js";
 import { CertificateStore } from "../store/certificate-store.js";
@@ -145,6 +146,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const notes: string[] = [];
   const { ca, certificatePem, keyPem } =
     options.ca && options.caKey ? await loadCa(options.ca, options.caKey) : await dataDirCa(options.dataDir, (m) => notes.push(m));
+  let responder;
+  if (options.responder && options.responderKey) {
+    try {
+      responder = delegatedSigner(readText(options.responder, "OCSP responder certificate"), readText(options.responderKey, "OCSP responder key"), ca);
+    } catch (error) {
+      if (error instanceof StartupError) throw error;
+      throw new StartupError(`--responder ${options.responder}: ${(error as Error).message}`);
+    }
+    notes.push(`OCSP answers are signed by the delegated responder ${options.responder}`);
+  }
   const databasePath = join(options.dataDir, "certs.db");
   let store: CertificateStore;
   try {
@@ -182,7 +193,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   app = await buildApp({
     authority,
     inventory: new InventoryService(inventory, clock),
-    revocation: new RevocationService(ca, inventory, clock),
+    revocation: new RevocationService(ca, inventory, clock, defaultCrlLifetimeMs, responder),
     logger: { level: options.logLevel, stream: logStream },
     version: packageVersion(),
     adminToken,

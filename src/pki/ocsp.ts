@@ -1,7 +1,9 @@
-import { createHash } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import type { CertificateAuthority } from "./certificate.js";
 import {
+  bigInteger,
   bitString,
+  derNull,
   children,
   enumerated,
   expectTag,
@@ -18,7 +20,7 @@ import {
   type Element,
 } from "./der.js";
 import { extension, keyIdentifier, readExtensions } from "./extensions.js";
-import { signatureAlgorithmFor, signData, type PrivateKey } from "./keys.js";
+import { loadPrivateKey, signatureAlgorithmFor, signData, type PrivateKey } from "./keys.js";
 import { reasonName } from "./revocation.js";
 
 const nonceOid = "1.3.6.1.5.5.7.48.1.2";
@@ -143,6 +145,17 @@ export function issuerHashes(ca: CertificateAuthority, hashAlgorithm: string): {
   };
 }
 
+/** The CertID a client would send for serial `serial` of `ca`, for answers made without a request (cfssl's ocspsign). */
+export function certIdFor(ca: CertificateAuthority, serial: bigint, hashAlgorithm: string): Uint8Array {
+  const id = Object.keys(hashAlgorithms).find((dotted) => hashAlgorithms[dotted] === hashAlgorithm);
+  if (!id) throw new RangeError(`${hashAlgorithm} is not a CertID hash algorithm`);
+  const { issuerNameHash, issuerKeyHash } = issuerHashes(ca, hashAlgorithm);
+  return sequence(sequence(oid(id), derNull), octetString(issuerNameHash), octetString(issuerKeyHash), bigInteger(serial));
+}
+
+/** Node's names of the hash algorithms a CertID may use. */
+export const certIdHashes = Object.values(hashAlgorithms);
+
 /** Whether a request's CertID names `ca` as the issuer. */
 export function isForIssuer(request: OcspCertRequest, ca: CertificateAuthority): boolean {
   const expected = issuerHashes(ca, request.hashAlgorithm);
@@ -162,6 +175,28 @@ export interface OcspSigner {
   key: PrivateKey;
   /** SHA-1 of the signer's public key bits (see responderKeyHash). */
   responderKeyHash: Uint8Array;
+}
+
+const ocspSigningOid = "1.3.6.1.5.5.7.3.9";
+
+/**
+ * A delegated responder (RFC 6960 4.2.2.2) from its certificate and key PEM: the certificate must
+ * be issued by `ca` (clients accept no other), allow OCSP signing, and belong to the key. Throws a
+ * plain Error saying which of these fails; the caller names the files.
+ */
+export function delegatedSigner(certificatePem: string, keyPem: string, ca: CertificateAuthority): OcspSigner {
+  const certificate = new X509Certificate(certificatePem);
+  const caCertificate = new X509Certificate(ca.pem);
+  if (!certificate.checkIssued(caCertificate) || !certificate.verify(caCertificate.publicKey)) {
+    throw new Error("the OCSP responder certificate is not issued by the CA, so clients would not accept its answers");
+  }
+  if (!(certificate.keyUsage ?? []).includes(ocspSigningOid)) {
+    throw new Error("the OCSP responder certificate lacks the OCSP signing extended key usage (profile usage \"ocsp signing\")");
+  }
+  const key = loadPrivateKey(keyPem);
+  const spki = new Uint8Array(certificate.publicKey.export({ type: "spki", format: "der" }));
+  if (!Buffer.from(spki).equals(Buffer.from(key.spki))) throw new Error("the OCSP responder key does not belong to its certificate");
+  return { certificateDer: new Uint8Array(certificate.raw), key, responderKeyHash: responderKeyHash(spki) };
 }
 
 export interface OcspSingleResponse {

@@ -278,6 +278,21 @@ export const tidyRequestSchema = z
 
 export const tidyResultSchema = z.object({ removed: z.number(), expired_before: z.string() }).meta({ id: "TidyResult" });
 
+/** cfssl's ocspsign: an OCSP answer for a certificate of this CA, with the status the caller states. */
+export const ocspSignRequestSchema = z
+  .object({
+    certificate: z.string().min(1).max(65536).meta({ description: "The PEM certificate the answer is about" }),
+    status: z.enum(["good", "revoked", "unknown"]).nullish().meta({ description: "default good" }),
+    reason: z.union([z.number().int(), z.string().max(64)]).nullish().meta({ description: "With revoked: an RFC 5280 reason, by code or name" }),
+    revoked_at: z.string().max(64).nullish().meta({ description: "With revoked: \"now\" (the default) or an RFC 3339 time" }),
+    issuer_hash: z.string().max(16).nullish().meta({ description: "CertID hash: sha1 (default), sha256, sha384 or sha512" }),
+  })
+  .meta({ id: "OcspSignRequest" });
+
+export type OcspSignRequest = z.infer<typeof ocspSignRequestSchema>;
+
+export const ocspSignResultSchema = z.object({ ocspResponse: z.string().meta({ description: "base64 DER OCSP response" }) }).meta({ id: "OcspSignResult" });
+
 export const healthResultSchema = z.object({ healthy: z.boolean() }).meta({ id: "HealthResult" });
 
 export const responseMessageSchema = z.object({ code: z.number(), message: z.string() }).meta({ id: "ResponseMessage" });

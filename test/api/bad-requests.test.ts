@@ -275,7 +275,8 @@ t.test("the corpus of bad requests", async (t) => {
     { name: "info: unknown profile", path: "info", body: { profile: "kubernetez" }, status: 400, code: 5400, message: /kubernetez/ },
     { name: "info: unknown label", path: "info", body: { label: "x" }, status: 404, code: 12100, message: /label "x": no such CA/ },
     { name: "certinfo: an unknown serial", path: "certinfo", body: { serial: "12345", authority_key_id: "00:11" }, status: 404, code: 11200, message: /no certificate with serial 12345/ },
-    { name: "certinfo: a hex serial", path: "certinfo", body: { serial: "0x1f", authority_key_id: "00:11" }, status: 400, code: 400, message: /decimal/ },
+    { name: "certinfo: an unknown hex serial", path: "certinfo", body: { serial: "0x1f", authority_key_id: "00:11" }, status: 404, code: 11200, message: /no certificate with serial 31/ },
+    { name: "certinfo: a serial that is neither decimal nor hex", path: "certinfo", body: { serial: "12-34", authority_key_id: "00:11" }, status: 400, code: 400, message: /decimal digits .* or hex/ },
 
     // CA lifetimes (init_ca ca.expiry) that are negative, zero or nonsense.
     ...[["-1h", "negative"], ["0h", "zero"], ["0", "a bare zero"], ["1ns", "rounding to zero"], ["forever", "nonsense"], ["1e3h", "an exponent"], ["10 years", "words"], ["8760", "no unit"]].map(

@@ -4,7 +4,7 @@ import { X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { openssl, post, testApp, writeFile, type TestApp } from "../helpers/app.js";
+import { makeCa, openssl, post, testApp, writeFile, type TestApp } from "../helpers/app.js";
 
 const adminToken = "revocation-admin-token-0123456789";
 
@@ -234,4 +234,42 @@ t.test("tidy never touches an unexpired certificate", async (t) => {
   t.equal(ctx.store.count(), 1);
   const bad = await ctx.app.inject({ method: "POST", url: "/api/v1/certificates/tidy", headers: { "content-type": "application/json" }, payload: { older_than: "-5d" } });
   t.equal(bad.statusCode, 400);
+});
+
+t.test("cfssl's ocspsign signs the status it is given, for certificates of this CA only", async (t) => {
+  const ctx = await testApp(t, { adminToken });
+  const caFile = writeFile(ctx.dir, "ca.pem", ctx.caPem);
+  const pem = await newCert(ctx.app, "signed.internal");
+  const certFile = writeFile(ctx.dir, "signed.pem", pem);
+  const ocspSign = (body: object) =>
+    ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/cfssl/ocspsign",
+      headers: { "content-type": "application/json", authorization: `Bearer ${adminToken}` },
+      payload: JSON.stringify(body),
+    });
+
+  for (const [body, expected] of [
+    [{ certificate: pem }, /Cert Status: good/],
+    [{ certificate: pem, status: "revoked", reason: 1, revoked_at: "2026-01-02T03:04:05Z", issuer_hash: "sha256" }, /Cert Status: revoked[\s\S]*Revocation Time: Jan  2 03:04:05 2026 GMT[\s\S]*Revocation Reason: keyCompromise/],
+    [{ certificate: pem, status: "unknown" }, /Cert Status: unknown/],
+  ] as const) {
+    const answer = await ocspSign(body);
+    t.equal(answer.statusCode, 200, answer.body);
+    const file = join(ctx.dir, "signed.resp");
+    writeFileSync(file, Buffer.from(answer.json().result.ocspResponse, "base64"));
+    const check = openssl(["ocsp", "-respin", file, "-issuer", caFile, "-CAfile", caFile, "-resp_text"]);
+    t.equal(check.status, 0, check.stderr);
+    t.match(check.stderr, /Response verify OK/);
+    t.match(check.stdout, expected);
+  }
+  const withCert = openssl(["ocsp", "-respin", join(ctx.dir, "signed.resp"), "-issuer", caFile, "-CAfile", caFile, "-cert", certFile]);
+  t.match(withCert.stdout + withCert.stderr, /signed.pem/, "the CertID names the certificate openssl asks about");
+
+  const foreign = await ocspSign({ certificate: (await makeCa()).certificate });
+  t.equal(foreign.statusCode, 400, "another CA's certificate");
+  t.equal((await ocspSign({ certificate: "not a certificate" })).statusCode, 400);
+  t.equal((await ocspSign({ certificate: pem, issuer_hash: "md5" })).statusCode, 400);
+  const anonymous = await ctx.app.inject({ method: "POST", url: "/api/v1/cfssl/ocspsign", headers: { "content-type": "application/json" }, payload: { certificate: pem } });
+  t.equal(anonymous.statusCode, 401);
 });

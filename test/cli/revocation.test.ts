@@ -5,7 +5,7 @@ import { X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { mustOpenssl, postJson, startService, tempDir, writeFile } from "../helpers/server.js";
+import { mustOpenssl, postJson, runCli, startService, tempDir, writeFile } from "../helpers/server.js";
 
 /** openssl ocsp -url talks to the service over the network, so it must not block this event loop. */
 function opensslAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -62,4 +62,35 @@ t.test("openssl ocsp -url gets good, then revoked; the CRL number survives a res
   const afterRestart = await crlNumber(service.url, cwd, caFile);
   t.ok(afterRestart > first + 1, `CRL number ${afterRestart} after restart, ${first} before`);
   await service.stop("SIGTERM");
+});
+
+t.test("a delegated OCSP responder signs the answers; one without OCSP signing is refused at start-up", async (t) => {
+  const cwd = tempDir(t);
+  const dataDir = join(cwd, "data");
+  // First start makes the data-dir CA; the responder certificate is then made by openssl from it.
+  const first = await startService(t, { cwd, args: ["--data-dir", dataDir] });
+  await first.stop("SIGTERM");
+  const caFile = join(dataDir, "ca.pem");
+  const makeResponder = (name: string, eku: string) => {
+    mustOpenssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(cwd, `${name}-key.pem`), "-subj", `/CN=${name}`, "-out", join(cwd, `${name}.csr`)]);
+    writeFile(cwd, `${name}.ext`, `extendedKeyUsage=${eku}\nkeyUsage=digitalSignature\n`);
+    mustOpenssl(["x509", "-req", "-in", join(cwd, `${name}.csr`), "-CA", caFile, "-CAkey", join(dataDir, "ca-key.pem"), "-CAcreateserial", "-days", "30", "-extfile", join(cwd, `${name}.ext`), "-out", join(cwd, `${name}.pem`)]);
+  };
+  makeResponder("responder", "OCSPSigning");
+  makeResponder("notresponder", "serverAuth");
+
+  const service = await startService(t, { cwd, args: ["--data-dir", dataDir, "--responder", join(cwd, "responder.pem"), "--responder-key", join(cwd, "responder-key.pem")] });
+  const issued = await postJson(service.api, "newcert", { request: { CN: "db.internal", hosts: ["db.internal"] }, profile: "server" });
+  const certFile = writeFile(cwd, "db.pem", issued.body.result.certificate);
+  const answer = await opensslAsync(["ocsp", "-issuer", caFile, "-cert", certFile, "-url", `${service.url}/ocsp`, "-CAfile", caFile, "-resp_text"]);
+  t.equal(answer.status, 0, answer.stderr);
+  t.match(answer.stderr, /Response verify OK/);
+  t.match(answer.stdout, `${certFile}: good`);
+  t.match(answer.stdout, /Subject: CN\s*=\s*responder/, "the responder's certificate travels in the answer");
+  await service.stop("SIGTERM");
+
+  const refused = await runCli(t, ["serve", "--data-dir", dataDir, "--port", "0", "--responder", join(cwd, "notresponder.pem"), "--responder-key", join(cwd, "notresponder-key.pem")], { cwd });
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, /OCSP signing/);
+  t.equal(refused.stderr.trim().split("\n").length, 1, "one line");
 });

@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { RevocationService } from "../../authority/revocation.js";
 import { CertwrightError } from "../../errors.js";
 import { parseDuration } from "../../profiles/duration.js";
-import { certificateSummarySchema, revokeRequestSchema } from "../../schemas/wire.js";
+import { certificateSummarySchema, ocspSignRequestSchema, ocspSignResultSchema, revokeRequestSchema } from "../../schemas/wire.js";
 import { successEnvelope } from "../envelope.js";
 import { apiPrefix } from "./cfssl.js";
 import { responses, type AdminCheck } from "./common.js";
@@ -75,6 +75,22 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
         throw new CertwrightError("unknownCaLabel", `no CRL ${request.params.name} here; this service's CA publishes /crl/${crlName}`);
       }
       return sendDer(reply, "application/pkix-crl", revocation.crl());
+    },
+  );
+
+  api.post(
+    `${apiPrefix}/ocspsign`,
+    {
+      schema: {
+        summary: "cfssl's ocspsign: a signed OCSP answer for a certificate of this CA, with the status given",
+        tags: ["revocation"],
+        body: ocspSignRequestSchema,
+        response: responses(ocspSignResultSchema),
+      },
+    },
+    async (request) => {
+      requireAdmin(request);
+      return successEnvelope({ ocspResponse: Buffer.from(revocation.ocspSign(request.body)).toString("base64") });
     },
   );
 
