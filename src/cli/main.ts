@@ -1,15 +1,20 @@
 #!/usr/bin/env node
 import { parseServeOptions, serveHelp, UsageError } from "./options.js";
-import { packageVersion, startServer, StartupError } from "./serve.js";
+import { clientCommands, runClientCommand } from "./client/commands.js";
+// serve.js (fastify, SQLite, worker threads) is loaded only by the commands that need it, so the
+// client commands start in a fraction of the time (they run from cron jobs and provisioning loops).
+const loadServe = () => import("./serve.js");
 
-const usage = `Usage: certwright <command> [flags]
+const usage = `Usage: certwright <command> [flags]; certwright <command> --help for each
 
 Commands:
-  serve      run the signing service (what npm start runs); see certwright serve --help
+  serve      run the signing service (what npm start runs)
+${clientCommands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join("\n")}
   version    print the version
   help       this help
 
-Exit codes: 0 success, 1 the service could not start or failed, 2 bad usage.`;
+Exit codes: 0 success, 1 failed (the service could not start; a client command was refused or could not
+reach the service), 2 bad usage; renew also exits 3 when the certificate is not due yet (a success).`;
 
 async function serve(argv: string[]): Promise<number> {
   const options = parseServeOptions(argv, process.env);
@@ -17,7 +22,7 @@ async function serve(argv: string[]): Promise<number> {
     console.log(serveHelp());
     return 0;
   }
-  const server = await startServer(options);
+  const server = await (await loadServe()).startServer(options);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -43,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
       return serve(rest);
     case "version":
     case "--version":
-      console.log(packageVersion());
+      console.log((await loadServe()).packageVersion());
       return 0;
     case undefined:
     case "help":
@@ -51,9 +56,12 @@ async function main(argv: string[]): Promise<number> {
     case "-h":
       console.log(usage);
       return command === undefined ? 2 : 0;
-    default:
+    default: {
+      const client = clientCommands.find((c) => c.name === command);
+      if (client) return runClientCommand(client, rest, process.env);
       console.error(`certwright: unknown command "${command}"\n\n${usage}`);
       return 2;
+    }
   }
 }
 
@@ -65,7 +73,7 @@ main(process.argv.slice(2)).then(
     if (error instanceof UsageError) {
       console.error(`certwright: ${error.message}`);
       process.exitCode = 2;
-    } else if (error instanceof StartupError) {
+    } else if (error instanceof Error && error.name === "StartupError") {
       console.error(`certwright: cannot start: ${error.message}`);
       process.exitCode = 1;
     } else {

@@ -6,7 +6,7 @@ import { loadPrivateKey } from "./keys.js";
 import { decodePemBlock, encodePem } from "./pem.js";
 
 /** UTCTime (YYMMDDHHMMSSZ, 1950-2049) or GeneralizedTime (YYYYMMDDHHMMSSZ). */
-function readTime(element: Element | undefined): Date {
+export function readTime(element: Element | undefined): Date {
   const text = Buffer.from(element?.value ?? []).toString("latin1");
   const match =
     element?.tag === Tag.utcTime

@@ -131,7 +131,8 @@ function ipString(bytes: Uint8Array): string {
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`;
 }
 
-function readSans(value: Uint8Array, sans: SubjectAltNames): void {
+/** Adds the DNS, IP, email and URI names of a DER GeneralNames (a subjectAltName value) to `sans`. */
+export function readSans(value: Uint8Array, sans: SubjectAltNames): void {
   for (const name of children(readWhole(value, Tag.sequence).value)) {
     const text = () => Buffer.from(name.value).toString("latin1");
     if (name.tag === 0x82) sans.dns.push(text());

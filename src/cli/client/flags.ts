@@ -1,0 +1,95 @@
+// Flags of the client commands: one spec list per command, parsed the same way as `serve`'s
+// (`--name value`, `--name=value`, or cfssl's single dash `-name value`), and the help text made
+// from the same list.
+import { UsageError } from "../options.js";
+
+export interface FlagSpec {
+  name: string;
+  /** The value's placeholder in the help (`URL`, `FILE`); absent for a switch. */
+  value?: string;
+  help: string;
+  /** Other names the flag answers to (cfssl's `hostname` for `hosts`). */
+  aliases?: string[];
+}
+
+/** The flags several commands share, under cfssl's names where cfssl has one. */
+export const commonFlags = {
+  remote: { name: "remote", value: "URL", help: "the service: http(s)://HOST:PORT, or HOST:PORT for http (required)" },
+  profile: { name: "profile", value: "NAME", help: "signing profile (default: the service's default profile)" },
+  label: { name: "label", value: "LABEL", help: "CA label (default: the service's default CA)" },
+  hosts: { name: "hosts", value: "LIST", help: "comma-separated DNS names, IPs, emails, URIs: replace the request's SANs", aliases: ["hostname"] },
+  authKey: { name: "auth-key", value: "KEY", help: "auth key for authenticated signing: hex, env:VAR or file:PATH" },
+  caFile: { name: "ca-file", value: "FILE", help: "PEM CA certificate(s) to verify an https:// service with (default: the system's)" },
+} satisfies Record<string, FlagSpec>;
+
+export interface ParsedArgs {
+  /** Flag values by name; a switch given is "true". */
+  flags: Map<string, string>;
+  positionals: string[];
+}
+
+/**
+ * Parses `argv` against `specs`. Returns "help" for `--help` / `-h`. `--` ends the flags; a lone
+ * `-` is a positional (stdin).
+ */
+export function parseArgs(command: string, argv: readonly string[], specs: readonly FlagSpec[]): ParsedArgs | "help" {
+  const flags = new Map<string, string>();
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    const match = /^--?([a-z][a-z-]*)(?:=(.*))?$/s.exec(arg);
+    if (!match) {
+      if (arg.startsWith("-") && arg !== "-") throw new UsageError(`unknown flag "${arg}"; see certwright ${command} --help`);
+      positionals.push(arg);
+      continue;
+    }
+    const [, name, inline] = match;
+    if (name === "help" || name === "h") return "help";
+    const spec = specs.find((s) => s.name === name || s.aliases?.includes(name!));
+    if (!spec) throw new UsageError(`unknown flag "${arg}"; see certwright ${command} --help`);
+    if (spec.value === undefined) {
+      if (inline !== undefined && inline !== "true") throw new UsageError(`--${spec.name} takes no value`);
+      flags.set(spec.name, "true");
+      continue;
+    }
+    let value = inline;
+    if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new UsageError(`flag --${spec.name} needs a value (${spec.value})`);
+    }
+    flags.set(spec.name, value);
+  }
+  return { flags, positionals };
+}
+
+/** A command's help: usage, what it does, its flags, and its exit codes. */
+export function renderHelp(usage: string, description: string[], specs: readonly FlagSpec[], exitCodes: string): string {
+  const lines = specs.map((spec) => {
+    const names = [spec.name, ...(spec.aliases ?? [])].map((n) => `--${n}`).join(", ");
+    return `${`  ${names}${spec.value ? ` ${spec.value}` : ""}`.padEnd(30)}${spec.help}`;
+  });
+  return [`Usage: ${usage}`, "", ...description, "", "Flags (also as -name value or --name=value):", ...lines, `${"  --help".padEnd(30)}this help`, "", exitCodes].join("\n");
+}
+
+/** `--hosts a,b, c` as a list; empty entries are dropped, so `--hosts ""` clears the SANs as cfssl's `[]`. */
+export function splitList(value: string): string[] {
+  return value
+    .split(",")
+    .map((part) => part.trim())
+    .filter((part) => part !== "");
+}
+
+/** Exactly `count` positionals, or a usage error naming what is missing or extra. */
+export function expectPositionals(command: string, positionals: string[], names: string[]): string[] {
+  if (positionals.length < names.length) {
+    throw new UsageError(`missing ${names.slice(positionals.length).join(" and ")}; see certwright ${command} --help`);
+  }
+  if (positionals.length > names.length) {
+    throw new UsageError(`unexpected argument "${positionals[names.length]}"; see certwright ${command} --help`);
+  }
+  return positionals;
+}

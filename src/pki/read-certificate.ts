@@ -1,0 +1,57 @@
+import { readTime } from "./ca.js";
+import { readSans } from "./csr.js";
+import { children, expectTag, readWhole, Tag } from "./der.js";
+import { oids, readExtensions } from "./extensions.js";
+import { emptySans, type SubjectAltNames } from "./hosts.js";
+import { publicKeyFromSpki, type KeySpec } from "./keys.js";
+import { readName, type DistinguishedName } from "./name.js";
+import { decodePemBlock } from "./pem.js";
+
+/** What renewing a certificate needs from it: who it names, its key type and its lifetime. */
+export interface CertificateSummary {
+  /** The subject as encoded, to be copied into a new CSR as it is. */
+  subject: DistinguishedName;
+  sans: SubjectAltNames;
+  /** The DER SubjectPublicKeyInfo, to check that a private key belongs to it. */
+  spki: Uint8Array;
+  keySpec: KeySpec;
+  /** The serial number as lower-case hex, without leading zeros. */
+  serialHex: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/**
+ * Reads the first PEM certificate of `pem`. Throws a plain Error saying what is wrong (the caller
+ * names the file); a key type outside `acceptedKeys` is refused, since no new key of that type
+ * could be made for it.
+ */
+export function readCertificateSummary(pem: string): CertificateSummary {
+  const der = decodePemBlock(pem, ["CERTIFICATE"]);
+  if (!der) throw new Error("no PEM \"CERTIFICATE\" block found");
+  try {
+    const [tbs] = children(readWhole(der, Tag.sequence).value);
+    const fields = children(expectTag(tbs, Tag.sequence, "tbsCertificate").value);
+    const at = fields[0]?.tag === 0xa0 ? 1 : 0; // [0] version, absent in v1 certificates
+    const serial = expectTag(fields[at], Tag.integer, "serialNumber").value;
+    const [notBefore, notAfter] = children(expectTag(fields[at + 3], Tag.sequence, "validity").value);
+    const subject = readName(expectTag(fields[at + 4], Tag.sequence, "subject").raw);
+    const spki = new Uint8Array(expectTag(fields[at + 5], Tag.sequence, "subjectPublicKeyInfo").raw);
+    const extensionsField = fields.slice(at + 6).find((field) => field.tag === 0xa3);
+    const sans = emptySans();
+    for (const extension of extensionsField ? readExtensions(children(extensionsField.value)[0]!.raw) : []) {
+      if (extension.id === oids.subjectAltName) readSans(extension.value, sans);
+    }
+    return {
+      subject: { der: new Uint8Array(subject.der), rdns: subject.rdns },
+      sans,
+      spki,
+      keySpec: publicKeyFromSpki(spki).spec,
+      serialHex: BigInt(`0x${Buffer.from(serial).toString("hex") || "0"}`).toString(16),
+      notBefore: readTime(notBefore),
+      notAfter: readTime(notAfter),
+    };
+  } catch (cause) {
+    throw new Error(`not a certificate that can be renewed: ${(cause as Error).message}`, { cause });
+  }
+}
