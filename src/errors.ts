@@ -26,8 +26,11 @@ export const errorKinds = {
   recordFailed: { code: 11100, status: 503, summary: "The certificate could not be recorded in the database, so it was not issued." },
   certificateNotFound: { code: 11200, status: 404, summary: "No certificate with that serial and authority key id is recorded." },
   unknownCaLabel: { code: 12100, status: 404, summary: "No CA with that label is served here." },
+  notReady: { code: 12200, status: 503, summary: "The service is not ready: its database takes no writes or its CA key cannot sign." },
   authenticationRequired: { code: 13100, status: 401, summary: "The request needs credentials: an auth key HMAC, or the admin token." },
   authenticationFailed: { code: 13200, status: 403, summary: "The request's credentials are wrong, malformed or for another key." },
+  requestReplayed: { code: 13300, status: 403, summary: "Replay protection refused the request: its timestamp is outside the window, or its nonce was seen before." },
+  rateLimited: { code: 13400, status: 429, summary: "The client sent more requests than its rate limit allows; retry after Retry-After seconds." },
   internal: { code: 500, status: 500, summary: "An internal error; the detail is in the service's log." },
 } as const satisfies Record<string, { code: number; status: number; summary: string }>;
 

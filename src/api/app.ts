@@ -12,11 +12,17 @@ import type { Authority } from "../authority/authority.js";
 import type { InventoryService } from "../authority/inventory.js";
 import type { RevocationService } from "../authority/revocation.js";
 import { CertwrightError } from "../errors.js";
+import type { GuardStore } from "../store/guard-store.js";
+import type { ReadinessService } from "../authority/readiness.js";
 import { handleError } from "./error-handler.js";
+import { logRedaction } from "./log-redaction.js";
+import type { Metrics } from "./metrics.js";
+import { installRateLimit, type RateLimit } from "./rate-limit.js";
 import { RequestLog } from "./request-log.js";
 import { cfsslRoutes } from "./routes/cfssl.js";
 import type { AdminCheck } from "./routes/common.js";
 import { inventoryRoutes } from "./routes/inventory.js";
+import { readinessRoutes } from "./routes/readiness.js";
 import { revocationRoutes } from "./routes/revocation.js";
 
 export interface AppOptions {
@@ -36,8 +42,14 @@ export interface AppOptions {
    * every client must present a certificate from that CA, and with `clientCn` one whose CN matches.
    */
   tls?: { cert: string; key: string; clientCa?: string | undefined; clientCn?: RegExp | undefined } | undefined;
+  /** Per-client rate limiting, counted in the guard store; absent: no limit. */
+  rateLimit?: { limit: RateLimit; store: GuardStore } | undefined;
   /** The admin token that init_ca, revoke and the inventory need once any authentication is configured. */
   adminToken?: string | undefined;
+  /** Prometheus metrics at GET /metrics, counting every answer; absent: no metrics (tests). */
+  metrics?: Metrics | undefined;
+  /** The readiness checks behind GET /api/v1/ready; absent: that endpoint is not served. */
+  readiness?: ReadinessService | undefined;
 }
 
 declare module "fastify" {
@@ -69,7 +81,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           },
         }
       : {}),
-    logger: options.logger ?? false,
+    // Whatever logger is asked for, secrets are redacted from it (log-redaction.ts).
+    logger: options.logger ? { ...(options.logger === true ? {} : options.logger), redact: logRedaction } : false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     logController: new RequestLog(),
   });
@@ -78,6 +91,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // out: the response schemas document them (OpenAPI) and type-check the handlers.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   app.setErrorHandler(handleError);
+  // Before any route, so every answer is counted, the not-found handler's included.
+  const inventory = options.inventory;
+  options.metrics?.instrument(app, {
+    ca: options.authority.ca,
+    countExpiring: inventory ? (withinMs) => inventory.countExpiring(withinMs) : undefined,
+  });
 
   // cfssl reads every body as JSON, whatever its content type says (`curl -d` sends the form type).
   // The raw bytes are kept: the CFSSL-HMAC header authenticates the body exactly as sent.
@@ -150,9 +169,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const adminRequired = options.authority.config.authKeys.size > 0 || options.adminToken !== undefined;
   const adminCheck: AdminCheck = (request) => {
     if (adminRequired) requireAdmin(request.headers.authorization, options.adminToken);
+    return adminRequired;
   };
+  if (options.rateLimit) installRateLimit(app, options.rateLimit.limit, options.rateLimit.store, options.authority.config.authKeys);
   await app.register(cfsslRoutes, { authority: options.authority, requireAdmin: adminCheck });
   if (options.inventory) await app.register(inventoryRoutes, { inventory: options.inventory, requireAdmin: adminCheck });
   if (options.revocation) await app.register(revocationRoutes, { revocation: options.revocation, requireAdmin: adminCheck });
+  if (options.readiness) await app.register(readinessRoutes, { readiness: options.readiness });
   return app;
 }

@@ -2,6 +2,14 @@ import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { CertwrightError, errorKinds } from "../errors.js";
 import { errorEnvelope } from "./envelope.js";
+import { maskPem } from "./log-redaction.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The code of the error envelope this request was answered with, for the metrics. */
+    errorCode?: number;
+  }
+}
 
 /** `/request/hosts/0` → `request.hosts[0]`, the way the README and messages name fields. */
 function fieldName(instancePath: string): string {
@@ -37,10 +45,13 @@ export function toCertwrightError(error: FastifyError | Error): CertwrightError 
 export function handleError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
   const failure = toCertwrightError(error);
   const { status } = errorKinds[failure.kind];
+  if (request.audit) Object.assign(request.audit, { outcome: "refused", code: failure.code });
+  request.errorCode = failure.code;
+  // The client reads its own input back in the message; the log gets it with any PEM masked.
   if (status >= 500) {
-    request.log.error({ err: failure.cause ?? error, code: failure.code }, failure.message);
+    request.log.error({ err: failure.cause ?? error, code: failure.code }, maskPem(failure.message));
   } else {
-    request.log.info({ code: failure.code }, failure.message);
+    request.log.info({ code: failure.code }, maskPem(failure.message));
   }
   return reply.status(status).send(errorEnvelope(failure.code, failure.message));
 }

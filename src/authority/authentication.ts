@@ -7,6 +7,55 @@ export interface Credential {
   keyName: string;
 }
 
+/** A verified mutual-TLS client certificate: its CN and its DNS and IP SANs. */
+export interface ClientCertificate {
+  cn: string;
+  names: string[];
+}
+
+/** Everything known of who sent a request. */
+export interface Requester {
+  credential?: Credential | undefined;
+  clientCertificate?: ClientCertificate | undefined;
+  address?: string | undefined;
+}
+
+/**
+ * Who asked, for the audit trail and the database's requested_by: the strongest identity the
+ * request proved — its auth key, else its client certificate's CN, else only its address.
+ */
+export function describeRequester(requester: Requester): string {
+  if (requester.credential) return `auth-key:${requester.credential.keyName}`;
+  if (requester.clientCertificate) return `client-cn:${requester.clientCertificate.cn}`;
+  return `address:${requester.address ?? "unknown"}`;
+}
+
+/**
+ * A profile's client-certificate rules: `require_client_certificate` wants one, and
+ * `own_names_only` lets a client name only itself (a node renews its own name, nobody else's).
+ */
+export function requireClientCertificate(profile: SigningProfile, requester: Requester): void {
+  if (profile.requireClientCertificate && !requester.clientCertificate) {
+    throw new CertwrightError(
+      "authenticationRequired",
+      `profile "${profile.name}" requires a client certificate: connect over mutual TLS (the service needs --mutual-tls-ca)`,
+    );
+  }
+}
+
+/** With `own_names_only`, the CN and every SAN must be among the client certificate's own names. */
+export function requireOwnNames(profile: SigningProfile, requester: Requester, commonName: string, sans: readonly string[]): void {
+  if (!profile.ownNamesOnly) return;
+  const own = new Set([requester.clientCertificate!.cn, ...requester.clientCertificate!.names].map((name) => name.toLowerCase()));
+  const foreign = [commonName, ...sans].filter((name) => name !== "" && !own.has(name.toLowerCase()));
+  if (commonName.toLowerCase() !== requester.clientCertificate!.cn.toLowerCase() || foreign.length > 0) {
+    throw new CertwrightError(
+      "policyViolation",
+      `profile "${profile.name}" issues only for the client's own names (${[...own].join(", ")}); not for ${[...new Set(foreign.length ? foreign : [commonName || "an empty CN"])].join(", ")}`,
+    );
+  }
+}
+
 /** cfssl's standard token: HMAC-SHA256 of the request bytes under the key. */
 export function hmacToken(key: Buffer, bytes: Uint8Array): Buffer {
   return createHmac("sha256", key).update(bytes).digest();

@@ -7,8 +7,16 @@ import type { SigningConfig } from "../profiles/signing-config.js";
 import { parseKeySpec } from "../pki/keys.js";
 import { parseSerial, serialToDecimal } from "../pki/revocation.js";
 import { signRequestSchema } from "../schemas/wire.js";
-import { requireProfileCredential, tokenMatches, type Credential } from "./authentication.js";
+import {
+  describeRequester,
+  requireClientCertificate,
+  requireOwnNames,
+  requireProfileCredential,
+  tokenMatches,
+  type Requester,
+} from "./authentication.js";
 import { initCa } from "./init-ca.js";
+import type { ReplayFields, ReplayGuard } from "./replay-guard.js";
 import { makeKeyAndCsr, Signer, type SignerLike, type SignOutcome } from "./signer.js";
 import { DuplicateSerialError, type CertificateRecord, type NewCertificate } from "../store/certificate-store.js";
 import type { AuthSignRequest, CertInfoRequest, CsrRequest, InfoRequest, InfoResult, NewCertRequest, SignRequest } from "../schemas/wire.js";
@@ -28,8 +36,12 @@ export interface AuthorityOptions {
   clock?: () => Date;
   /** Where the cause of a failed database write goes; the client only hears that it failed. */
   onRecordError?: (error: unknown) => void;
+  /** Called once per certificate whose row is committed, before it is handed out (metrics); must not throw. */
+  onIssued?: (record: NewCertificate) => void;
   /** Where sign and newcert do their CPU work; default: a Signer on this thread. */
   signer?: SignerLike;
+  /** Replay protection for authenticated requests; default: off, as in cfssl. */
+  replayGuard?: ReplayGuard | undefined;
   /** RSA keys made ahead in low-priority threads; default: newcert makes its own. */
   keyPool?: { take(size: number): Promise<string> };
 }
@@ -38,6 +50,19 @@ export interface AuthorityOptions {
 export interface Outcome<T> {
   result: T;
   messages: string[];
+}
+
+/** What an issuance made, and for whom, for the audit line. */
+export interface IssuedFacts {
+  profile: string;
+  serialNumber: string;
+  commonName: string;
+  sans: string[];
+  requestedBy: string;
+}
+
+function factsOf(issued: IssuedCertificate, profile: string, requestedBy: string): IssuedFacts {
+  return { profile, serialNumber: issued.serialNumber, commonName: issued.commonName, sans: issued.sans, requestedBy };
 }
 
 const maxSerialAttempts = 5;
@@ -54,8 +79,10 @@ export class Authority {
   private readonly store: CertificateRecorder;
   private readonly clock: () => Date;
   private readonly onRecordError: (error: unknown) => void;
+  private readonly onIssued: (record: NewCertificate) => void;
   private readonly signer: SignerLike;
   private readonly keyPool: AuthorityOptions["keyPool"];
+  private readonly replayGuard: ReplayGuard | undefined;
 
   constructor(options: AuthorityOptions) {
     this.ca = options.ca;
@@ -63,8 +90,21 @@ export class Authority {
     this.store = options.store;
     this.clock = options.clock ?? (() => new Date());
     this.onRecordError = options.onRecordError ?? (() => {});
+    this.onIssued = options.onIssued ?? (() => {});
     this.signer = options.signer ?? new Signer(options.ca, options.config, this.clock);
     this.keyPool = options.keyPool;
+    this.replayGuard = options.replayGuard;
+  }
+
+  /**
+   * The profile's authentication rules (auth key, client certificate), then, in the stricter
+   * mode, the request's timestamp and nonce.
+   */
+  private authenticate(request: (NewCertRequest | SignRequest) & ReplayFields, requester: Requester): void {
+    const profile = this.config.profile(request.profile);
+    requireProfileCredential(profile, requester.credential);
+    requireClientCertificate(profile, requester);
+    if (requester.credential && this.replayGuard) this.replayGuard.check(requester.credential.keyName, request);
   }
 
   private caFor(label: string | null | undefined): CertificateAuthority {
@@ -87,10 +127,10 @@ export class Authority {
   }
 
   /** Makes a key, a CSR and a certificate signed by this CA under the profile, as cfssl's newcert does. */
-  async newCert(request: NewCertRequest, credential?: Credential, requestedBy?: string) {
-    requireProfileCredential(this.config.profile(request.profile), credential);
+  async newCert(request: NewCertRequest, requester: Requester = {}) {
+    this.authenticate(request, requester);
     const outcome = await this.signer.newCert(request, await this.pooledKey(request));
-    const issued = await this.record(outcome, requestedBy);
+    const issued = await this.record(outcome, requester);
     return {
       result: {
         private_key: outcome.privateKey,
@@ -99,22 +139,27 @@ export class Authority {
         sums: issued === outcome.issued ? outcome.sums : { ...outcome.sums, certificate: sumOf(issued.der) },
       },
       messages: this.messagesFor(issued, outcome.input.sans),
+      issued: factsOf(issued, outcome.input.profile, describeRequester(requester)),
     };
   }
 
   /** Signs a CSR the caller made. `hosts` replaces its SANs ([] clears them); `subject` overrides attributes. */
-  async sign(request: SignRequest, credential?: Credential, requestedBy?: string): Promise<Outcome<{ certificate: string }>> {
-    requireProfileCredential(this.config.profile(request.profile), credential);
+  async sign(request: SignRequest, requester: Requester = {}): Promise<Outcome<{ certificate: string }> & { issued: IssuedFacts }> {
+    this.authenticate(request, requester);
     const outcome = await this.signer.sign(request);
-    const issued = await this.record(outcome, requestedBy);
-    return { result: { certificate: issued.pem }, messages: this.messagesFor(issued, outcome.input.sans) };
+    const issued = await this.record(outcome, requester);
+    return {
+      result: { certificate: issued.pem },
+      messages: this.messagesFor(issued, outcome.input.sans),
+      issued: factsOf(issued, outcome.input.profile, describeRequester(requester)),
+    };
   }
 
   /**
    * cfssl's authenticated signing: `request` is the base64 of a JSON sign request and `token` the
    * base64 HMAC-SHA256 of those bytes under the profile's auth key (or its previous key).
    */
-  async authSign(envelope: AuthSignRequest, requester?: (credential: Credential) => string): Promise<Outcome<{ certificate: string }>> {
+  async authSign(envelope: AuthSignRequest, requester: Requester = {}): Promise<Outcome<{ certificate: string }> & { issued: IssuedFacts }> {
     const bytes = Buffer.from(envelope.request, "base64");
     let parsed;
     try {
@@ -136,8 +181,7 @@ export class Authority {
     if (!keyName) {
       throw new CertwrightError("authenticationFailed", `token: not the HMAC-SHA256 of request under auth key "${profile.authKey}"`);
     }
-    const credential = { keyName };
-    return this.sign(parsed.data, credential, requester?.(credential));
+    return this.sign(parsed.data, { ...requester, credential: { keyName } });
   }
 
   /** The CA certificate and a profile's usages and expiry, as cfssl's info answers, and its policy. */
@@ -195,11 +239,14 @@ export class Authority {
    * Records what the signer issued; a certificate leaves only once its row is committed. A serial
    * that is taken already (159 random bits make it all but impossible) is drawn again, never reported.
    */
-  private async record({ input, issued: first }: SignOutcome, requestedBy: string | undefined): Promise<IssuedCertificate> {
+  private async record({ input, issued: first }: SignOutcome, requester: Requester): Promise<IssuedCertificate> {
+    // Checked on what was signed, the CSR's names and the request's hosts merged; a refused
+    // certificate is dropped here, never recorded or sent.
+    requireOwnNames(this.config.profile(input.profile), requester, first.commonName, first.sans);
     let issued = first;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.store.insert({
+        const record: NewCertificate = {
           serialNumber: issued.serialNumber,
           authorityKeyId: issued.authorityKeyId,
           caLabel: input.label,
@@ -211,8 +258,10 @@ export class Authority {
           metadata: null,
           sans: issued.sans,
           commonName: issued.commonName,
-          requestedBy: requestedBy ?? null,
-        });
+          requestedBy: describeRequester(requester),
+        };
+        await this.store.insert(record);
+        this.onIssued(record);
         return issued;
       } catch (cause) {
         if (cause instanceof DuplicateSerialError && attempt < maxSerialAttempts) {

@@ -121,6 +121,11 @@ export class InventoryService {
     return summarize(findRecord(this.inventory, serialText, authorityKeyId), this.clock(), true);
   }
 
+  /** How many good certificates expire within `withinMs` from now (for the metrics gauges). */
+  countExpiring(withinMs: number): number {
+    return this.inventory.countExpiring(this.clock(), withinMs);
+  }
+
   /** Forgets certificates that expired more than `olderThan` ago; unexpired ones are never touched. */
   tidy(olderThan: string): { removed: number; expired_before: string } {
     const ms = durationField("older_than", olderThan);

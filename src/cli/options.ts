@@ -1,5 +1,7 @@
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
+import { parseRateLimit, type RateLimit } from "../api/rate-limit.js";
+import { parseDuration } from "../profiles/duration.js";
 
 /** The package's own folder (where `profiles/` and `migrations/` live), from `src/cli` or `dist/cli`. */
 export const packageRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -21,6 +23,9 @@ export interface ServeOptions {
   /** Serve HTTPS with this certificate and key (PEM files), as `cfssl serve -tls-cert -tls-key`. */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
+  /** Zero-setup TLS: serve with a certificate the CA issues for these names and addresses, renewed. */
+  tlsHosts: string[] | undefined;
+  tlsLifetimeMs: number;
   /** Mutual TLS: clients must present a certificate from this CA (PEM file)... */
   mutualTlsCa: string | undefined;
   /** ...whose CN matches this regular expression, whole. */
@@ -29,6 +34,10 @@ export interface ServeOptions {
   adminTokenFile: string | undefined;
   /** The admin token itself, from CERTWRIGHT_ADMIN_TOKEN. */
   adminToken: string | undefined;
+  /** Replay protection for authenticated requests: the window their timestamps must fall in. */
+  replayWindowMs: number | undefined;
+  /** Requests each client may send per period; undefined: no limit. */
+  rateLimit: RateLimit | undefined;
   /** A delegated OCSP responder's certificate and key (PEM files), as `cfssl serve -responder`. */
   responder: string | undefined;
   responderKey: string | undefined;
@@ -54,9 +63,13 @@ export const serveFlags: FlagSpec[] = [
   { name: "workers", key: "workers", env: "CERTWRIGHT_WORKERS", value: "N", help: "worker threads that sign (0: sign on the main thread)", default: "the number of CPUs" },
   { name: "tls-cert", key: "tlsCert", env: "CERTWRIGHT_TLS_CERT", value: "FILE", help: "serve HTTPS with this certificate PEM (with --tls-key)" },
   { name: "tls-key", key: "tlsKey", env: "CERTWRIGHT_TLS_KEY", value: "FILE", help: "the private key PEM of --tls-cert" },
+  { name: "tls-hosts", key: "tlsHosts", env: "CERTWRIGHT_TLS_HOSTS", value: "LIST", help: "serve HTTPS with a certificate the CA issues itself for these comma-separated names and IPs, renewed (instead of --tls-cert)" },
+  { name: "tls-lifetime", key: "tlsLifetimeMs", env: "CERTWRIGHT_TLS_LIFETIME", value: "DURATION", help: "lifetime of --tls-hosts certificates, renewed two thirds in", default: "720h" },
   { name: "mutual-tls-ca", key: "mutualTlsCa", env: "CERTWRIGHT_MUTUAL_TLS_CA", value: "FILE", help: "require client certificates issued by this CA (needs --tls-cert)" },
   { name: "mutual-tls-cn", key: "mutualTlsCn", env: "CERTWRIGHT_MUTUAL_TLS_CN", value: "REGEX", help: "allowed client certificate CNs, a regular expression matched whole" },
   { name: "admin-token-file", key: "adminTokenFile", env: "CERTWRIGHT_ADMIN_TOKEN_FILE", value: "FILE", help: "file with the admin token for init_ca (or the token itself in CERTWRIGHT_ADMIN_TOKEN)" },
+  { name: "replay-window", key: "replayWindowMs", env: "CERTWRIGHT_REPLAY_WINDOW", value: "DURATION", help: "replay protection: authenticated requests must carry a timestamp within this window (5m) and a fresh nonce" },
+  { name: "rate-limit", key: "rateLimit", env: "CERTWRIGHT_RATE_LIMIT", value: "N/PERIOD", help: "at most N requests per client per s, m or h (60/m); 429 beyond" },
   { name: "responder", key: "responder", env: "CERTWRIGHT_RESPONDER", value: "FILE", help: "OCSP responder certificate PEM, issued by the CA with ocsp signing (default: the CA answers)" },
   { name: "responder-key", key: "responderKey", env: "CERTWRIGHT_RESPONDER_KEY", value: "FILE", help: "the private key PEM of --responder" },
   { name: "log-level", key: "logLevel", env: "CERTWRIGHT_LOG_LEVEL", value: "LEVEL", help: `log level: ${logLevels.join(", ")}`, default: "info" },
@@ -123,10 +136,25 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
   if ((tlsCert === undefined) !== (tlsKey === undefined)) {
     throw new UsageError("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither for HTTP");
   }
+  const tlsHostsText = values.get("tls-hosts");
+  const tlsHosts = tlsHostsText?.split(",").map((host) => host.trim()).filter((host) => host !== "");
+  if (tlsHosts !== undefined && tlsHosts.length === 0) throw new UsageError("--tls-hosts: name at least one host or address the service is reached by");
+  if (tlsHosts && tlsCert) throw new UsageError("--tls-hosts and --tls-cert are two ways to serve HTTPS: give one of them");
+  const tlsLifetimeText = get("tls-lifetime")!;
+  const tlsLifetimeMs = parseDuration(tlsLifetimeText);
+  if (tlsLifetimeMs === undefined || tlsLifetimeMs < 30_000) throw new UsageError(`--tls-lifetime: "${tlsLifetimeText}" is not a duration of at least 30s, such as 720h`);
   const mutualTlsCa = values.get("mutual-tls-ca");
   const mutualTlsCn = values.get("mutual-tls-cn");
-  if ((mutualTlsCa || mutualTlsCn) && !tlsCert) throw new UsageError("--mutual-tls-ca and --mutual-tls-cn need TLS: give --tls-cert and --tls-key");
+  if ((mutualTlsCa || mutualTlsCn) && !tlsCert && !tlsHosts) throw new UsageError("--mutual-tls-ca and --mutual-tls-cn need TLS: give --tls-cert and --tls-key, or --tls-hosts");
   if (mutualTlsCn && !mutualTlsCa) throw new UsageError("--mutual-tls-cn needs --mutual-tls-ca, the CA client certificates must come from");
+  const replayText = values.get("replay-window");
+  const replayWindowMs = replayText === undefined ? undefined : parseDuration(replayText);
+  if (replayText !== undefined && (replayWindowMs === undefined || replayWindowMs < 1000 || replayWindowMs > 86_400_000)) {
+    throw new UsageError(`--replay-window: "${replayText}" is not a duration from 1s to 24h, such as 5m`);
+  }
+  const rateText = values.get("rate-limit");
+  const rateLimit = rateText === undefined ? undefined : parseRateLimit(rateText);
+  if (rateText !== undefined && !rateLimit) throw new UsageError(`--rate-limit: "${rateText}" is not N/s, N/m or N/h, such as 60/m`);
   const responder = values.get("responder");
   const responderKey = values.get("responder-key");
   if ((responder === undefined) !== (responderKey === undefined)) {
@@ -148,7 +176,11 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     workers,
     tlsCert,
     tlsKey,
+    tlsHosts,
+    tlsLifetimeMs,
     mutualTlsCa,
+    replayWindowMs,
+    rateLimit,
     responder,
     responderKey,
     mutualTlsCn,

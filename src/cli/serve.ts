@@ -1,3 +1,4 @@
+import type { Server } from "node:https";
 import { availableParallelism } from "node:os";
 import { createSecureContext } from "node:tls";
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -5,11 +6,15 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { buildApp } from "../api/app.js";
+import { Metrics } from "../api/metrics.js";
 import { Authority } from "../authority/authority.js";
 import { InventoryService } from "../authority/inventory.js";
+import { ReadinessService } from "../authority/readiness.js";
 import { defaultCrlLifetimeMs, RevocationService } from "../authority/revocation.js";
 import { initCa } from "../authority/init-ca.js";
 import { KeyPool } from "../authority/key-pool.js";
+import { ServingCertificate, type ServingPair } from "../authority/serving-certificate.js";
+import { ReplayGuard } from "../authority/replay-guard.js";
 import { SignerPool } from "../authority/signer-pool.js";
 import { loadCertificateAuthority } from "../pki/ca.js";
 import type { CertificateAuthority } from "../pki/certificate.js";
@@ -18,6 +23,7 @@ import { parseSigningConfigAt, readSigningConfigDocument } from "../profiles/sig
 import { csrRequestSchema } from "../schemas/wire.js";
 import { CertificateStore } from "../store/certificate-store.js";
 import { GroupCommitRecorder } from "../store/group-commit.js";
+import { GuardStore } from "../store/guard-store.js";
 import { Inventory } from "../store/inventory.js";
 import { WriterThread } from "../store/writer-client.js";
 import { packageRoot, type ServeOptions } from "./options.js";
@@ -119,13 +125,16 @@ export interface RunningServer {
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   prepareDataDir(options.dataDir);
   const adminToken = adminTokenOf(options);
-  const tls =
+  const clientTls = {
+    clientCa: options.mutualTlsCa ? readText(options.mutualTlsCa, "mutual TLS CA") : undefined,
+    clientCn: options.mutualTlsCn ? anchored(options.mutualTlsCn) : undefined,
+  };
+  let tls =
     options.tlsCert && options.tlsKey
       ? {
           cert: readText(options.tlsCert, "TLS certificate"),
           key: readText(options.tlsKey, "TLS key"),
-          clientCa: options.mutualTlsCa ? readText(options.mutualTlsCa, "mutual TLS CA") : undefined,
-          clientCn: options.mutualTlsCn ? anchored(options.mutualTlsCn) : undefined,
+          ...clientTls,
         }
       : undefined;
   if (tls) {
@@ -173,16 +182,45 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   if (signer) notes.push(`signing in ${options.workers} worker thread(s)`);
   // The main thread reads (certinfo); a writer thread commits, so fsyncs never block HTTP.
   const writer = await WriterThread.start(databasePath);
-  const recorder = new GroupCommitRecorder(writer);
+  const metrics = new Metrics();
+  const recorder = new GroupCommitRecorder(writer, { onCommit: (ms, rows) => metrics.databaseCommitted(ms, rows) });
   const keyPool = new KeyPool({ threads: availableParallelism(), spares: rsaSpares, sizes: [2048] });
+  // Replay nonces and rate-limit counts outlive restarts, in the same database.
+  const guardStore = options.replayWindowMs !== undefined || options.rateLimit ? GuardStore.open(databasePath) : undefined;
+  if (options.replayWindowMs !== undefined) notes.push(`replay protection: authenticated requests need a timestamp within ${options.replayWindowMs / 1000}s and a fresh nonce`);
   const authority = new Authority({
     ca,
     config,
     store: { insert: (record) => recorder.insert(record), get: (serial, aki) => store.get(serial, aki) },
     onRecordError: logError("recording a certificate failed"),
+    onIssued: (record) => metrics.certificateIssued(record),
     signer,
     keyPool,
+    replayGuard: guardStore && options.replayWindowMs !== undefined ? new ReplayGuard(guardStore, options.replayWindowMs) : undefined,
   });
+  let serving: ServingCertificate | undefined;
+  let servingPair: ServingPair | undefined;
+  if (options.tlsHosts) {
+    serving = new ServingCertificate(ca, options.tlsHosts, options.tlsLifetimeMs, (issued) =>
+      recorder.insert({
+        serialNumber: issued.serialNumber,
+        authorityKeyId: issued.authorityKeyId,
+        caLabel: ca.label,
+        profile: "serving",
+        expiry: issued.notAfter,
+        pem: issued.pem,
+        issuedAt: new Date(),
+        notBefore: issued.notBefore,
+        metadata: null,
+        sans: issued.sans,
+        commonName: issued.commonName,
+        requestedBy: "certwright",
+      }),
+    );
+    servingPair = await serving.issue();
+    tls = { cert: servingPair.cert, key: servingPair.key, ...clientTls };
+    notes.push(`serving TLS with a certificate of its own CA for ${serving.describe()}`);
+  }
   // Buffered, asynchronous writes: a synchronous write per request line costs the HTTP thread more
   // than the request itself. The buffer is flushed on shutdown; the database, not the log, is the record.
   const logStream = pino.destination({ dest: 1, sync: false, minLength: 4096 });
@@ -198,6 +236,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     version: packageVersion(),
     adminToken,
     tls,
+    metrics,
+    readiness: new ReadinessService({ ca, database: inventory, clock }),
+    rateLimit: guardStore && options.rateLimit ? { limit: options.rateLimit, store: guardStore } : undefined,
   });
   // Answers sent once stopping has begun close their connection: Node's server.close() only drops
   // connections idle at that moment, so a keep-alive client whose request was in flight would
@@ -214,6 +255,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await signer?.close();
     await keyPool.close();
     await writer.close();
+    guardStore?.close();
     store.close();
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "EADDRINUSE") throw new StartupError(`port ${options.port} on ${options.address} is already in use; pick another with --port`);
@@ -226,16 +268,39 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const host = options.address.includes(":") ? `[${options.address}]` : options.address;
   const scheme = tls ? "https" : "http";
   app.log.info(`certwright ${packageVersion()} serving cfssl's API on ${scheme}://${host}:${port}/api/v1/cfssl/`);
+  let renewal: NodeJS.Timeout | undefined;
+  if (serving && servingPair) {
+    const server = app.server as Server;
+    const renewAt = (at: Date) => {
+      // setTimeout holds at most 2^31-1 ms (24.8 days): longer waits are taken in steps.
+      const wait = Math.min(Math.max(at.getTime() - Date.now(), 0), 2 ** 31 - 1);
+      renewal = setTimeout(() => (Date.now() >= at.getTime() ? void renew() : renewAt(at)), wait).unref();
+    };
+    const renew = async () => {
+      try {
+        servingPair = await serving.issue();
+        server.setSecureContext({ cert: servingPair.cert, key: servingPair.key, ca: clientTls.clientCa, minVersion: "TLSv1.2" });
+        app.log.info({ serial: servingPair.issued.serialNumber, notAfter: servingPair.issued.notAfter }, "renewed the service's own TLS certificate");
+        renewAt(servingPair.renewAt);
+      } catch (error) {
+        app.log.error({ err: error }, "renewing the service's own TLS certificate failed; trying again in a minute");
+        renewAt(new Date(Date.now() + 60_000));
+      }
+    };
+    renewAt(servingPair.renewAt);
+  }
   logStream.flush();
   return {
     app,
     url: `${scheme}://${host}:${port}`,
     async close() {
       closing = true;
+      clearTimeout(renewal);
       await app.close();
       await signer?.close();
       await keyPool.close();
       await writer.close();
+      guardStore?.close();
       store.close();
       clearInterval(logFlusher);
       logStream.flushSync();

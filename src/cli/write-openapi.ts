@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { buildApp } from "../api/app.js";
 import { Authority } from "../authority/authority.js";
 import { InventoryService } from "../authority/inventory.js";
+import { ReadinessService } from "../authority/readiness.js";
 import { RevocationService } from "../authority/revocation.js";
 import { initCa } from "../authority/init-ca.js";
 import { loadCertificateAuthority } from "../pki/ca.js";
@@ -30,6 +31,7 @@ export async function renderOpenapi(): Promise<string> {
     authority,
     inventory: new InventoryService(inventory, clock),
     revocation: new RevocationService(ca, inventory, clock),
+    readiness: new ReadinessService({ ca, database: inventory, clock }),
     version: packageVersion(),
   });
   await app.ready();

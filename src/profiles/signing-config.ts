@@ -30,6 +30,8 @@ const profileSchema = z.object({
   // certwright's own fields
   policy: policySchema.nullish(),
   beyond_ca_expiry: z.enum(["truncate", "refuse"]).nullish(),
+  require_client_certificate: z.boolean().nullish(),
+  own_names_only: z.boolean().nullish(),
 });
 
 /** cfssl profile fields that a later version will implement: refused rather than ignored. */
@@ -78,6 +80,10 @@ export interface SigningProfile {
   authKey: string | undefined;
   /** The previous key, still accepted while clients move to the new one. */
   prevAuthKey: string | undefined;
+  /** Requests must come with a verified client certificate (mutual TLS). */
+  requireClientCertificate: boolean;
+  /** The certificate may only name the client itself: its CN and SANs from the client certificate's names. */
+  ownNamesOnly: boolean;
 }
 
 const oneYearMs = 8760 * 3_600_000;
@@ -181,6 +187,9 @@ function parseProfile(name: string, path: string, raw: unknown): SigningProfile 
     beyondCaExpiry: p.beyond_ca_expiry ?? "truncate",
     authKey: p.auth_key || undefined,
     prevAuthKey: p.prev_auth_key || undefined,
+    // Naming only one's own identity needs an identity: a client certificate.
+    requireClientCertificate: (p.require_client_certificate ?? false) || (p.own_names_only ?? false),
+    ownNamesOnly: p.own_names_only ?? false,
   };
 }
 

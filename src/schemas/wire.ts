@@ -79,6 +79,17 @@ const requestExpiry = z
   .max(64)
   .nullish()
   .meta({ description: "A shorter lifetime than the profile's expiry, as a Go duration (\"24h\"); never a longer one" });
+/** Replay protection's fields (with --replay-window), inside the JSON the HMAC covers. */
+const replayTimestamp = z
+  .number()
+  .int()
+  .nullish()
+  .meta({ description: "With replay protection: unix seconds when the request was signed" });
+const replayNonce = z
+  .string()
+  .max(256)
+  .nullish()
+  .meta({ description: "With replay protection: a random string used once (16 to 128 characters)" });
 const requestNotAfter = z
   .string()
   .max(64)
@@ -101,6 +112,8 @@ export const signRequestSchema = z
     metadata: z.record(z.string(), z.unknown()).nullish(),
     crl_override: z.string().nullish(),
     ReturnPrecert: z.boolean().nullish(),
+    timestamp: replayTimestamp,
+    nonce: replayNonce,
   })
   .meta({ id: "SignRequest" });
 
@@ -126,6 +139,8 @@ export const newCertRequestSchema = z
     bundle: z.boolean().nullish(),
     expiry: requestExpiry,
     not_after: requestNotAfter,
+    timestamp: replayTimestamp,
+    nonce: replayNonce,
   })
   .meta({ id: "NewCertRequest" });
 
@@ -294,6 +309,22 @@ export type OcspSignRequest = z.infer<typeof ocspSignRequestSchema>;
 export const ocspSignResultSchema = z.object({ ocspResponse: z.string().meta({ description: "base64 DER OCSP response" }) }).meta({ id: "OcspSignResult" });
 
 export const healthResultSchema = z.object({ healthy: z.boolean() }).meta({ id: "HealthResult" });
+
+const readinessCheckSchema = z
+  .object({ ok: z.boolean(), detail: z.string().meta({ description: "What was checked, or why it failed" }) })
+  .meta({ id: "ReadinessCheck" });
+
+export const readinessResultSchema = z
+  .object({
+    ready: z.boolean(),
+    // database: the certificate database takes a write (rolled back); ca_key: the CA key signs and
+    // the CA certificate's public key verifies it.
+    checks: z.object({ database: readinessCheckSchema, ca_key: readinessCheckSchema }),
+    warnings: z.array(z.string()).meta({ description: "Not failures yet: the CA expiring within 30 days" }),
+  })
+  .meta({ id: "ReadinessResult" });
+
+export type ReadinessResult = z.infer<typeof readinessResultSchema>;
 
 export const responseMessageSchema = z.object({ code: z.number(), message: z.string() }).meta({ id: "ResponseMessage" });
 export type ResponseMessage = z.infer<typeof responseMessageSchema>;

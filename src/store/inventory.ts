@@ -40,6 +40,8 @@ export class Inventory {
   private readonly revokedStatement: Database.Statement;
   private readonly bumpCrlNumberStatement: Database.Statement;
   private readonly tidyStatement: Database.Statement;
+  private readonly countExpiringStatement: Database.Statement;
+  private readonly writeProbeStatement: Database.Statement;
 
   constructor(private readonly db: Database.Database) {
     this.findStatement = db.prepare("SELECT rowid AS id, * FROM certificates WHERE serial_number = ? ORDER BY rowid DESC");
@@ -57,6 +59,29 @@ export class Inventory {
        RETURNING last_number`,
     );
     this.tidyStatement = db.prepare("DELETE FROM certificates WHERE expiry < ?");
+    // Answered from the (status, expiry) index: cheap enough for every metrics scrape.
+    this.countExpiringStatement = db.prepare("SELECT count(*) AS n FROM certificates WHERE status = 'good' AND expiry > ? AND expiry <= ?");
+    // A write that changes nothing (row ids start at 1), so it needs the write lock and a writable file.
+    this.writeProbeStatement = db.prepare("UPDATE certificates SET status = status WHERE rowid = 0");
+  }
+
+  /** How many good (unrevoked) certificates end after `now` and at most `withinMs` later. */
+  countExpiring(now: Date, withinMs: number): number {
+    const row = this.countExpiringStatement.get(now.toISOString(), new Date(now.getTime() + withinMs).toISOString()) as { n: number };
+    return row.n;
+  }
+
+  /**
+   * Throws unless the database takes a write: a no-op UPDATE in a transaction that is rolled back,
+   * so it fails on a closed, read-only or locked (past the busy timeout) database and leaves no trace.
+   */
+  checkWritable(): void {
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      this.writeProbeStatement.run();
+    } finally {
+      this.db.exec("ROLLBACK");
+    }
   }
 
   /** One page of the certificates that pass the filter, newest first, after the cursor (a row id). */

@@ -4,15 +4,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../src/api/app.js";
+import type { Metrics } from "../../src/api/metrics.js";
 import { Authority, type CertificateRecorder } from "../../src/authority/authority.js";
 import { InventoryService } from "../../src/authority/inventory.js";
+import { ReadinessService } from "../../src/authority/readiness.js";
+import { ReplayGuard } from "../../src/authority/replay-guard.js";
 import { RevocationService } from "../../src/authority/revocation.js";
+import type { RateLimit } from "../../src/api/rate-limit.js";
+import type { GuardStore } from "../../src/store/guard-store.js";
 import { initCa } from "../../src/authority/init-ca.js";
 import { loadCertificateAuthority } from "../../src/pki/ca.js";
 import type { CertificateAuthority } from "../../src/pki/certificate.js";
 import { loadSigningConfig, parseSigningConfig, type SigningConfig } from "../../src/profiles/signing-config.js";
 import { csrRequestSchema, type CsrRequest } from "../../src/schemas/wire.js";
 import { CertificateStore } from "../../src/store/certificate-store.js";
+import { GroupCommitRecorder } from "../../src/store/group-commit.js";
 import { Inventory } from "../../src/store/inventory.js";
 
 export const root = new URL("../../", import.meta.url).pathname;
@@ -54,6 +60,12 @@ export interface TestAppOptions {
   clock?: () => Date;
   bodyLimit?: number;
   adminToken?: string;
+  /** Where the app logs (JSON lines, at info); default: no logging. */
+  logStream?: { write(line: string): void };
+  /** Metrics for the app; with them, certificates are recorded through group commit as `serve` does. */
+  metrics?: Metrics;
+  /** Replay protection and rate limiting over this guard store (the caller closes it). */
+  guard?: { store: GuardStore; replayWindowMs?: number; rateLimit?: RateLimit };
 }
 
 /** A real app around a fresh CA and a real SQLite file in a temporary directory. */
@@ -67,15 +79,28 @@ export async function testApp(t: { teardown(fn: () => void | Promise<void>): voi
       : options.config instanceof Object && "profile" in options.config
         ? (options.config as SigningConfig)
         : parseSigningConfig(options.config);
-  const authority = new Authority({ ca, config, store: options.store ?? store, clock: options.clock });
+  const metrics = options.metrics;
+  const recorder = metrics ? new GroupCommitRecorder(store, { onCommit: (ms, rows) => metrics.databaseCommitted(ms, rows) }) : undefined;
+  const authority = new Authority({
+    ca,
+    config,
+    store: options.store ?? (recorder ? { insert: (record) => recorder.insert(record), get: (serial, aki) => store.get(serial, aki) } : store),
+    clock: options.clock,
+    onIssued: metrics && ((record) => metrics.certificateIssued(record)),
+    replayGuard: options.guard?.replayWindowMs ? new ReplayGuard(options.guard.store, options.guard.replayWindowMs, options.clock) : undefined,
+  });
   const clock = options.clock ?? (() => new Date());
   const inventory = new Inventory(store.db);
   const app = await buildApp({
     authority,
     inventory: new InventoryService(inventory, clock),
     revocation: new RevocationService(ca, inventory, clock),
+    readiness: new ReadinessService({ ca, database: inventory, clock }),
     bodyLimit: options.bodyLimit,
     adminToken: options.adminToken,
+    ...(options.logStream ? { logger: { level: "info", stream: options.logStream } } : {}),
+    metrics,
+    rateLimit: options.guard?.rateLimit ? { limit: options.guard.rateLimit, store: options.guard.store } : undefined,
   });
   t.teardown(async () => {
     await app.close();

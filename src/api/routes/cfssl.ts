@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { credentialFromHeader } from "../../authority/authentication.js";
+import { credentialFromHeader, describeRequester } from "../../authority/authentication.js";
 import type { Authority } from "../../authority/authority.js";
 import {
   authSignRequestSchema,
@@ -17,11 +17,17 @@ import {
   signRequestSchema,
   signResultSchema,
 } from "../../schemas/wire.js";
-import { clientIdentity } from "../client-identity.js";
+import type { IssuedFacts } from "../../authority/authority.js";
+import { audit } from "../audit.js";
+import { clientIdentity, requesterOf } from "../client-identity.js";
 import { successEnvelope } from "../envelope.js";
 import { responses, type AdminCheck } from "./common.js";
 
 export const apiPrefix = "/api/v1/cfssl";
+
+function issuedEntry(issued: IssuedFacts) {
+  return { outcome: "issued", client: issued.requestedBy, profile: issued.profile, serial: issued.serialNumber, cn: issued.commonName, sans: issued.sans };
+}
 
 /** cfssl's endpoints, with the design card's aliases (`initca`, `gencert`). Each handler is one call. */
 export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmin }: { authority: Authority; requireAdmin: AdminCheck }) {
@@ -41,8 +47,10 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmi
         },
       },
       async (request) => {
-        requireAdmin(request);
+        const entry = audit(request, { endpoint: name, client: clientIdentity(request), cn: request.body.CN });
+        if (requireAdmin(request)) entry.client = "admin";
         const { result, messages } = await authority.initCa(request.body);
+        entry.outcome = "created";
         return successEnvelope(result, messages);
       },
     );
@@ -76,8 +84,17 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmi
         },
       },
       async (request) => {
-        const proof = credential(request);
-        const { result, messages } = await authority.newCert(request.body, proof, clientIdentity(request, proof));
+        const entry = audit(request, {
+          endpoint: name,
+          client: clientIdentity(request),
+          profile: request.body.profile ?? undefined,
+          cn: request.body.request.CN,
+          sans: request.body.request.hosts ?? undefined,
+        });
+        const requester = requesterOf(request, credential(request));
+        entry.client = describeRequester(requester);
+        const { result, messages, issued } = await authority.newCert(request.body, requester);
+        Object.assign(entry, issuedEntry(issued));
         return successEnvelope(result, messages);
       },
     );
@@ -94,8 +111,11 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmi
       },
     },
     async (request) => {
-      const proof = credential(request);
-      const { result, messages } = await authority.sign(request.body, proof, clientIdentity(request, proof));
+      const entry = audit(request, { endpoint: "sign", client: clientIdentity(request), profile: request.body.profile ?? undefined });
+      const requester = requesterOf(request, credential(request));
+      entry.client = describeRequester(requester);
+      const { result, messages, issued } = await authority.sign(request.body, requester);
+      Object.assign(entry, issuedEntry(issued));
       return successEnvelope(result, messages);
     },
   );
@@ -111,7 +131,9 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmi
       },
     },
     async (request) => {
-      const { result, messages } = await authority.authSign(request.body, (proof) => clientIdentity(request, proof));
+      const entry = audit(request, { endpoint: "authsign", client: clientIdentity(request) });
+      const { result, messages, issued } = await authority.authSign(request.body, requesterOf(request));
+      Object.assign(entry, issuedEntry(issued));
       return successEnvelope(result, messages);
     },
   );

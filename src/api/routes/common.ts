@@ -7,5 +7,8 @@ export function responses<T extends z.ZodType>(result: T) {
   return { 200: envelopeSchema(result), "4xx": errorEnvelopeSchema, "5xx": errorEnvelopeSchema };
 }
 
-/** Throws unless the request carries the admin credential (a no-op when no authentication is configured). */
-export type AdminCheck = (request: FastifyRequest) => void;
+/**
+ * Throws unless the request carries the admin credential; true when it did, false when no
+ * authentication is configured (and so nothing was checked).
+ */
+export type AdminCheck = (request: FastifyRequest) => boolean;

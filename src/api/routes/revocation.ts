@@ -5,6 +5,8 @@ import type { RevocationService } from "../../authority/revocation.js";
 import { CertwrightError } from "../../errors.js";
 import { parseDuration } from "../../profiles/duration.js";
 import { certificateSummarySchema, ocspSignRequestSchema, ocspSignResultSchema, revokeRequestSchema } from "../../schemas/wire.js";
+import { audit } from "../audit.js";
+import { clientIdentity } from "../client-identity.js";
 import { successEnvelope } from "../envelope.js";
 import { apiPrefix } from "./cfssl.js";
 import { responses, type AdminCheck } from "./common.js";
@@ -32,8 +34,16 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
       },
     },
     async (request) => {
-      requireAdmin(request);
+      const entry = audit(request, { endpoint: "revoke", client: clientIdentity(request), serial: request.body.serial });
+      if (requireAdmin(request)) entry.client = "admin";
       const { summary, messages } = revocation.revoke(request.body);
+      Object.assign(entry, {
+        outcome: messages.length > 0 ? "already revoked" : "revoked",
+        serial: summary.serial_number,
+        profile: summary.profile,
+        cn: summary.common_name,
+        sans: summary.sans,
+      });
       return successEnvelope(summary, messages);
     },
   );
@@ -89,7 +99,9 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
       },
     },
     async (request) => {
-      requireAdmin(request);
+      const entry = audit(request, { endpoint: "ocspsign", client: clientIdentity(request) });
+      if (requireAdmin(request)) entry.client = "admin";
+      entry.outcome = `signed ${request.body.status ?? "good"}`;
       return successEnvelope({ ocspResponse: Buffer.from(revocation.ocspSign(request.body)).toString("base64") });
     },
   );

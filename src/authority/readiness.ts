@@ -1,0 +1,85 @@
+import { randomBytes, verify, X509Certificate, type KeyObject } from "node:crypto";
+import type { CertificateAuthority } from "../pki/certificate.js";
+import { signatureAlgorithmFor, signData } from "../pki/keys.js";
+import type { ReadinessResult } from "../schemas/wire.js";
+
+const day = 24 * 60 * 60 * 1000;
+
+/** Warn this long before the CA's own NotAfter: 30 days. */
+export const caExpiryWarningMs = 30 * day;
+
+export interface ReadinessOptions {
+  ca: CertificateAuthority;
+  /** Throws unless the certificate database takes a write (Inventory.checkWritable). */
+  database: { checkWritable(): void };
+  /** Default: the system clock. */
+  clock?: () => Date;
+  /** How long before the CA's NotAfter to warn; default 30 days. */
+  caExpiryWarningMs?: number;
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Whether the service can do its job right now: record certificates (the database takes a write)
+ * and sign them (the CA key signs, and the CA certificate's public key verifies what it signed).
+ * Each check is cheap: a rolled-back no-op write and one signature, so a probe every few seconds
+ * costs nothing noticeable.
+ */
+export class ReadinessService {
+  private readonly ca: CertificateAuthority;
+  private readonly database: ReadinessOptions["database"];
+  private readonly clock: () => Date;
+  private readonly warnWithinMs: number;
+  private caPublicKey: KeyObject | undefined;
+
+  constructor(options: ReadinessOptions) {
+    this.ca = options.ca;
+    this.database = options.database;
+    this.clock = options.clock ?? (() => new Date());
+    this.warnWithinMs = options.caExpiryWarningMs ?? caExpiryWarningMs;
+  }
+
+  check(): ReadinessResult {
+    const now = this.clock();
+    const warnings: string[] = [];
+    const database = this.checkDatabase();
+    const caKey = this.checkCaKey(now);
+    const msLeft = this.ca.notAfter.getTime() - now.getTime();
+    if (msLeft > 0 && msLeft <= this.warnWithinMs) {
+      warnings.push(
+        `the CA certificate expires at ${this.ca.notAfter.toISOString()}, in ${Math.ceil(msLeft / day)} day(s): ` +
+          "certificates issued now are cut to end with it; make a new CA and hand it to clients",
+      );
+    }
+    return { ready: database.ok && caKey.ok, checks: { database, ca_key: caKey }, warnings };
+  }
+
+  private checkDatabase(): ReadinessResult["checks"]["database"] {
+    try {
+      this.database.checkWritable();
+      return { ok: true, detail: "takes writes" };
+    } catch (error) {
+      return { ok: false, detail: `takes no writes: ${reason(error)}` };
+    }
+  }
+
+  private checkCaKey(now: Date): ReadinessResult["checks"]["ca_key"] {
+    if (now.getTime() >= this.ca.notAfter.getTime()) {
+      return { ok: false, detail: `the CA certificate expired at ${this.ca.notAfter.toISOString()}: nothing it signs would be valid` };
+    }
+    try {
+      this.caPublicKey ??= new X509Certificate(this.ca.pem).publicKey;
+      const data = randomBytes(32);
+      const signature = signData(this.ca.key, data);
+      if (!verify(signatureAlgorithmFor(this.ca.key.spec).hash, data, this.caPublicKey, signature)) {
+        return { ok: false, detail: "the CA key's signature does not verify with the CA certificate's public key: the key is not the certificate's" };
+      }
+      return { ok: true, detail: `signs (${this.ca.key.spec.algo}), and the CA certificate's public key verifies the signature` };
+    } catch (error) {
+      return { ok: false, detail: `the CA key cannot sign: ${reason(error)}` };
+    }
+  }
+}
