@@ -1,6 +1,6 @@
 import { readTime } from "./ca.js";
 import { readSans } from "./csr.js";
-import { children, expectTag, readWhole, Tag } from "./der.js";
+import { children, expectTag, readWhole, Tag, type Element } from "./der.js";
 import { oids, readExtensions } from "./extensions.js";
 import { emptySans, type SubjectAltNames } from "./hosts.js";
 import { publicKeyFromSpki, type KeySpec } from "./keys.js";
@@ -30,16 +30,12 @@ export function readCertificateSummary(pem: string): CertificateSummary {
   const der = decodePemBlock(pem, ["CERTIFICATE"]);
   if (!der) throw new Error("no PEM \"CERTIFICATE\" block found");
   try {
-    const [tbs] = children(readWhole(der, Tag.sequence).value);
-    const fields = children(expectTag(tbs, Tag.sequence, "tbsCertificate").value);
-    const at = fields[0]?.tag === 0xa0 ? 1 : 0; // [0] version, absent in v1 certificates
-    const serial = expectTag(fields[at], Tag.integer, "serialNumber").value;
+    const { fields, at, extensions } = tbsFields(der);
     const [notBefore, notAfter] = children(expectTag(fields[at + 3], Tag.sequence, "validity").value);
     const subject = readName(expectTag(fields[at + 4], Tag.sequence, "subject").raw);
     const spki = new Uint8Array(expectTag(fields[at + 5], Tag.sequence, "subjectPublicKeyInfo").raw);
-    const extensionsField = fields.slice(at + 6).find((field) => field.tag === 0xa3);
     const sans = emptySans();
-    for (const extension of extensionsField ? readExtensions(children(extensionsField.value)[0]!.raw) : []) {
+    for (const extension of extensions) {
       if (extension.id === oids.subjectAltName) readSans(extension.value, sans);
     }
     return {
@@ -47,11 +43,49 @@ export function readCertificateSummary(pem: string): CertificateSummary {
       sans,
       spki,
       keySpec: publicKeyFromSpki(spki).spec,
-      serialHex: BigInt(`0x${Buffer.from(serial).toString("hex") || "0"}`).toString(16),
+      serialHex: serialHexOf(fields[at]),
       notBefore: readTime(notBefore),
       notAfter: readTime(notAfter),
     };
   } catch (cause) {
     throw new Error(`not a certificate that can be renewed: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** The tbsCertificate's fields, where they start after the optional version, and its extensions. */
+function tbsFields(der: Uint8Array) {
+  const [tbs] = children(readWhole(der, Tag.sequence).value);
+  const fields = children(expectTag(tbs, Tag.sequence, "tbsCertificate").value);
+  const at = fields[0]?.tag === 0xa0 ? 1 : 0; // [0] version, absent in v1 certificates
+  const extensionsField = fields.slice(at + 6).find((field) => field.tag === 0xa3);
+  const extensions = extensionsField ? readExtensions(children(extensionsField.value)[0]!.raw) : [];
+  return { fields, at, extensions };
+}
+
+function serialHexOf(field: Element | undefined): string {
+  const serial = expectTag(field, Tag.integer, "serialNumber").value;
+  return BigInt(`0x${Buffer.from(serial).toString("hex") || "0"}`).toString(16);
+}
+
+/** What revoking a certificate needs from it: its serial and the key id of the CA that issued it. */
+export interface CertificateIds {
+  /** The serial number as lower-case hex, without leading zeros. */
+  serialHex: string;
+  /** The authorityKeyIdentifier's keyIdentifier, lower-case hex; undefined when the certificate has none. */
+  authorityKeyId: string | undefined;
+}
+
+/** Reads the serial and authority key id of the first PEM certificate of `pem`, whatever its key type. */
+export function readCertificateIds(pem: string): CertificateIds {
+  const der = decodePemBlock(pem, ["CERTIFICATE"]);
+  if (!der) throw new Error("no PEM \"CERTIFICATE\" block found");
+  try {
+    const { fields, at, extensions } = tbsFields(der);
+    const aki = extensions.find((extension) => extension.id === oids.authorityKeyId);
+    // AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, ... }
+    const keyId = aki ? children(readWhole(aki.value, Tag.sequence).value).find((element) => element.tag === 0x80) : undefined;
+    return { serialHex: serialHexOf(fields[at]), authorityKeyId: keyId ? Buffer.from(keyId.value).toString("hex") : undefined };
+  } catch (cause) {
+    throw new Error(`not a readable X.509 certificate: ${(cause as Error).message}`, { cause });
   }
 }

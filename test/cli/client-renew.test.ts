@@ -3,7 +3,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { X509Certificate } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { client, mode, pairMatches, startClient } from "../helpers/client.js";
@@ -43,7 +43,26 @@ async function issue(t: Test, dir: string, name: string, profile: string, reques
 
 const certOf = (dir: string, name: string) => new X509Certificate(readFileSync(join(dir, `${name}.pem`)));
 const read = (dir: string, file: string) => readFileSync(join(dir, file), "utf8");
-const leftovers = (dir: string) => readdirSync(dir).filter((f) => /certwright-(new|lock)|\.tmp$/.test(f));
+const store = (dir: string) => (existsSync(join(dir, ".certwright")) ? readdirSync(join(dir, ".certwright")).sort() : []);
+/** Staged files, temporary links, locks: what a finished run never leaves. */
+const leftovers = (dir: string) => [...readdirSync(dir), ...store(dir).map((f) => `.certwright/${f}`)].filter((f) => /certwright-(new|lock|link)|\.tmp$/.test(f));
+const isLink = (path: string) => lstatSync(path).isSymbolicLink();
+
+/**
+ * `NAME.pem` and `NAME-key.pem` are relative links through `.certwright/NAME.pem-current` to the
+ * newest generation, with at most the previous one beside it and nothing left over. Returns the generations.
+ */
+function cleanLinked(t: Test, dir: string, name: string): string[] {
+  t.equal(readlinkSync(join(dir, `${name}.pem`)), `.certwright/${name}.pem-current/cert.pem`, `${name}.pem is a relative link through current`);
+  t.equal(readlinkSync(join(dir, `${name}-key.pem`)), `.certwright/${name}.pem-current/key.pem`, `${name}-key.pem too`);
+  const entries = store(dir).filter((f) => f.startsWith(`${name}.pem-`));
+  const generations = entries.filter((f) => /-\d+$/.test(f)).sort((a, b) => Number(a.split("-").pop()) - Number(b.split("-").pop()));
+  t.same(entries, [...generations, `${name}.pem-current`].sort(), "no temporary link in .certwright");
+  t.ok(generations.length >= 1 && generations.length <= 2, `the current generation and at most the previous one (${generations.join(" ")})`);
+  t.equal(readlinkSync(join(dir, ".certwright", `${name}.pem-current`)), generations.at(-1), "current names the newest generation");
+  t.same(leftovers(dir), [], "no staged file, temporary link or lock");
+  return generations;
+}
 
 t.test("renew past the window: a new serial and key, the same names, --exec run, files in place", async (t) => {
   const dir = tempDir(t);
@@ -67,8 +86,11 @@ t.test("renew past the window: a new serial and key, the same names, --exec run,
   t.equal(fresh.subjectAltName, old.subjectAltName, "the same SANs: DNS, IP, email and URI");
   t.match(fresh.subjectAltName, /DNS:svc\.internal.*IP Address:10\.0\.0\.9.*email:ops@example\.com.*URI:spiffe:\/\/cluster\.local\/ns\/x\/sa\/svc/);
   t.equal(fresh.publicKey.asymmetricKeyDetails?.namedCurve, "secp384r1", "a key of the same type: ECDSA P-384");
-  t.equal(mode(join(dir, "svc-key.pem")), 0o600, "the new key is 0600");
+  t.equal(mode(join(dir, "svc-key.pem")), 0o600, "the new key is 0600 (through the link)");
   t.equal(openssl(["verify", "-CAfile", caFile, join(dir, "svc.pem")]).status, 0, "openssl verifies the new certificate");
+  t.ok(isLink(join(dir, "svc.pem")) && isLink(join(dir, "svc-key.pem")), "the files are links now");
+  t.same(cleanLinked(t, dir, "svc"), ["svc.pem-1", "svc.pem-2"], "generation 1 is the old pair (for a rollback), 2 the new one");
+  t.equal(readFileSync(join(dir, ".certwright/svc.pem-1/key.pem"), "utf8"), oldKey, "the old key is kept until the next renewal");
   t.ok(existsSync(join(dir, "reloaded")), "--exec ran");
   t.equal(read(dir, "exec-env"), "svc.pem svc-key.pem", "with the files in CERTWRIGHT_CERT and CERTWRIGHT_KEY");
   t.same(leftovers(dir), [], "no staged files or lock left");
@@ -111,39 +133,126 @@ t.test("renew on a fresh certificate does nothing and exits 3; --force renews it
   t.ok(existsSync(join(dir, "reloaded")));
 });
 
-t.test("an interrupted renewal leaves the old pair or the new one", async (t) => {
+t.test("a renewal killed at any step leaves the old pair or the new one, and the next run tidies up", async (t) => {
   const dir = tempDir(t);
   await issue(t, dir, "svc", "default");
-  const oldCert = read(dir, "svc.pem");
   const args = ["renew", "--cert", "svc.pem", "--key", "svc-key.pem", "--remote", remote, "--exec", "touch reloaded"];
+  const cert = join(dir, "svc.pem");
+  const key = join(dir, "svc-key.pem");
+  const shown = () => ({ cert: read(dir, "svc.pem"), key: read(dir, "svc-key.pem") });
+  /** `renew --force` killed (SIGKILL) at `step`; returns the pair shown before. */
+  const killAt = async (step: string) => {
+    const before = shown();
+    const run = await client(t, [...args, "--force"], { cwd: dir, env: { CERTWRIGHT_TEST_INTERRUPT_RENEW: step } });
+    t.equal(run.signal, "SIGKILL", `killed at ${step}: ${run.stderr}`);
+    t.ok(pairMatches(cert, key), `killed at ${step}: the key read through --key is the certificate's read through --cert`);
+    return before;
+  };
+  /** The next (not due) run: exit 3, no --exec, the same pair shown. */
+  const nextRun = async (step: string, expected: { cert: string; key: string }, says?: RegExp) => {
+    const run = await client(t, args, { cwd: dir });
+    t.equal(run.code, 3, `after ${step}, the next run finds the certificate not due: ${run.stderr}`);
+    if (says) t.match(run.stdout, says);
+    t.same(shown(), expected, `after ${step}, the same pair is in place`);
+    t.ok(pairMatches(cert, key));
+    t.notOk(existsSync(join(dir, "reloaded")), "--exec did not run");
+  };
+
+  // The first renewal converts the plain files. Killed after copying the old pair into .certwright,
+  // before touching the files: the plain files are in place, the next run removes the copy.
+  let before = await killAt("copied");
+  t.same(shown(), before, "copied: the old pair");
+  t.notOk(isLink(cert) || isLink(key), "copied: still plain files");
+  t.ok(existsSync(join(dir, ".certwright/svc.pem-current")), "copied: with the old pair's generation beside them");
+  await nextRun("copied", before, /removed the staged files of a renewal interrupted before its swap/);
+  t.notOk(isLink(cert) || isLink(key));
+  t.notOk(existsSync(join(dir, ".certwright")), "copied: the next run removes .certwright");
+  t.same(leftovers(dir), []);
+
+  // Killed with the key a link and the certificate still a plain file: both are the old pair, and
+  // the next run finishes the links.
+  before = await killAt("key-linked");
+  t.same(shown(), before, "key-linked: the old pair");
+  t.ok(isLink(key) && !isLink(cert), "key-linked: the key is a link, the certificate a plain file");
+  await nextRun("key-linked", before, /finished making svc\.pem and svc-key\.pem links into \.certwright\/ .*the pair in place is unchanged/);
+  t.same(cleanLinked(t, dir, "svc"), ["svc.pem-1"], "key-linked: linked to the old pair");
+
+  // Killed after the new generation is written, and after the temporary link to it is made: the
+  // old pair is shown; the next run removes the unfinished generation and link.
+  before = await killAt("generation-written");
+  t.same(shown(), before, "generation-written: the old pair");
+  t.same(store(dir), ["svc.pem-1", "svc.pem-2", "svc.pem-current"], "generation-written: the new generation, unreferenced");
+  await nextRun("generation-written", before, /removed the staged files/);
+  t.same(cleanLinked(t, dir, "svc"), ["svc.pem-1"]);
+
+  before = await killAt("link-created");
+  t.same(shown(), before, "link-created: the old pair");
+  t.ok(existsSync(join(dir, ".certwright/svc.pem-current.tmp")), "link-created: the temporary link is there");
+  await nextRun("link-created", before, /removed the staged files/);
+  t.same(cleanLinked(t, dir, "svc"), ["svc.pem-1"]);
+
+  // A whole renewal, then one killed just after its swap: the new pair is in place; the next run
+  // removes the generation before the previous one.
+  const whole = await client(t, [...args, "--force"], { cwd: dir });
+  t.equal(whole.code, 0, whole.stderr);
+  t.ok(existsSync(join(dir, "reloaded")), "--exec ran");
+  rmSync(join(dir, "reloaded"));
+  t.same(cleanLinked(t, dir, "svc"), ["svc.pem-1", "svc.pem-2"]);
+  before = await killAt("swapped");
+  t.not(shown().cert, before.cert, "swapped: the new certificate");
+  t.not(shown().key, before.key, "swapped: with the new key");
+  t.same(store(dir), ["svc.pem-1", "svc.pem-2", "svc.pem-3", "svc.pem-current"], "swapped: the older generations are still there");
+  await nextRun("swapped", shown());
+  t.same(cleanLinked(t, dir, "svc"), ["svc.pem-2", "svc.pem-3"], "swapped: the next run keeps the current and the previous generation");
+  t.equal(mode(key), 0o600, "the key is 0600 through the link");
+  t.equal(openssl(["verify", "-CAfile", caFile, cert]).status, 0, "openssl verifies the certificate through the link");
+});
+
+t.test("cert and key in different directories: the journal, killed between its two renames, is finished by the next run", async (t) => {
+  const dir = tempDir(t);
+  await issue(t, dir, "svc", "default");
+  mkdirSync(join(dir, "certs"));
+  mkdirSync(join(dir, "private"));
+  renameSync(join(dir, "svc.pem"), join(dir, "certs/svc.pem"));
+  renameSync(join(dir, "svc-key.pem"), join(dir, "private/svc-key.pem"));
+  const cert = join(dir, "certs/svc.pem");
+  const key = join(dir, "private/svc-key.pem");
+  const oldCert = readFileSync(cert, "utf8");
+  const args = ["renew", "--cert", "certs/svc.pem", "--key", "private/svc-key.pem", "--remote", remote, "--exec", "touch reloaded"];
+  const journalLeftovers = () => [...leftovers(join(dir, "certs")), ...leftovers(join(dir, "private"))];
 
   // Killed after the new pair is staged, before any rename: the old pair is in place and consistent.
   const staged = await client(t, [...args, "--force"], { cwd: dir, env: { CERTWRIGHT_TEST_INTERRUPT_RENEW: "staged" } });
   t.equal(staged.signal, "SIGKILL", "killed during the swap");
-  t.equal(read(dir, "svc.pem"), oldCert, "the old certificate is in place");
-  t.ok(pairMatches(join(dir, "svc.pem"), join(dir, "svc-key.pem")), "with its own key");
-  t.ok(existsSync(join(dir, "svc.pem.certwright-new")), "the staged files are left behind");
+  t.equal(readFileSync(cert, "utf8"), oldCert, "the old certificate is in place");
+  t.ok(pairMatches(cert, key), "with its own key");
+  t.ok(existsSync(`${cert}.certwright-new`), "the staged files are left behind");
   const cleanup = await client(t, args, { cwd: dir });
   t.equal(cleanup.code, 3, "the next run finds it not due");
   t.match(cleanup.stdout, /removed the staged files of a renewal interrupted before its swap/);
-  t.same(leftovers(dir), [], "and removes the leftovers and the dead process's lock");
+  t.same(journalLeftovers(), [], "and removes the leftovers and the dead process's lock");
   t.notOk(existsSync(join(dir, "reloaded")));
 
-  // Killed between the two renames (the worst moment): the next run finishes the swap.
+  // Killed between the two renames (the journal's one window): the next run finishes the swap.
   const between = await client(t, [...args, "--force"], { cwd: dir, env: { CERTWRIGHT_TEST_INTERRUPT_RENEW: "key-renamed" } });
   t.equal(between.signal, "SIGKILL");
-  const stagedCert = read(dir, "svc.pem.certwright-new");
-  t.ok(pairMatches(join(dir, "svc.pem.certwright-new"), join(dir, "svc-key.pem")), "the new key is in place, its certificate staged beside it");
+  const stagedCert = readFileSync(`${cert}.certwright-new`, "utf8");
+  t.ok(pairMatches(`${cert}.certwright-new`, key), "the new key is in place, its certificate staged beside it");
   const finished = await client(t, args, { cwd: dir });
   t.equal(finished.code, 0, `finishing the swap counts as a renewal: ${finished.stderr}`);
-  t.match(finished.stdout, /finished an interrupted renewal: svc\.pem and svc-key\.pem are the new pair/);
-  t.equal(read(dir, "svc.pem"), stagedCert, "the new certificate is in place");
-  t.not(read(dir, "svc.pem"), oldCert);
-  t.ok(pairMatches(join(dir, "svc.pem"), join(dir, "svc-key.pem")), "with its key: the new pair");
-  t.equal(mode(join(dir, "svc-key.pem")), 0o600);
+  t.match(finished.stdout, /finished an interrupted renewal: certs\/svc\.pem and private\/svc-key\.pem are the new pair/);
+  t.equal(readFileSync(cert, "utf8"), stagedCert, "the new certificate is in place");
+  t.not(readFileSync(cert, "utf8"), oldCert);
+  t.ok(pairMatches(cert, key), "with its key: the new pair");
+  t.equal(mode(key), 0o600);
   t.ok(existsSync(join(dir, "reloaded")), "--exec runs for the finished renewal");
-  t.same(leftovers(dir), []);
-  t.equal(openssl(["verify", "-CAfile", caFile, join(dir, "svc.pem")]).status, 0);
+  t.same(journalLeftovers(), []);
+  t.notOk(isLink(cert) || isLink(key), "still plain files: no links across directories");
+  t.notOk(existsSync(join(dir, "certs/.certwright")) || existsSync(join(dir, "private/.certwright")));
+  t.equal(openssl(["verify", "-CAfile", caFile, cert]).status, 0);
+
+  const help = await client(t, ["renew", "--help"], { cwd: dir });
+  t.match(help.stdout.replace(/\s+/g, " "), /When they are in different directories, the new pair is staged beside the files and renamed in/, "--help says so");
 });
 
 t.test("a key that does not belong to the certificate is refused unless --force; a running renewal's lock is respected", async (t) => {

@@ -42,3 +42,35 @@ export function hmacAuthorization(keyName: string, key: Buffer, body: Buffer): s
 export function authSignEnvelope(key: Buffer, signRequest: Buffer): object {
   return { timestamp: 0, remote_address: null, token: hmacToken(key, signRequest).toString("base64"), request: signRequest.toString("base64") };
 }
+
+/**
+ * The admin token for the admin's endpoints (revoke, the inventory): the contents of
+ * `--admin-token-file`, else `CERTWRIGHT_ADMIN_TOKEN`, as the service reads its own; undefined
+ * when neither is given (a service without authentication needs none).
+ */
+export function readAdminToken(file: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  let token: string;
+  let source: string;
+  if (file !== undefined) {
+    try {
+      token = readFileSync(file, "utf8");
+    } catch (error) {
+      throw new UsageError(`--admin-token-file: cannot read ${file}: ${(error as Error).message}`);
+    }
+    source = `--admin-token-file ${file}`;
+  } else if (env.CERTWRIGHT_ADMIN_TOKEN) {
+    token = env.CERTWRIGHT_ADMIN_TOKEN;
+    source = "CERTWRIGHT_ADMIN_TOKEN";
+  } else {
+    return undefined;
+  }
+  token = token.trim();
+  if (token === "") throw new UsageError(`${source}: the admin token is empty`);
+  if (/\s/.test(token)) throw new UsageError(`${source}: the admin token holds whitespace; it goes in an Authorization header as one word`);
+  return token;
+}
+
+/** `Authorization: Bearer <token>` when there is a token. */
+export function adminHeaders(token: string | undefined): Record<string, string> {
+  return token === undefined ? {} : { authorization: `Bearer ${token}` };
+}

@@ -1,5 +1,5 @@
 // The client commands: one module each, listed here once. main.ts dispatches to them and prints
-// this list in its usage; a new command (revoke, list) is a module and a line below.
+// this list in its usage; a new command is a module and a line below.
 import { CertwrightError } from "../../errors.js";
 import { backupCommand } from "../backup.js";
 import { UsageError } from "../options.js";
@@ -8,7 +8,9 @@ import { gencertCommand } from "./gencert.js";
 import { infoCommand } from "./info.js";
 import { initcaCommand } from "./initca.js";
 import { jsonCommand } from "./json.js";
+import { listCommand } from "./list.js";
 import { renewCommand } from "./renew.js";
+import { revokeCommand } from "./revoke.js";
 import { signCommand } from "./sign.js";
 
 export interface ClientCommand {
@@ -24,8 +26,13 @@ export const clientCommands: readonly ClientCommand[] = [
   { name: "info", summary: "print or write the service's CA certificate", run: infoCommand },
   { name: "json", summary: "write NAME.pem, NAME-key.pem, NAME.csr from JSON on stdin (cfssljson)", run: jsonCommand },
   { name: "renew", summary: "renew a certificate at 70-90% of its lifetime (once, or --daemon)", run: renewCommand },
+  { name: "revoke", summary: "revoke a certificate by serial or certificate file (admin)", run: revokeCommand },
+  { name: "list", summary: "list issued certificates: by status, expiring within, profile, name (admin)", run: listCommand },
   { name: "backup", summary: "copy the certificate database, safe while the service runs", run: backupCommand },
 ];
+
+/** The commands that call the admin's endpoints: a 13100 there asks for the admin token, not an auth key. */
+const adminCommands = new Set(["revoke", "list"]);
 
 /** The lines to print for an error, and the exit code. */
 export function describeFailure(command: string, error: unknown): { lines: string[]; code: number } {
@@ -33,7 +40,11 @@ export function describeFailure(command: string, error: unknown): { lines: strin
   if (error instanceof ServiceError) {
     const lines = error.lines();
     if (error.errors.some((e) => e.code === 13100)) {
-      lines.push(`certwright: ${command}: the profile takes only authenticated requests: give --auth-key${command === "gencert" ? " and --auth-key-name" : ""}`);
+      lines.push(
+        adminCommands.has(command)
+          ? `certwright: ${command}: the service requires the admin token: give --admin-token-file FILE or set CERTWRIGHT_ADMIN_TOKEN`
+          : `certwright: ${command}: the profile takes only authenticated requests: give --auth-key${command === "gencert" ? " and --auth-key-name" : ""}`,
+      );
     }
     return { lines, code: exitCodes.failed };
   }

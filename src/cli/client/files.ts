@@ -2,7 +2,7 @@
 // directory, written, fsynced, renamed over the target, and the directory fsynced, so a reader
 // (or a crash) sees the old file or the new one, never a part.
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fchmodSync, fchownSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, fsyncSync, lchownSync, mkdirSync, openSync, readFileSync, renameSync, statSync, symlinkSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { ClientError } from "./errors.js";
 
@@ -34,6 +34,18 @@ export function fsyncDirectory(dir: string): void {
   }
 }
 
+/** The owner and group of `path` (following links), when we run as root and it exists: what a file made in its stead should get. */
+function ownerToKeep(path: string | undefined): { uid: number; gid: number } | undefined {
+  if (path === undefined || process.getuid?.() !== 0) return undefined;
+  try {
+    const { uid, gid } = statSync(path);
+    return { uid, gid };
+  } catch {
+    // No previous file: the new one is root's, as any file root makes.
+    return undefined;
+  }
+}
+
 export interface WriteOptions {
   /** Applied with fchmod, whatever the umask: 0o600 for private keys. Otherwise the umask applies to 0o644 (as cfssljson's files). */
   mode?: number;
@@ -49,14 +61,8 @@ export function writeDurable(path: string, content: string, options: WriteOption
   const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, options.mode ?? 0o644);
   try {
     if (options.mode !== undefined) fchmodSync(fd, options.mode);
-    if (options.ownerFrom !== undefined && process.getuid?.() === 0) {
-      try {
-        const owner = statSync(options.ownerFrom);
-        fchownSync(fd, owner.uid, owner.gid);
-      } catch {
-        // No previous file: the new one is root's, as any file root makes.
-      }
-    }
+    const owner = ownerToKeep(options.ownerFrom);
+    if (owner !== undefined) fchownSync(fd, owner.uid, owner.gid);
     const bytes = Buffer.from(content, "utf8");
     let written = 0;
     while (written < bytes.length) written += writeSync(fd, bytes, written);
@@ -93,3 +99,47 @@ export function writeFileAtomic(path: string, content: string, options: WriteOpt
   fsyncDirectory(dir);
 }
 
+
+/**
+ * Makes the directory `path` with exactly `mode` (chmod after mkdir, whatever the umask), owned by
+ * the owner of `ownerFrom` when we run as root. The caller fsyncs the parent.
+ */
+export function makeDirectory(path: string, mode: number, ownerFrom?: string): void {
+  mkdirSync(path, { mode: 0o700 });
+  chmodSync(path, mode);
+  const owner = ownerToKeep(ownerFrom);
+  if (owner !== undefined) chownSync(path, owner.uid, owner.gid);
+}
+
+/**
+ * Replaces `path` (a file, a link, or nothing) by a symbolic link holding `target`, in one rename:
+ * the link is made at `temporary` (same directory) first, then `onCreated` runs (a test's hook),
+ * then the rename. Owned, when we run as root, by the owner of what it replaces (for
+ * fs.protected_symlinks). The caller fsyncs the directory.
+ */
+export function replaceWithSymlink(path: string, target: string, temporary: string, onCreated: () => void = () => {}): void {
+  const owner = ownerToKeep(path);
+  try {
+    unlinkSync(temporary);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  symlinkSync(target, temporary);
+  try {
+    if (owner !== undefined) lchownSync(temporary, owner.uid, owner.gid);
+  } catch (error) {
+    unlinkSync(temporary);
+    throw error;
+  }
+  onCreated();
+  try {
+    renameSync(temporary, path);
+  } catch (error) {
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // already gone
+    }
+    throw error;
+  }
+}

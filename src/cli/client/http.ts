@@ -1,6 +1,7 @@
-// Talking to the service: cfssl's `-remote` forms, POSTs of JSON with an optional CA to verify an
-// https:// service, and the envelope turned into a result or a ServiceError. node:http(s) rather
-// than fetch, because fetch (undici) takes no per-request CA without an extra dependency.
+// Talking to the service: cfssl's `-remote` forms, POSTs of JSON (and GETs of the inventory) with
+// an optional CA to verify an https:// service, and the envelope turned into a result or a
+// ServiceError. node:http(s) rather than fetch, because fetch (undici) takes no per-request CA
+// without an extra dependency.
 import { readFileSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -97,15 +98,43 @@ function readAnswer(response: IncomingMessage): Promise<Buffer> {
  * envelope throws a ClientError saying what to check.
  */
 export async function callService<T>(remote: Remote, endpoint: string, body: Buffer, headers: Record<string, string> = {}): Promise<Answer<T>> {
+  return exchange<T>(remote, { method: "POST", path: `${apiPrefix}/${endpoint}`, name: endpoint, body, headers });
+}
+
+/**
+ * GETs `path` (`/api/v1/certificates`) with `query`, and returns the envelope's result, failing as
+ * callService does; `name` names the endpoint in errors.
+ */
+export async function getService<T>(remote: Remote, path: string, name: string, query: URLSearchParams, headers: Record<string, string> = {}): Promise<Answer<T>> {
+  return exchange<T>(remote, { method: "GET", path, name, query, headers });
+}
+
+interface Exchange {
+  method: "GET" | "POST";
+  /** From the API root: `/api/v1/cfssl/sign`. */
+  path: string;
+  name: string;
+  body?: Buffer;
+  query?: URLSearchParams;
+  headers: Record<string, string>;
+}
+
+async function exchange<T>(remote: Remote, call: Exchange): Promise<Answer<T>> {
+  const { name: endpoint, body } = call;
   const url = new URL(remote.base.href);
-  url.pathname = `${remote.base.pathname.replace(/\/+$/, "")}${apiPrefix}/${endpoint}`;
+  url.pathname = `${remote.base.pathname.replace(/\/+$/, "")}${call.path}`;
+  if (call.query) url.search = call.query.toString();
   const send = url.protocol === "https:" ? httpsRequest : httpRequest;
   const { status, bytes } = await new Promise<{ status: number; bytes: Buffer }>((resolve, reject) => {
     const request = send(
       url,
       {
-        method: "POST",
-        headers: { "content-type": "application/json", "content-length": String(body.length), accept: "application/json", ...headers },
+        method: call.method,
+        headers: {
+          ...(body ? { "content-type": "application/json", "content-length": String(body.length) } : {}),
+          accept: "application/json",
+          ...call.headers,
+        },
         ...(remote.ca !== undefined ? { ca: remote.ca } : {}),
         timeout: remote.timeoutMs,
       },

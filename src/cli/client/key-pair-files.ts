@@ -1,22 +1,47 @@
 // A certificate and its key in two files, replaced together.
 //
-// Two renames are not atomic together, so the new pair is first staged completely next to the
-// files (`x.pem.certwright-new`, `x-key.pem.certwright-new`, each written and fsynced, and the
-// directories fsynced), and only then renamed into place, key first, then certificate, in one
-// synchronous step that no signal handler can split. The staged files are the journal: a run
-// that finds the key and the certificate not matching looks for the staged half that matches and
-// finishes the swap (roll forward) before anything else, so an interruption at any point ends in
-// the old pair or the new one:
+// Two renames are not atomic together, so when the two files share a directory they are not
+// replaced at all: they become symbolic links through one more link, Kubernetes' AtomicWriter
+// layout (the `..data` link of projected volumes), and a renewal swaps that one link:
+//
+//   server.pem     -> .certwright/server.pem-current/cert.pem
+//   server-key.pem -> .certwright/server.pem-current/key.pem
+//   .certwright/                     (0711: others may pass through, not list)
+//     server.pem-current -> server.pem-3
+//     server.pem-3/cert.pem, key.pem (the pair in place; directory 0700, plus search for whom the certificate's mode lets read it; key 0600)
+//     server.pem-2/                  (the previous pair, kept until the next renewal: a rollback is one link away)
+//
+// The links are relative, so the directory can move. A renewal writes the next generation
+// completely (files and directory fsynced), makes a temporary link to it, renames that over
+// `server.pem-current` (rename(2) is atomic), fsyncs `.certwright`, and removes the generations
+// older than the previous one. Whatever follows the links sees the old pair or the new one at every
+// instant; a SIGKILL or power loss before the rename leaves the old pair and an unreferenced
+// generation, which the next run removes.
+//
+// The first renewal of plain files converts them, without a mixed moment either: the pair in place
+// is copied into a generation and `current` pointed at it; the key, then the certificate, is
+// replaced by its link with one rename each (each link resolves to the same bytes as the file it
+// replaces); only then is `current` swapped to the new pair. A run that finds one link and one plain
+// file (a conversion cut short) finishes linking; one that finds two plain files and a `.certwright`
+// entry for them (a conversion cut short earlier, or files put back by hand) removes the entry.
+//
+// When the key and the certificate are in different directories the links would cross them, so
+// there the older journal is used: the new pair is staged completely next to the files
+// (`x.pem.certwright-new`, `x-key.pem.certwright-new`, written, fsynced, directories fsynced) and
+// renamed into place, key first, then certificate, in one synchronous step that no signal handler
+// can split. A run that finds the key and the certificate not matching looks for the staged half
+// that matches and finishes the swap (roll forward) before anything else:
 //   - before both staged files are durable: the old pair is in place; the next run removes the leftovers;
 //   - between the two renames (SIGKILL, power loss): new key, old certificate, and the staged new
 //     certificate beside them; the next run renames it into place and reports the renewal;
 //   - after the second rename: the new pair.
-// SIGTERM and SIGINT cannot land between the renames: their handlers run between event-loop turns.
+// Plain files in one directory with staged files beside them (left by a version before the links)
+// are recovered the same way.
 import { createPublicKey, X509Certificate } from "node:crypto";
-import { closeSync, constants, existsSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmdirSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { ClientError } from "./errors.js";
-import { existingMode, fsyncDirectory, writeDurable } from "./files.js";
+import { existingMode, fsyncDirectory, makeDirectory, replaceWithSymlink, writeDurable } from "./files.js";
 
 export interface PairPaths {
   cert: string;
@@ -25,6 +50,10 @@ export interface PairPaths {
 
 export const stagedPath = (path: string): string => `${path}.certwright-new`;
 export const lockPath = (paths: PairPaths): string => `${paths.cert}.certwright-lock`;
+/** Where a link to put at `path` is made before it is renamed over `path`. */
+export const temporaryLinkPath = (path: string): string => join(dirname(path), `.${basename(path)}.certwright-link`);
+/** The directory, next to the files, that holds the generations. */
+export const storeName = ".certwright";
 
 function readIfExists(path: string): string | undefined {
   try {
@@ -48,9 +77,12 @@ export function keyMatchesCertificate(certPem: string | undefined, keyPem: strin
 }
 
 export type Recovery =
-  /** Key and certificate match; stale staged files of an unfinished run were removed. */
-  | { state: "consistent"; removedStaged: boolean }
-  /** An interrupted renewal was finished: the new pair is now in place. */
+  /**
+   * Key and certificate match. `removedStaged`: leftovers of a renewal stopped before its swap were
+   * removed. `finishedLinking`: a conversion to links stopped half-way was finished (same pair).
+   */
+  | { state: "consistent"; removedStaged: boolean; finishedLinking: boolean }
+  /** An interrupted renewal was finished (journal layout): the new pair is now in place. */
   | { state: "completed" }
   /** Key and certificate do not match, and no staged file explains it. */
   | { state: "mismatched"; reason: string };
@@ -70,15 +102,339 @@ function syncDirectories(paths: PairPaths): void {
   for (const dir of dirs) fsyncDirectory(dir);
 }
 
-/** Looks at the pair on disk and finishes an interrupted swap; see the top of this file. */
+/** Points in a commit where a test can interrupt it, to check what an interruption leaves. */
+export const commitSteps = [
+  // the links (one directory)
+  /** First renewal of plain files: the pair in place copied into a generation, `current` pointing at it; the files untouched. */
+  "copied",
+  /** First renewal: the key is a link, the certificate still a plain file (both the old pair). */
+  "key-linked",
+  /** The new generation is written and fsynced; nothing points at it. */
+  "generation-written",
+  /** The temporary link to the new generation exists, not yet renamed over `current`. */
+  "link-created",
+  /** `current` names the new generation; the older ones are not removed yet. */
+  "swapped",
+  // the journal (two directories)
+  /** Both new files are staged beside the old ones. */
+  "staged",
+  /** The new key is renamed in, the new certificate still staged. */
+  "key-renamed",
+] as const;
+export type CommitStep = (typeof commitSteps)[number];
+
+/**
+ * What an `onStep` that throws becomes inside a commit: it stops the commit where it is, as a crash
+ * would, so nothing is cleaned up on its way out (a test sees what a SIGKILL leaves).
+ */
+class Stopped extends Error {
+  constructor(readonly original: unknown) {
+    super("stopped");
+  }
+}
+
+const stoppable =
+  (onStep: (step: CommitStep) => void) =>
+  (step: CommitStep): void => {
+    try {
+      onStep(step);
+    } catch (error) {
+      throw new Stopped(error);
+    }
+  };
+
+// ---- the generation layout -------------------------------------------------------------------
+
+interface Layout {
+  /** The directory of both files. */
+  dir: string;
+  /** `dir/.certwright` */
+  store: string;
+  /** The certificate's file name: the prefix of this pair's entries in the store. */
+  name: string;
+  /** `dir/.certwright/<name>-current` */
+  current: string;
+  /** What the links at --cert and --key hold. */
+  certLink: string;
+  keyLink: string;
+}
+
+const realDirectory = (dir: string): string => {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return resolve(dir);
+  }
+};
+
+/** The layout of a pair whose two files share a directory; undefined when they do not (the journal is used). */
+export function pairLayout(paths: PairPaths): Layout | undefined {
+  const dir = dirname(paths.cert);
+  if (realDirectory(dir) !== realDirectory(dirname(paths.key))) return undefined;
+  const name = basename(paths.cert);
+  const store = join(dir, storeName);
+  return {
+    dir,
+    store,
+    name,
+    current: join(store, `${name}-current`),
+    certLink: `${storeName}/${name}-current/cert.pem`,
+    keyLink: `${storeName}/${name}-current/key.pem`,
+  };
+}
+
+/** True when the pair is in place as links (--cert and --key both links to `<name>-current`). */
+export function isLinked(paths: PairPaths): boolean {
+  const layout = pairLayout(paths);
+  return layout !== undefined && linkText(paths.cert) === layout.certLink && linkText(paths.key) === layout.keyLink;
+}
+
+function linkText(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "EINVAL") return undefined;
+    throw new ClientError(`cannot read ${path}: ${(error as Error).message}`);
+  }
+}
+
+const generationName = (layout: Layout, n: number) => `${layout.name}-${n}`;
+
+function generationNumber(layout: Layout, entry: string): number | undefined {
+  const prefix = `${layout.name}-`;
+  if (!entry.startsWith(prefix)) return undefined;
+  const rest = entry.slice(prefix.length);
+  return /^[0-9]{1,15}$/.test(rest) ? Number(rest) : undefined;
+}
+
+/** This pair's generations in the store, oldest first. */
+function generations(layout: Layout): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(layout.store);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw new ClientError(`cannot read ${layout.store}: ${(error as Error).message}`);
+  }
+  return entries
+    .map((entry) => generationNumber(layout, entry))
+    .filter((n): n is number => n !== undefined)
+    .sort((a, b) => a - b);
+}
+
+/** The generation `current` names; undefined when there is no such link, or it names something else. */
+function currentGeneration(layout: Layout): number | undefined {
+  const text = linkText(layout.current);
+  return text === undefined ? undefined : generationNumber(layout, text);
+}
+
+function nextGeneration(layout: Layout): number {
+  return Math.max(0, currentGeneration(layout) ?? 0, ...generations(layout)) + 1;
+}
+
+/** The generation directory's mode: 0700, plus search for the group and others when the certificate's mode lets them read it. */
+const generationMode = (certMode: number) => 0o700 | (certMode & 0o040 ? 0o010 : 0) | (certMode & 0o004 ? 0o001 : 0);
+
+/** True when generation `n` holds exactly this pair. */
+function generationHolds(layout: Layout, n: number, certPem: string, keyPem: string): boolean {
+  const dir = join(layout.store, generationName(layout, n));
+  return readIfExists(join(dir, "cert.pem")) === certPem && readIfExists(join(dir, "key.pem")) === keyPem;
+}
+
+/** Makes `.certwright` (0711) when missing. */
+function ensureStore(layout: Layout): void {
+  if (existsSync(layout.store)) return;
+  try {
+    makeDirectory(layout.store, 0o711);
+  } catch (error) {
+    // Another pair's renewal in the same directory made it a moment ago.
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  }
+  fsyncDirectory(layout.dir);
+}
+
+/** Writes generation `n` completely and durably: key 0600, certificate `certMode`, owners kept from the files in place. */
+function writeGeneration(layout: Layout, paths: PairPaths, n: number, certPem: string, keyPem: string, certMode: number): void {
+  const dir = join(layout.store, generationName(layout, n));
+  try {
+    makeDirectory(dir, generationMode(certMode), paths.key);
+    writeDurable(join(dir, "key.pem"), keyPem, { mode: 0o600, ownerFrom: paths.key });
+    writeDurable(join(dir, "cert.pem"), certPem, { mode: certMode, ownerFrom: paths.cert });
+    fsyncDirectory(dir);
+    fsyncDirectory(layout.store);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Renames a fresh link to generation `n` over `current` (atomic), and fsyncs the store. */
+function pointCurrentAt(layout: Layout, n: number, onLinkCreated: () => void = () => {}): void {
+  replaceWithSymlink(layout.current, generationName(layout, n), `${layout.current}.tmp`, onLinkCreated);
+  fsyncDirectory(layout.store);
+}
+
+/**
+ * Makes --key and --cert links to `current`, which is first made to hold `certPem`/`keyPem`, the
+ * pair the files show now (or, when they show no pair, the new one): every rename then replaces a
+ * file by a link to the same bytes.
+ */
+function linkFiles(layout: Layout, paths: PairPaths, certPem: string, keyPem: string, certMode: number, onStep: (step: CommitStep) => void): void {
+  ensureStore(layout);
+  const current = currentGeneration(layout);
+  if (current === undefined || !generationHolds(layout, current, certPem, keyPem)) {
+    const n = nextGeneration(layout);
+    writeGeneration(layout, paths, n, certPem, keyPem, certMode);
+    pointCurrentAt(layout, n);
+  }
+  onStep("copied");
+  for (const [path, link] of [
+    [paths.key, layout.keyLink],
+    [paths.cert, layout.certLink],
+  ] as const) {
+    if (linkText(path) === link) continue;
+    replaceWithSymlink(path, link, temporaryLinkPath(path));
+    fsyncDirectory(layout.dir);
+    if (path === paths.key) onStep("key-linked");
+  }
+}
+
+/** Removes the generations other than `current` and the one before it. True when one newer than `current` (an unfinished renewal's) was among them. */
+function removeOldGenerations(layout: Layout): boolean {
+  const current = currentGeneration(layout);
+  if (current === undefined || !existsSync(join(layout.store, generationName(layout, current)))) return false;
+  const all = generations(layout);
+  const previous = all.filter((n) => n < current).pop();
+  let newer = false;
+  for (const n of all) {
+    if (n === current || n === previous) continue;
+    if (n > current) newer = true;
+    rmSync(join(layout.store, generationName(layout, n)), { recursive: true, force: true });
+  }
+  fsyncDirectory(layout.store);
+  return newer;
+}
+
+/** Removes every store entry of this pair (its files are plain files again). True when there was one. */
+function removeLayout(layout: Layout): boolean {
+  let removed = removeIfExists(layout.current);
+  removed = removeIfExists(`${layout.current}.tmp`) || removed;
+  for (const n of generations(layout)) {
+    rmSync(join(layout.store, generationName(layout, n)), { recursive: true, force: true });
+    removed = true;
+  }
+  if (removed) {
+    try {
+      rmdirSync(layout.store);
+      fsyncDirectory(layout.dir);
+    } catch {
+      // other pairs' entries are in it
+      fsyncDirectory(layout.store);
+    }
+  }
+  return removed;
+}
+
+/** Why the two files are not a pair, in words. */
+function mismatchReason(paths: PairPaths, cert: string | undefined, key: string | undefined): string {
+  const missing = (path: string) => {
+    const link = linkText(path);
+    return link === undefined ? `${path} does not exist` : `${path} is a link to ${link}, which does not exist`;
+  };
+  if (cert === undefined) return missing(paths.cert);
+  if (key === undefined) return missing(paths.key);
+  return `${paths.key} is not the private key of ${paths.cert}`;
+}
+
+// ---- recovery and commit ---------------------------------------------------------------------
+
+/** Looks at the pair on disk and finishes or cleans up an interrupted renewal; see the top of this file. */
 export function recoverPair(paths: PairPaths): Recovery {
+  const layout = pairLayout(paths);
+  if (layout === undefined) return recoverJournal(paths);
+  try {
+    let removed = [removeIfExists(temporaryLinkPath(paths.cert)), removeIfExists(temporaryLinkPath(paths.key))].some(Boolean);
+    const certLinked = linkText(paths.cert) === layout.certLink;
+    const keyLinked = linkText(paths.key) === layout.keyLink;
+    if (!certLinked && !keyLinked) {
+      // Plain files: they are the pair in place, whatever the store holds for them.
+      const journal = recoverJournal(paths);
+      removed = removeLayout(layout) || removed;
+      return journal.state === "consistent" ? { ...journal, removedStaged: journal.removedStaged || removed } : journal;
+    }
+    removed = removeIfExists(`${layout.current}.tmp`) || removed;
+    removed = removeOldGenerations(layout) || removed;
+    const cert = readIfExists(paths.cert);
+    const key = readIfExists(paths.key);
+    if (!keyMatchesCertificate(cert, key)) return { state: "mismatched", reason: mismatchReason(paths, cert, key) };
+    removed = [removeIfExists(stagedPath(paths.cert)), removeIfExists(stagedPath(paths.key))].some(Boolean) || removed;
+    const finishedLinking = !(certLinked && keyLinked);
+    if (finishedLinking) linkFiles(layout, paths, cert!, key!, existingMode(paths.cert, 0o644), () => {});
+    return { state: "consistent", removedStaged: removed, finishedLinking };
+  } catch (error) {
+    if (error instanceof ClientError) throw error;
+    throw new ClientError(`cannot tidy up after an interrupted renewal of ${paths.cert}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Replaces the pair with `certPem` and `keyPem` (key mode 0600; the certificate keeps its mode),
+ * synchronously: as a new generation and one rename of `current` when the files share a
+ * directory (converting plain files to links first), with the journal otherwise.
+ */
+export function commitPair(paths: PairPaths, certPem: string, keyPem: string, hook: (step: CommitStep) => void = () => {}): void {
+  const layout = pairLayout(paths);
+  if (layout === undefined) return commitJournal(paths, certPem, keyPem, hook);
+  const onStep = stoppable(hook);
+  const certMode = existingMode(paths.cert, 0o644);
+  let written: number | undefined;
+  let inPlace = "the old pair is in place";
+  try {
+    if (linkText(paths.cert) !== layout.certLink || linkText(paths.key) !== layout.keyLink) {
+      const cert = readIfExists(paths.cert);
+      const key = readIfExists(paths.key);
+      if (!keyMatchesCertificate(cert, key)) {
+        // No pair to keep in view (--force on a mismatched or missing pair): link straight to the new one.
+        inPlace = "the files may be half replaced; run renew --force again";
+        linkFiles(layout, paths, certPem, keyPem, certMode, onStep);
+        removeOldGenerations(layout);
+        return;
+      }
+      linkFiles(layout, paths, cert!, key!, certMode, onStep);
+    }
+    written = nextGeneration(layout);
+    writeGeneration(layout, paths, written, certPem, keyPem, certMode);
+    onStep("generation-written");
+    pointCurrentAt(layout, written, () => onStep("link-created"));
+  } catch (error) {
+    if (error instanceof Stopped) throw error.original;
+    try {
+      if (written !== undefined && currentGeneration(layout) !== written) rmSync(join(layout.store, generationName(layout, written)), { recursive: true, force: true });
+    } catch {
+      // the next run removes it
+    }
+    const what = error instanceof ClientError ? error.message : `cannot write the new certificate and key next to ${paths.cert}: ${(error as Error).message}`;
+    throw new ClientError(`${what}; ${inPlace}`);
+  }
+  hook("swapped");
+  try {
+    removeOldGenerations(layout);
+  } catch {
+    // The new pair is in place; the next run removes what is left.
+  }
+}
+
+// ---- the journal (key and certificate in different directories) ------------------------------
+
+function recoverJournal(paths: PairPaths): Recovery {
   const cert = readIfExists(paths.cert);
   const key = readIfExists(paths.key);
   const stagedCert = readIfExists(stagedPath(paths.cert));
   const stagedKey = readIfExists(stagedPath(paths.key));
   if (keyMatchesCertificate(cert, key)) {
     const removed = [removeIfExists(stagedPath(paths.cert)), removeIfExists(stagedPath(paths.key))].some(Boolean);
-    return { state: "consistent", removedStaged: removed };
+    return { state: "consistent", removedStaged: removed, finishedLinking: false };
   }
   if (stagedCert !== undefined && keyMatchesCertificate(stagedCert, key)) {
     renameSync(stagedPath(paths.cert), paths.cert);
@@ -92,23 +448,11 @@ export function recoverPair(paths: PairPaths): Recovery {
     syncDirectories(paths);
     return { state: "completed" };
   }
-  const reason =
-    cert === undefined
-      ? `${paths.cert} does not exist`
-      : key === undefined
-        ? `${paths.key} does not exist`
-        : `${paths.key} is not the private key of ${paths.cert}`;
-  return { state: "mismatched", reason };
+  return { state: "mismatched", reason: mismatchReason(paths, cert, key) };
 }
 
-/** Points in a commit where a test can interrupt it, to check what an interruption leaves. */
-export type CommitStep = "staged" | "key-renamed";
-
-/**
- * Replaces the pair with `certPem` and `keyPem` (key mode 0600; the certificate keeps its mode),
- * synchronously: stage both durably, rename key then certificate, fsync the directories.
- */
-export function commitPair(paths: PairPaths, certPem: string, keyPem: string, onStep: (step: CommitStep) => void = () => {}): void {
+/** Stage both durably, rename key then certificate, fsync the directories. */
+function commitJournal(paths: PairPaths, certPem: string, keyPem: string, onStep: (step: CommitStep) => void): void {
   const stagedKey = stagedPath(paths.key);
   const stagedCert = stagedPath(paths.cert);
   try {
@@ -129,6 +473,8 @@ export function commitPair(paths: PairPaths, certPem: string, keyPem: string, on
   renameSync(stagedCert, paths.cert);
   syncDirectories(paths);
 }
+
+// ---- the lock --------------------------------------------------------------------------------
 
 /**
  * Takes `x.pem.certwright-lock` so that two renewals of one pair (a timer and a daemon, say)

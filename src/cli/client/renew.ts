@@ -3,6 +3,7 @@
 // expired, or --force), a fresh key of the same type and a CSR with the same subject and SANs are
 // signed by the service, the pair is replaced atomically (key-pair-files.ts), and --exec runs.
 import { spawn } from "node:child_process";
+import { resolve } from "node:path";
 import { buildCsr } from "../../pki/csr.js";
 import { sanList } from "../../pki/hosts.js";
 import { generatePrivateKey } from "../../pki/keys.js";
@@ -12,13 +13,13 @@ import { readAuthKey } from "./auth.js";
 import { ClientError, exitCodes } from "./errors.js";
 import { commonFlags, expectPositionals, parseArgs, renderHelp, type FlagSpec } from "./flags.js";
 import { parseRemote, type Remote } from "./http.js";
-import { commitPair, lockPair, recoverPair, type CommitStep, type PairPaths } from "./key-pair-files.js";
+import { commitPair, commitSteps, lockPair, recoverPair, type CommitStep, type PairPaths } from "./key-pair-files.js";
 import { readText } from "./files.js";
 import { signCsr, type Output } from "./sign.js";
 
 const flags: FlagSpec[] = [
-  { name: "cert", value: "FILE", help: "the certificate to renew (PEM; replaced in place)" },
-  { name: "key", value: "FILE", help: "its private key (PEM; replaced in place, mode 0600)" },
+  { name: "cert", value: "FILE", help: "the certificate to renew (PEM; replaced in place: a link into .certwright/ when --key is beside it)" },
+  { name: "key", value: "FILE", help: "its private key (PEM; replaced in place, mode 0600, a link when beside --cert)" },
   commonFlags.remote,
   commonFlags.profile,
   commonFlags.label,
@@ -47,7 +48,12 @@ export const renewHelp = () =>
       "between 70% and 90% of its lifetime (or has expired, or --force): makes a fresh key of the same type",
       "(ECDSA curve, RSA size, Ed25519) and a CSR with the certificate's subject and SANs, has the service sign",
       "it (authsign with --auth-key), writes the new key and certificate atomically in place, and runs --exec.",
-      "The new pair is staged beside the files, then renamed in; if a crash stops a renewal between the two",
+      "When the two files share a directory, the first renewal makes them symbolic links into",
+      ".certwright/ next to them (FILE -> .certwright/FILE-current/cert.pem), and every renewal swaps the",
+      "pair with one rename of the FILE-current link: a crash at any point leaves the old pair or the new",
+      "one, and the next run removes the leftovers. The previous pair is kept until the next renewal; to",
+      "go back to plain files: cp -L. When they are in different directories, the new pair is staged",
+      "beside the files and renamed in, key then certificate; if a crash stops it between the two",
       "renames, the next run finishes the swap first (and runs --exec). For a systemd timer,",
       "SuccessExitStatus=3 makes \"not due\" a success.",
     ],
@@ -66,7 +72,7 @@ export interface RenewOptions {
   force: boolean;
   quiet: boolean;
   env: NodeJS.ProcessEnv;
-  /** A testing aid: CERTWRIGHT_TEST_INTERRUPT_RENEW=staged|key-renamed kills the process (SIGKILL) at that point of the commit. */
+  /** A testing aid: CERTWRIGHT_TEST_INTERRUPT_RENEW=<a step of commitSteps> kills the process (SIGKILL) at that point of the commit. */
   interruptAt: CommitStep | undefined;
 }
 
@@ -78,10 +84,10 @@ export function parseRenewOptions(argv: string[], env: NodeJS.ProcessEnv): Renew
   const cert = get("cert");
   const key = get("key");
   if (!cert || !key) throw new UsageError("--cert FILE and --key FILE are required: the pair to renew");
-  if (cert === key) throw new UsageError("--cert and --key must be two files");
+  if (resolve(cert) === resolve(key)) throw new UsageError("--cert and --key must be two files");
   const interrupt = env.CERTWRIGHT_TEST_INTERRUPT_RENEW;
-  if (interrupt !== undefined && interrupt !== "staged" && interrupt !== "key-renamed") {
-    throw new UsageError("CERTWRIGHT_TEST_INTERRUPT_RENEW must be staged or key-renamed");
+  if (interrupt !== undefined && !(commitSteps as readonly string[]).includes(interrupt)) {
+    throw new UsageError(`CERTWRIGHT_TEST_INTERRUPT_RENEW must be one of ${commitSteps.join(", ")}`);
   }
   const authKey = get("auth-key");
   return {
@@ -179,8 +185,9 @@ class Renewer {
       } else if (recovery.state === "mismatched") {
         if (!force) throw new ClientError(`${recovery.reason}; check --cert and --key, or give --force to replace both with a fresh pair`);
         this.log(`${recovery.reason}; --force: replacing both`);
-      } else if (recovery.removedStaged) {
-        this.log("removed the staged files of a renewal interrupted before its swap; the pair in place is unchanged");
+      } else {
+        if (recovery.removedStaged) this.log("removed the staged files of a renewal interrupted before its swap; the pair in place is unchanged");
+        if (recovery.finishedLinking) this.log(`finished making ${options.paths.cert} and ${options.paths.key} links into .certwright/ (a renewal was interrupted while converting them); the pair in place is unchanged`);
       }
       const oldPem = readText(options.paths.cert, "--cert");
       const summary = readSummary(options.paths.cert);
