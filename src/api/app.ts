@@ -9,6 +9,7 @@ import {
 } from "fastify-type-provider-zod";
 import { requireAdmin } from "../authority/authentication.js";
 import type { Authority } from "../authority/authority.js";
+import type { SigningConfigReloader } from "../authority/config-reload.js";
 import type { InventoryService } from "../authority/inventory.js";
 import type { RevocationService } from "../authority/revocation.js";
 import { CertwrightError } from "../errors.js";
@@ -19,6 +20,7 @@ import { logRedaction } from "./log-redaction.js";
 import type { Metrics } from "./metrics.js";
 import { installRateLimit, type RateLimit } from "./rate-limit.js";
 import { RequestLog } from "./request-log.js";
+import { adminRoutes } from "./routes/admin.js";
 import { cfsslRoutes } from "./routes/cfssl.js";
 import type { AdminCheck } from "./routes/common.js";
 import { inventoryRoutes } from "./routes/inventory.js";
@@ -50,6 +52,8 @@ export interface AppOptions {
   metrics?: Metrics | undefined;
   /** The readiness checks behind GET /api/v1/ready; absent: that endpoint is not served. */
   readiness?: ReadinessService | undefined;
+  /** Live reload of the signing config at POST /api/v1/admin/reload; absent: that endpoint is not served. */
+  reloader?: SigningConfigReloader | undefined;
 }
 
 declare module "fastify" {
@@ -164,17 +168,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: "/docs" });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
-  // Making CAs, revoking and reading the inventory are an admin's acts once the service
-  // authenticates anyone at all; before that, everything is as open as cfssl.
-  const adminRequired = options.authority.config.authKeys.size > 0 || options.adminToken !== undefined;
+  // Making CAs, revoking, reading the inventory and reloading are an admin's acts once the service
+  // authenticates anyone at all; before that, everything is as open as cfssl. Decided per request:
+  // a reload can add or remove the config's auth_keys.
+  const authority = options.authority;
   const adminCheck: AdminCheck = (request) => {
+    const adminRequired = authority.config.authKeys.size > 0 || options.adminToken !== undefined;
     if (adminRequired) requireAdmin(request.headers.authorization, options.adminToken);
     return adminRequired;
   };
-  if (options.rateLimit) installRateLimit(app, options.rateLimit.limit, options.rateLimit.store, options.authority.config.authKeys);
+  if (options.rateLimit) installRateLimit(app, options.rateLimit.limit, options.rateLimit.store, () => authority.config.authKeys);
   await app.register(cfsslRoutes, { authority: options.authority, requireAdmin: adminCheck });
   if (options.inventory) await app.register(inventoryRoutes, { inventory: options.inventory, requireAdmin: adminCheck });
   if (options.revocation) await app.register(revocationRoutes, { revocation: options.revocation, requireAdmin: adminCheck });
   if (options.readiness) await app.register(readinessRoutes, { readiness: options.readiness });
+  if (options.reloader) await app.register(adminRoutes, { reloader: options.reloader, requireAdmin: adminCheck });
   return app;
 }

@@ -13,7 +13,7 @@ export interface AuditEntry {
   cn?: string | undefined;
   sans?: string[] | undefined;
   serial?: string | undefined;
-  /** issued, revoked, already revoked, created, or refused (with the error code). */
+  /** issued, revoked, already revoked, created, reloaded, or refused (with the error code). */
   outcome?: string;
   code?: number;
 }

@@ -25,13 +25,20 @@ const unlimited = /^\/(?:ocsp|crl\/|metrics$|api\/v1\/ready$|api\/v1\/cfssl\/hea
 /**
  * Limits each client — its auth key when the request carries a valid CFSSL-HMAC header, else its
  * client certificate's CN, else its address — to `limit`, in fixed windows counted in the database
- * so a restart hands out no fresh allowance. Over the limit: 429 with Retry-After.
+ * so a restart hands out no fresh allowance. Over the limit: 429 with Retry-After. `authKeys` gives
+ * the current signing config's keys (a reload can change them).
  */
-export function installRateLimit(app: FastifyInstance, limit: RateLimit, store: GuardStore, authKeys: ReadonlyMap<string, Buffer>, clock: () => Date = () => new Date()) {
+export function installRateLimit(
+  app: FastifyInstance,
+  limit: RateLimit,
+  store: GuardStore,
+  authKeys: () => ReadonlyMap<string, Buffer>,
+  clock: () => Date = () => new Date(),
+) {
   const identify = (request: FastifyRequest) => {
     let credential;
     try {
-      credential = credentialFromHeader(request.headers.authorization, request.rawBody ?? Buffer.alloc(0), authKeys);
+      credential = credentialFromHeader(request.headers.authorization, request.rawBody ?? Buffer.alloc(0), authKeys());
     } catch {
       // a wrong HMAC counts against the address; the route refuses it
     }

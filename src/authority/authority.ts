@@ -30,6 +30,7 @@ export interface CertificateRecorder {
 
 export interface AuthorityOptions {
   ca: CertificateAuthority;
+  /** The signing config it starts with: generation 0. */
   config: SigningConfig;
   store: CertificateRecorder;
   /** Default: the system clock. */
@@ -50,6 +51,12 @@ export interface AuthorityOptions {
 export interface Outcome<T> {
   result: T;
   messages: string[];
+}
+
+/** One generation of the signing config: a request keeps the one it started with. */
+interface ConfigGeneration {
+  generation: number;
+  config: SigningConfig;
 }
 
 /** What an issuance made, and for whom, for the audit line. */
@@ -75,7 +82,11 @@ const noHostsMessage =
  */
 export class Authority {
   readonly ca: CertificateAuthority;
-  readonly config: SigningConfig;
+  private current: ConfigGeneration;
+  /** Generations are numbered by attempt, so a failed reload's number is never reused. */
+  private lastGeneration = 0;
+  /** Reloads, one at a time, so generations become current in order. */
+  private reloads: Promise<unknown> = Promise.resolve();
   private readonly store: CertificateRecorder;
   private readonly clock: () => Date;
   private readonly onRecordError: (error: unknown) => void;
@@ -86,7 +97,7 @@ export class Authority {
 
   constructor(options: AuthorityOptions) {
     this.ca = options.ca;
-    this.config = options.config;
+    this.current = { generation: 0, config: options.config };
     this.store = options.store;
     this.clock = options.clock ?? (() => new Date());
     this.onRecordError = options.onRecordError ?? (() => {});
@@ -96,12 +107,38 @@ export class Authority {
     this.replayGuard = options.replayGuard;
   }
 
+  /** The current signing config: what a request that starts now is checked and signed under. */
+  get config(): SigningConfig {
+    return this.current.config;
+  }
+
+  /** The current signing config's generation (0 at start, higher after each reload). */
+  get generation(): number {
+    return this.current.generation;
+  }
+
+  /**
+   * Makes `config` (parsed from `document`, which signer threads parse again) the current signing
+   * config, once the signer has it. Requests that started before keep the config they started
+   * with. Resolves to the new generation; if the signer refuses it, the old config stays current.
+   */
+  useConfig(config: SigningConfig, document: unknown): Promise<number> {
+    const reload = this.reloads.then(async () => {
+      const generation = ++this.lastGeneration;
+      await this.signer.useConfig?.(generation, config, document);
+      this.current = { generation, config };
+      return generation;
+    });
+    this.reloads = reload.catch(() => {});
+    return reload;
+  }
+
   /**
    * The profile's authentication rules (auth key, client certificate), then, in the stricter
    * mode, the request's timestamp and nonce.
    */
-  private authenticate(request: (NewCertRequest | SignRequest) & ReplayFields, requester: Requester): void {
-    const profile = this.config.profile(request.profile);
+  private authenticate(config: SigningConfig, request: (NewCertRequest | SignRequest) & ReplayFields, requester: Requester): void {
+    const profile = config.profile(request.profile);
     requireProfileCredential(profile, requester.credential);
     requireClientCertificate(profile, requester);
     if (requester.credential && this.replayGuard) this.replayGuard.check(requester.credential.keyName, request);
@@ -128,9 +165,10 @@ export class Authority {
 
   /** Makes a key, a CSR and a certificate signed by this CA under the profile, as cfssl's newcert does. */
   async newCert(request: NewCertRequest, requester: Requester = {}) {
-    this.authenticate(request, requester);
-    const outcome = await this.signer.newCert(request, await this.pooledKey(request));
-    const issued = await this.record(outcome, requester);
+    const { generation, config } = this.current;
+    this.authenticate(config, request, requester);
+    const outcome = await this.signer.newCert(request, await this.pooledKey(request), generation);
+    const issued = await this.record(config, outcome, requester);
     return {
       result: {
         private_key: outcome.privateKey,
@@ -144,10 +182,14 @@ export class Authority {
   }
 
   /** Signs a CSR the caller made. `hosts` replaces its SANs ([] clears them); `subject` overrides attributes. */
-  async sign(request: SignRequest, requester: Requester = {}): Promise<Outcome<{ certificate: string }> & { issued: IssuedFacts }> {
-    this.authenticate(request, requester);
-    const outcome = await this.signer.sign(request);
-    const issued = await this.record(outcome, requester);
+  sign(request: SignRequest, requester: Requester = {}): Promise<Outcome<{ certificate: string }> & { issued: IssuedFacts }> {
+    return this.signUnder(this.current, request, requester);
+  }
+
+  private async signUnder({ generation, config }: ConfigGeneration, request: SignRequest, requester: Requester) {
+    this.authenticate(config, request, requester);
+    const outcome = await this.signer.sign(request, generation);
+    const issued = await this.record(config, outcome, requester);
     return {
       result: { certificate: issued.pem },
       messages: this.messagesFor(issued, outcome.input.sans),
@@ -171,17 +213,18 @@ export class Authority {
       const issue = parsed.error.issues[0]!;
       throw new CertwrightError("invalidRequest", `request.${issue.path.join(".")}: ${issue.message}`);
     }
-    const profile = this.config.profile(parsed.data.profile);
+    const current = this.current;
+    const profile = current.config.profile(parsed.data.profile);
     const names = [profile.authKey, profile.prevAuthKey].filter((name): name is string => name !== undefined);
     if (names.length === 0) {
       throw new CertwrightError("invalidRequest", `profile "${profile.name}" has no auth_key, so there is nothing to authenticate against; use sign`);
     }
     const token = Buffer.from(envelope.token, "base64");
-    const keyName = names.find((name) => tokenMatches(this.config.authKeys.get(name)!, bytes, token));
+    const keyName = names.find((name) => tokenMatches(current.config.authKeys.get(name)!, bytes, token));
     if (!keyName) {
       throw new CertwrightError("authenticationFailed", `token: not the HMAC-SHA256 of request under auth key "${profile.authKey}"`);
     }
-    return this.sign(parsed.data, { ...requester, credential: { keyName } });
+    return this.signUnder(current, parsed.data, { ...requester, credential: { keyName } });
   }
 
   /** The CA certificate and a profile's usages and expiry, as cfssl's info answers, and its policy. */
@@ -239,10 +282,10 @@ export class Authority {
    * Records what the signer issued; a certificate leaves only once its row is committed. A serial
    * that is taken already (159 random bits make it all but impossible) is drawn again, never reported.
    */
-  private async record({ input, issued: first }: SignOutcome, requester: Requester): Promise<IssuedCertificate> {
+  private async record(config: SigningConfig, { input, issued: first }: SignOutcome, requester: Requester): Promise<IssuedCertificate> {
     // Checked on what was signed, the CSR's names and the request's hosts merged; a refused
     // certificate is dropped here, never recorded or sent.
-    requireOwnNames(this.config.profile(input.profile), requester, first.commonName, first.sans);
+    requireOwnNames(config.profile(input.profile), requester, first.commonName, first.sans);
     let issued = first;
     for (let attempt = 1; ; attempt++) {
       try {

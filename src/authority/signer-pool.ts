@@ -2,9 +2,10 @@ import { Worker } from "node:worker_threads";
 import { CertwrightError } from "../errors.js";
 import { threadEntry } from "../thread-entry.js";
 import type { IssuedCertificate } from "../pki/certificate.js";
+import type { SigningConfig } from "../profiles/signing-config.js";
 import type { NewCertRequest, SignRequest } from "../schemas/wire.js";
-import type { IssueInput, NewCertOutcome, SignerLike, SignOutcome } from "./signer.js";
-import type { SignerCall, SignerReply, SignerWorkerData } from "./signer-worker.js";
+import { keptGenerations, type IssueInput, type NewCertOutcome, type SignerLike, type SignOutcome } from "./signer.js";
+import type { ConfigDocumentGeneration, SignerCall, SignerReply, SignerThreadData, SignerWorkerData } from "./signer-worker.js";
 
 const workerEntry = threadEntry(import.meta.url, "signer-worker").url;
 
@@ -30,13 +31,17 @@ export class SignerPool implements SignerLike {
   private readonly slots: Slot[] = [];
   private nextId = 1;
   private closing = false;
+  /** The config generations a worker spawned now must know: those that calls in flight may name. */
+  private configs: ConfigDocumentGeneration[];
 
   private constructor(
     private readonly data: SignerWorkerData,
     private readonly onError: (error: unknown) => void,
-  ) {}
+  ) {
+    this.configs = [{ generation: 0, document: data.configDocument }];
+  }
 
-  /** Starts `size` workers and waits until each has loaded the CA and the config. */
+  /** Starts `size` workers and waits until each has loaded the CA and the config (generation 0). */
   static async start(size: number, data: SignerWorkerData, onError: (error: unknown) => void = () => {}): Promise<SignerPool> {
     const pool = new SignerPool(data, onError);
     await Promise.all(Array.from({ length: size }, () => pool.spawn()));
@@ -44,7 +49,9 @@ export class SignerPool implements SignerLike {
   }
 
   private spawn(): Promise<void> {
-    const worker = new Worker(workerEntry, { workerData: this.data, resourceLimits: workerHeap });
+    const { caCertificate, caKey, label } = this.data;
+    const workerData: SignerThreadData = { caCertificate, caKey, label, configs: this.configs };
+    const worker = new Worker(workerEntry, { workerData, resourceLimits: workerHeap });
     const slot: Slot = { worker, tasks: new Map() };
     this.slots.push(slot);
     return new Promise((resolve, reject) => {
@@ -69,21 +76,30 @@ export class SignerPool implements SignerLike {
     });
   }
 
-  private call<T>(method: SignerCall["method"], args: unknown[]): Promise<T> {
-    const slot = this.slots.reduce((best, s) => (s.tasks.size < best.tasks.size ? s : best));
+  private call<T>(method: SignerCall["method"], args: unknown[], slot = this.slots.reduce((best, s) => (s.tasks.size < best.tasks.size ? s : best))): Promise<T> {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       slot.tasks.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      slot.worker.postMessage({ id, method, args } satisfies SignerCall);
+      slot.worker.postMessage({ id, method, args } as SignerCall);
     });
   }
 
-  sign(request: SignRequest): Promise<SignOutcome> {
-    return this.call("sign", [request]);
+  sign(request: SignRequest, generation?: number): Promise<SignOutcome> {
+    return this.call("sign", [request, generation]);
   }
 
-  newCert(request: NewCertRequest, keyPem?: string): Promise<NewCertOutcome> {
-    return this.call("newCert", [request, keyPem]);
+  newCert(request: NewCertRequest, keyPem?: string, generation?: number): Promise<NewCertOutcome> {
+    return this.call("newCert", [request, keyPem, generation]);
+  }
+
+  /**
+   * Sends the config document to every worker and waits until each has parsed it; workers spawned
+   * later (a replacement for one that died) start with it and the generations kept before it.
+   */
+  async useConfig(generation: number, _config: SigningConfig, document: unknown): Promise<void> {
+    const entry: ConfigDocumentGeneration = { generation, document };
+    this.configs = [...this.configs, entry].slice(-keptGenerations);
+    await Promise.all(this.slots.map((slot) => this.call("useConfig", [entry], slot)));
   }
 
   issue(input: IssueInput): Promise<IssuedCertificate> {

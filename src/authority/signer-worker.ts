@@ -1,11 +1,14 @@
 // A worker thread that signs: it loads the CA and the signing config itself (a parsed config holds
 // regular expressions and address lists, which do not cross threads) and answers SignerLike calls.
+// A reload sends the new config document, which the thread parses and keeps beside the older
+// generations that requests in flight may still name.
 import { parentPort, workerData } from "node:worker_threads";
 import { CertwrightError } from "../errors.js";
 import { loadCertificateAuthority } from "../pki/ca.js";
 import { parseSigningConfig } from "../profiles/signing-config.js";
-import { Signer, type SignerLike } from "./signer.js";
+import { Signer } from "./signer.js";
 
+/** What SignerPool.start needs: the CA's PEM and the signing config document it starts with. */
 export interface SignerWorkerData {
   caCertificate: string;
   caKey: string;
@@ -13,27 +16,52 @@ export interface SignerWorkerData {
   configDocument: unknown;
 }
 
-export interface SignerCall {
-  id: number;
-  method: keyof SignerLike;
-  args: unknown[];
+/** One generation of the signing config, as a document. */
+export interface ConfigDocumentGeneration {
+  generation: number;
+  document: unknown;
 }
+
+/** What a thread starts with: the CA, and the config generations kept so far, oldest first. */
+export interface SignerThreadData {
+  caCertificate: string;
+  caKey: string;
+  label: string;
+  configs: ConfigDocumentGeneration[];
+}
+
+export type SignerCall =
+  | { id: number; method: "sign" | "newCert" | "issue"; args: unknown[] }
+  | { id: number; method: "useConfig"; args: [ConfigDocumentGeneration] };
 
 export type SignerReply =
   | { id: number; value: unknown }
   | { id: number; error: { kind: CertwrightError["kind"]; message: string } | { internal: string } };
 
-const data = workerData as SignerWorkerData;
+const data = workerData as SignerThreadData;
+const [first, ...later] = data.configs;
 const signer = new Signer(
   await loadCertificateAuthority(data.caCertificate, data.caKey, data.label),
-  parseSigningConfig(data.configDocument),
+  parseSigningConfig(first!.document),
+  undefined,
+  first!.generation,
 );
+for (const { generation, document } of later) await signer.useConfig(generation, parseSigningConfig(document));
 const port = parentPort!;
 
-port.on("message", async ({ id, method, args }: SignerCall) => {
+async function answer(call: SignerCall): Promise<unknown> {
+  if (call.method === "useConfig") {
+    const [{ generation, document }] = call.args;
+    return signer.useConfig(generation, parseSigningConfig(document));
+  }
+  return (signer[call.method] as (...a: unknown[]) => Promise<unknown>).apply(signer, call.args);
+}
+
+port.on("message", async (call: SignerCall) => {
+  const { id } = call;
   let reply: SignerReply;
   try {
-    reply = { id, value: await (signer[method] as (...a: unknown[]) => Promise<unknown>).apply(signer, args) };
+    reply = { id, value: await answer(call) };
   } catch (error) {
     reply =
       error instanceof CertwrightError

@@ -21,6 +21,8 @@ export interface IssueInput {
   notBefore?: Date | undefined;
   notAfter?: Date | undefined;
   expiryMs?: number | undefined;
+  /** The signing config generation it was checked under (see Authority.useConfig); default: the latest. */
+  generation?: number | undefined;
 }
 
 export interface SignOutcome {
@@ -34,13 +36,58 @@ export interface NewCertOutcome extends SignOutcome {
   sums: { certificate_request: Sum; certificate: Sum };
 }
 
-/** The CPU side of signing, which the authority runs here or in worker threads. */
+/**
+ * The CPU side of signing, which the authority runs here or in worker threads. `generation` names
+ * the signing config a request started under, so a reload does not change a request in flight;
+ * absent, the latest.
+ */
 export interface SignerLike {
-  sign(request: SignRequest): Promise<SignOutcome>;
+  sign(request: SignRequest, generation?: number): Promise<SignOutcome>;
   /** `keyPem`: a key made ahead (RSA, from the key pool) to use instead of generating one. */
-  newCert(request: NewCertRequest, keyPem?: string): Promise<NewCertOutcome>;
-  /** Issues again from checked input (after a serial collision). */
+  newCert(request: NewCertRequest, keyPem?: string, generation?: number): Promise<NewCertOutcome>;
+  /** Issues again from checked input (after a serial collision), under the input's generation. */
   issue(input: IssueInput): Promise<IssuedCertificate>;
+  /**
+   * Adds generation `generation` of the signing config: `config` parsed, from `document` (threads
+   * parse their own copy). Settles once every call made after it can name that generation.
+   * Absent: the signer keeps the config it started with.
+   */
+  useConfig?(generation: number, config: SigningConfig, document: unknown): Promise<void>;
+}
+
+/** How many signing config generations a signer keeps for requests in flight across reloads. */
+export const keptGenerations = 16;
+
+/** A signer's configs by generation: the newest `keptGenerations`, the latest one the default. */
+class ConfigGenerations {
+  private readonly configs = new Map<number, SigningConfig>();
+  private latest: number;
+
+  constructor(config: SigningConfig, generation = 0) {
+    this.configs.set(generation, config);
+    this.latest = generation;
+  }
+
+  add(generation: number, config: SigningConfig): void {
+    this.configs.set(generation, config);
+    this.latest = Math.max(this.latest, generation);
+    for (const kept of this.configs.keys()) {
+      if (this.configs.size <= keptGenerations) break;
+      if (kept !== this.latest) this.configs.delete(kept);
+    }
+  }
+
+  /** The newest generation: what a call that names none signs under. */
+  get latestGeneration(): number {
+    return this.latest;
+  }
+
+  get(generation: number | undefined): SigningConfig {
+    const config = this.configs.get(generation ?? this.latest);
+    // Not a client's mistake: more reloads than are kept happened while the request was in flight.
+    if (!config) throw new Error(`signing config generation ${generation} is no longer kept (latest: ${this.latest}); the request should be sent again`);
+    return config;
+  }
 }
 
 /** Go's zero time, which cfssl's CLI sends for unset NotBefore / NotAfter. */
@@ -86,11 +133,21 @@ export async function makeKeyAndCsr(request: CsrRequest, check: (request: Policy
  * `newcert`, with no HTTP and no database, so it can run in a worker thread.
  */
 export class Signer implements SignerLike {
+  private readonly configs: ConfigGenerations;
+
+  /** `config` is generation `generation` (default 0) of the signing config. */
   constructor(
     private readonly ca: CertificateAuthority,
-    private readonly config: SigningConfig,
+    config: SigningConfig,
     private readonly clock: () => Date = () => new Date(),
-  ) {}
+    generation = 0,
+  ) {
+    this.configs = new ConfigGenerations(config, generation);
+  }
+
+  async useConfig(generation: number, config: SigningConfig): Promise<void> {
+    this.configs.add(generation, config);
+  }
 
   private caFor(label: string | null | undefined): CertificateAuthority {
     if (label === undefined || label === null || label === this.ca.label) return this.ca;
@@ -99,11 +156,11 @@ export class Signer implements SignerLike {
 
   async issue(input: IssueInput): Promise<IssuedCertificate> {
     const ca = this.caFor(input.label);
-    return issueCertificate(ca, { ...input, profile: this.config.profile(input.profile) }, this.clock());
+    return issueCertificate(ca, { ...input, profile: this.configs.get(input.generation).profile(input.profile) }, this.clock());
   }
 
   /** Signs a CSR the caller made. `hosts` replaces its SANs ([] clears them); `subject` overrides attributes. */
-  async sign(request: SignRequest): Promise<SignOutcome> {
+  async sign(request: SignRequest, generation = this.configs.latestGeneration): Promise<SignOutcome> {
     if (request.bundle) {
       throw new CertwrightError("invalidRequest", "bundle: not supported; fetch the CA certificate with info instead");
     }
@@ -111,7 +168,7 @@ export class Signer implements SignerLike {
       throw new CertwrightError("invalidRequest", "extensions: not supported; the profile decides the certificate's extensions");
     }
     const ca = this.caFor(request.label);
-    const profile = this.config.profile(request.profile);
+    const profile = this.configs.get(generation).profile(request.profile);
     const notBefore = parseRequestTime(request.NotBefore, "NotBefore");
     const lifetime = requestedLifetime(request.expiry, request.not_after, request.NotAfter);
     const csr = parseCsr(request.certificate_request);
@@ -125,18 +182,18 @@ export class Signer implements SignerLike {
       keySpec: csr.keySpec,
       requestsCa: csr.requestsCa,
     });
-    const input: IssueInput = { label: ca.label, profile: profile.name, subject, spki: csr.spki, sans, notBefore, ...lifetime };
+    const input: IssueInput = { label: ca.label, profile: profile.name, subject, spki: csr.spki, sans, notBefore, ...lifetime, generation };
     return { input, issued: issueCertificate(ca, { ...input, profile }, this.clock()) };
   }
 
   /** Makes a key, a CSR and a certificate signed by this CA under the profile, as cfssl's newcert does. */
-  async newCert(request: NewCertRequest, keyPem?: string): Promise<NewCertOutcome> {
+  async newCert(request: NewCertRequest, keyPem?: string, generation = this.configs.latestGeneration): Promise<NewCertOutcome> {
     const ca = this.caFor(request.label);
-    const profile = this.config.profile(request.profile);
+    const profile = this.configs.get(generation).profile(request.profile);
     const lifetime = requestedLifetime(request.expiry, request.not_after, undefined);
     // Checked before the key is made: RSA generation is the expensive part of newcert.
     const { key, csr, subject, sans } = await makeKeyAndCsr(request.request, (names) => enforceProfilePolicy(profile, names), keyPem);
-    const input: IssueInput = { label: ca.label, profile: profile.name, subject, spki: key.spki, sans, ...lifetime };
+    const input: IssueInput = { label: ca.label, profile: profile.name, subject, spki: key.spki, sans, ...lifetime, generation };
     const issued = issueCertificate(ca, { ...input, profile }, this.clock());
     return {
       input,

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseServeOptions, serveHelp, UsageError } from "./options.js";
 import { clientCommands, runClientCommand } from "./client/commands.js";
+import type { RunningServer } from "./serve.js";
 // serve.js (fastify, SQLite, worker threads) is loaded only by the commands that need it, so the
 // client commands start in a fraction of the time (they run from cron jobs and provisioning loops).
 const loadServe = () => import("./serve.js");
@@ -22,8 +23,15 @@ async function serve(argv: string[]): Promise<number> {
     console.log(serveHelp());
     return 0;
   }
-  const server = await (await loadServe()).startServer(options);
+  // systemd's ExecReload sends SIGHUP: re-read the signing config (the reload logs what came of it).
+  // Handled from the start: one that comes while starting (the config is being read anyway) must
+  // not end the process, as SIGHUP does by default.
+  let server: RunningServer | undefined;
   let stopping = false;
+  process.on("SIGHUP", () => {
+    if (server && !stopping) void server.reload();
+  });
+  server = await (await loadServe()).startServer(options);
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;

@@ -8,11 +8,10 @@ import { pino } from "pino";
 import { buildApp } from "../api/app.js";
 import { Metrics } from "../api/metrics.js";
 import { Authority } from "../authority/authority.js";
-import { InventoryService } from "../authority/inventory.js";
-import { ReadinessService } from "../authority/readiness.js";
-import { defaultCrlLifetimeMs, RevocationService } from "../authority/revocation.js";
+import { SigningConfigReloader } from "../authority/config-reload.js";
 import { initCa } from "../authority/init-ca.js";
 import { KeyPool } from "../authority/key-pool.js";
+import { operatorServices } from "../authority/operator-services.js";
 import { ServingCertificate, type ServingPair } from "../authority/serving-certificate.js";
 import { ReplayGuard } from "../authority/replay-guard.js";
 import { SignerPool } from "../authority/signer-pool.js";
@@ -24,7 +23,6 @@ import { csrRequestSchema } from "../schemas/wire.js";
 import { CertificateStore } from "../store/certificate-store.js";
 import { GroupCommitRecorder } from "../store/group-commit.js";
 import { GuardStore } from "../store/guard-store.js";
-import { Inventory } from "../store/inventory.js";
 import { WriterThread } from "../store/writer-client.js";
 import { packageRoot, type ServeOptions } from "./options.js";
 
@@ -114,10 +112,17 @@ function adminTokenOf(options: ServeOptions): string | undefined {
 }
 /** RSA-2048 keys made ahead for newcert: a burst of this many is answered without waiting for generation. */
 const rsaSpares = 8;
+/**
+ * On SIGTERM, how long requests in flight get to finish before their connections are cut: a client
+ * that stalls mid-request would otherwise hold the exit for Node's request timeout (5 minutes).
+ */
+const shutdownGraceMs = 5_000;
 
 export interface RunningServer {
   app: FastifyInstance;
   url: string;
+  /** Re-reads the --config file (SIGHUP); if it does not validate, logs why and keeps the old one. */
+  reload(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -188,10 +193,20 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   // Replay nonces and rate-limit counts outlive restarts, in the same database.
   const guardStore = options.replayWindowMs !== undefined || options.rateLimit ? GuardStore.open(databasePath) : undefined;
   if (options.replayWindowMs !== undefined) notes.push(`replay protection: authenticated requests need a timestamp within ${options.replayWindowMs / 1000}s and a fresh nonce`);
+  // Inserts not yet committed: close() lets them settle before it stops the writer thread.
+  const inserting = new Set<Promise<void>>();
+  const trackInsert = (insert: Promise<void>) => {
+    inserting.add(insert);
+    insert.then(
+      () => inserting.delete(insert),
+      () => inserting.delete(insert),
+    );
+    return insert;
+  };
   const authority = new Authority({
     ca,
     config,
-    store: { insert: (record) => recorder.insert(record), get: (serial, aki) => store.get(serial, aki) },
+    store: { insert: (record) => trackInsert(recorder.insert(record)), get: (serial, aki) => store.get(serial, aki) },
     onRecordError: logError("recording a certificate failed"),
     onIssued: (record) => metrics.certificateIssued(record),
     signer,
@@ -226,19 +241,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const logStream = pino.destination({ dest: 1, sync: false, minLength: 4096 });
   // A quiet service still shows its lines within a second.
   const logFlusher = setInterval(() => logStream.flush(), 1000).unref();
-  const clock = () => new Date();
-  const inventory = new Inventory(store.db);
+  const reloader = new SigningConfigReloader(authority, options.config);
   app = await buildApp({
     authority,
-    inventory: new InventoryService(inventory, clock),
-    revocation: new RevocationService(ca, inventory, clock, defaultCrlLifetimeMs, responder),
+    ...operatorServices(ca, store.db, () => new Date(), responder),
     logger: { level: options.logLevel, stream: logStream },
     version: packageVersion(),
     adminToken,
     tls,
     metrics,
-    readiness: new ReadinessService({ ca, database: inventory, clock }),
     rateLimit: guardStore && options.rateLimit ? { limit: options.rateLimit, store: guardStore } : undefined,
+    reloader,
   });
   // Answers sent once stopping has begun close their connection: Node's server.close() only drops
   // connections idle at that moment, so a keep-alive client whose request was in flight would
@@ -293,12 +306,25 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   return {
     app,
     url: `${scheme}://${host}:${port}`,
+    async reload() {
+      // The reloader logs the outcome either way; a failure leaves the old config serving.
+      await reloader.reload(app.log).catch(() => {});
+    },
     async close() {
       closing = true;
       clearTimeout(renewal);
+      // app.close() stops accepting and waits for every open connection's request to be answered.
+      const cut = setTimeout(() => {
+        app.log.warn(`requests still in flight ${shutdownGraceMs / 1000}s after the stop began: closing their connections`);
+        app.server.closeAllConnections();
+      }, shutdownGraceMs);
       await app.close();
+      clearTimeout(cut);
       await signer?.close();
       await keyPool.close();
+      // A request whose client went away (or was cut) may still be committing: that finishes (or
+      // fails) before the writer thread stops, so no transaction is cut short.
+      await Promise.allSettled([...inserting]);
       await writer.close();
       guardStore?.close();
       store.close();

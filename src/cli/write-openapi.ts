@@ -3,15 +3,13 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildApp } from "../api/app.js";
 import { Authority } from "../authority/authority.js";
-import { InventoryService } from "../authority/inventory.js";
-import { ReadinessService } from "../authority/readiness.js";
-import { RevocationService } from "../authority/revocation.js";
+import { SigningConfigReloader } from "../authority/config-reload.js";
+import { operatorServices } from "../authority/operator-services.js";
 import { initCa } from "../authority/init-ca.js";
 import { loadCertificateAuthority } from "../pki/ca.js";
 import { loadSigningConfig } from "../profiles/signing-config.js";
 import { csrRequestSchema } from "../schemas/wire.js";
 import { CertificateStore } from "../store/certificate-store.js";
-import { Inventory } from "../store/inventory.js";
 import { packageRoot } from "./options.js";
 import { packageVersion } from "./serve.js";
 
@@ -24,16 +22,10 @@ export async function renderOpenapi(): Promise<string> {
   const made = await initCa(request, new Date());
   const store = CertificateStore.open(":memory:");
   const ca = await loadCertificateAuthority(made.certificate, made.private_key);
-  const authority = new Authority({ ca, config: loadSigningConfig(join(packageRoot, "profiles", "ca-config.json")), store });
-  const clock = () => new Date();
-  const inventory = new Inventory(store.db);
-  const app = await buildApp({
-    authority,
-    inventory: new InventoryService(inventory, clock),
-    revocation: new RevocationService(ca, inventory, clock),
-    readiness: new ReadinessService({ ca, database: inventory, clock }),
-    version: packageVersion(),
-  });
+  const configPath = join(packageRoot, "profiles", "ca-config.json");
+  const authority = new Authority({ ca, config: loadSigningConfig(configPath), store });
+  const reloader = new SigningConfigReloader(authority, configPath);
+  const app = await buildApp({ authority, ...operatorServices(ca, store.db, () => new Date()), reloader, version: packageVersion() });
   await app.ready();
   const yaml = app.swagger({ yaml: true });
   await app.close();

@@ -316,7 +316,10 @@ export function readSigningConfigDocument(path: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`${path}: not valid JSON (${(error as Error).message})`);
+    // V8 quotes the text around an unexpected token, which can be part of an inline auth key, and
+    // this message is logged (a failed reload) or printed (start-up): keep only what is wrong.
+    const reason = (error as Error).message.replace(/, (?:\.\.\.)?".*$/s, "");
+    throw new ConfigError(`${path}: not valid JSON (${reason})`);
   }
 }
 

@@ -326,6 +326,13 @@ export const readinessResultSchema = z
 
 export type ReadinessResult = z.infer<typeof readinessResultSchema>;
 
+export const reloadResultSchema = z
+  .object({
+    generation: z.number().int().meta({ description: "The signing config's generation now in use: 0 at start, higher after each reload" }),
+    profiles: z.array(z.string()).meta({ description: "The profiles of the config now in use, \"default\" first" }),
+  })
+  .meta({ id: "ReloadResult" });
+
 export const responseMessageSchema = z.object({ code: z.number(), message: z.string() }).meta({ id: "ResponseMessage" });
 export type ResponseMessage = z.infer<typeof responseMessageSchema>;
 

@@ -6,10 +6,10 @@ import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../src/api/app.js";
 import type { Metrics } from "../../src/api/metrics.js";
 import { Authority, type CertificateRecorder } from "../../src/authority/authority.js";
-import { InventoryService } from "../../src/authority/inventory.js";
-import { ReadinessService } from "../../src/authority/readiness.js";
+import { SigningConfigReloader } from "../../src/authority/config-reload.js";
+import type { SignerLike } from "../../src/authority/signer.js";
+import { operatorServices } from "../../src/authority/operator-services.js";
 import { ReplayGuard } from "../../src/authority/replay-guard.js";
-import { RevocationService } from "../../src/authority/revocation.js";
 import type { RateLimit } from "../../src/api/rate-limit.js";
 import type { GuardStore } from "../../src/store/guard-store.js";
 import { initCa } from "../../src/authority/init-ca.js";
@@ -19,7 +19,6 @@ import { loadSigningConfig, parseSigningConfig, type SigningConfig } from "../..
 import { csrRequestSchema, type CsrRequest } from "../../src/schemas/wire.js";
 import { CertificateStore } from "../../src/store/certificate-store.js";
 import { GroupCommitRecorder } from "../../src/store/group-commit.js";
-import { Inventory } from "../../src/store/inventory.js";
 
 export const root = new URL("../../", import.meta.url).pathname;
 export const profilesDir = join(root, "profiles");
@@ -66,6 +65,10 @@ export interface TestAppOptions {
   metrics?: Metrics;
   /** Replay protection and rate limiting over this guard store (the caller closes it). */
   guard?: { store: GuardStore; replayWindowMs?: number; rateLimit?: RateLimit };
+  /** A signing config file: read at start (unless `config` is given) and re-read by POST /api/v1/admin/reload. */
+  configPath?: string;
+  /** Where signing happens; default: a Signer on this thread. */
+  signer?: SignerLike;
 }
 
 /** A real app around a fresh CA and a real SQLite file in a temporary directory. */
@@ -75,7 +78,7 @@ export async function testApp(t: { teardown(fn: () => void | Promise<void>): voi
   const store = CertificateStore.open(join(dir, "certs.db"));
   const config =
     options.config === undefined
-      ? loadSigningConfig(join(profilesDir, "ca-config.json"))
+      ? loadSigningConfig(options.configPath ?? join(profilesDir, "ca-config.json"))
       : options.config instanceof Object && "profile" in options.config
         ? (options.config as SigningConfig)
         : parseSigningConfig(options.config);
@@ -88,19 +91,18 @@ export async function testApp(t: { teardown(fn: () => void | Promise<void>): voi
     clock: options.clock,
     onIssued: metrics && ((record) => metrics.certificateIssued(record)),
     replayGuard: options.guard?.replayWindowMs ? new ReplayGuard(options.guard.store, options.guard.replayWindowMs, options.clock) : undefined,
+    signer: options.signer,
   });
   const clock = options.clock ?? (() => new Date());
-  const inventory = new Inventory(store.db);
   const app = await buildApp({
     authority,
-    inventory: new InventoryService(inventory, clock),
-    revocation: new RevocationService(ca, inventory, clock),
-    readiness: new ReadinessService({ ca, database: inventory, clock }),
+    ...operatorServices(ca, store.db, clock),
     bodyLimit: options.bodyLimit,
     adminToken: options.adminToken,
     ...(options.logStream ? { logger: { level: "info", stream: options.logStream } } : {}),
     metrics,
     rateLimit: options.guard?.rateLimit ? { limit: options.guard.rateLimit, store: options.guard.store } : undefined,
+    reloader: options.configPath ? new SigningConfigReloader(authority, options.configPath) : undefined,
   });
   t.teardown(async () => {
     await app.close();

@@ -32,8 +32,9 @@ function issuedEntry(issued: IssuedFacts) {
 /** cfssl's endpoints, with the design card's aliases (`initca`, `gencert`). Each handler is one call. */
 export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmin }: { authority: Authority; requireAdmin: AdminCheck }) {
   const api = app.withTypeProvider<ZodTypeProvider>();
-  const authKeys = authority.config.authKeys;
-  const credential = (request: FastifyRequest) => credentialFromHeader(request.headers.authorization, request.rawBody ?? Buffer.alloc(0), authKeys);
+  // The current config's keys: a reload can add, rotate or remove them.
+  const credential = (request: FastifyRequest) =>
+    credentialFromHeader(request.headers.authorization, request.rawBody ?? Buffer.alloc(0), authority.config.authKeys);
 
   for (const name of ["init_ca", "initca"]) {
     api.post(
