@@ -21,7 +21,9 @@ async function newCert(app: TestApp["app"], cn: string, headers: Record<string, 
 }
 
 function serialOf(pem: string) {
-  const hex = new X509Certificate(pem).serialNumber;
+  // Node drops a leading zero nibble; openssl prints whole octets.
+  const printed = new X509Certificate(pem).serialNumber;
+  const hex = printed.length % 2 ? `0${printed}` : printed;
   return { hex, decimal: BigInt(`0x${hex}`).toString(10) };
 }
 
