@@ -5,9 +5,8 @@ import type { CertificateSummary, InventoryQuery } from "../schemas/wire.js";
 import type { CertificateRecord } from "../store/certificate-store.js";
 import type { Inventory } from "../store/inventory.js";
 
-/** Page sizes: the default, and the most one request may ask for. */
-export const defaultPageSize = 100;
-export const maxPageSize = 1000;
+/** The page size when a request names none; the most it may ask for is in the wire schema. */
+const defaultPageSize = 100;
 
 function durationField(name: string, text: string): number {
   const ms = parseDuration(text);
