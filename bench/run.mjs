@@ -181,8 +181,9 @@ function runNode(args) {
 // ---------------------------------------------------------------- the server
 let server = null; // { child, port, dataDir, out, exited, exitCode }
 const restarts = [];
+/** The service as `npm start` runs it: V8's young generation capped at 2 MB semi-spaces (README "Memory"). */
 function serverCommand(port, dataDir) {
-  return ["dist/cli/main.js", "serve", "--port", String(port), "--data-dir", dataDir, "--log-level", "info"];
+  return ["--max-semi-space-size=2", "dist/cli/main.js", "serve", "--port", String(port), "--data-dir", dataDir, "--log-level", "info"];
 }
 function logTail(s, lines = 15) {
   const text = [s.out, s.err].map((f) => (existsSync(f) ? readFileSync(f, "utf8") : "")).join("\n").trim();
