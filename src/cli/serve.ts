@@ -261,15 +261,21 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     if (closing) reply.header("connection", "close");
     done(null, payload);
   });
+  // Stops the threads and closes the databases; an insert still committing finishes (or fails)
+  // before the writer thread stops, so no transaction is cut short.
+  const release = async () => {
+    await signer?.close();
+    await keyPool.close();
+    await Promise.allSettled([...inserting]);
+    await writer.close();
+    guardStore?.close();
+    store.close();
+  };
   for (const note of notes) app.log.info(note);
   try {
     await app.listen({ host: options.address, port: options.port });
   } catch (error) {
-    await signer?.close();
-    await keyPool.close();
-    await writer.close();
-    guardStore?.close();
-    store.close();
+    await release();
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "EADDRINUSE") throw new StartupError(`port ${options.port} on ${options.address} is already in use; pick another with --port`);
     if (code === "EADDRNOTAVAIL") throw new StartupError(`address ${options.address} is not an address of this machine; pick another with --address`);
@@ -320,14 +326,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       }, shutdownGraceMs);
       await app.close();
       clearTimeout(cut);
-      await signer?.close();
-      await keyPool.close();
-      // A request whose client went away (or was cut) may still be committing: that finishes (or
-      // fails) before the writer thread stops, so no transaction is cut short.
-      await Promise.allSettled([...inserting]);
-      await writer.close();
-      guardStore?.close();
-      store.close();
+      // A request whose client went away (or was cut) may still be committing: release waits for it.
+      await release();
       clearInterval(logFlusher);
       logStream.flushSync();
     },

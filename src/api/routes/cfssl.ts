@@ -85,14 +85,16 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmi
         },
       },
       async (request) => {
+        // Who connected is known first; the HMAC, checked next, may then name the key.
+        const connected = requesterOf(request);
         const entry = audit(request, {
           endpoint: name,
-          client: clientIdentity(request),
+          client: describeRequester(connected),
           profile: request.body.profile ?? undefined,
           cn: request.body.request.CN,
           sans: request.body.request.hosts ?? undefined,
         });
-        const requester = requesterOf(request, credential(request));
+        const requester = { ...connected, credential: credential(request) };
         entry.client = describeRequester(requester);
         const { result, messages, issued } = await authority.newCert(request.body, requester);
         Object.assign(entry, issuedEntry(issued));
@@ -112,8 +114,9 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmi
       },
     },
     async (request) => {
-      const entry = audit(request, { endpoint: "sign", client: clientIdentity(request), profile: request.body.profile ?? undefined });
-      const requester = requesterOf(request, credential(request));
+      const connected = requesterOf(request);
+      const entry = audit(request, { endpoint: "sign", client: describeRequester(connected), profile: request.body.profile ?? undefined });
+      const requester = { ...connected, credential: credential(request) };
       entry.client = describeRequester(requester);
       const { result, messages, issued } = await authority.sign(request.body, requester);
       Object.assign(entry, issuedEntry(issued));
@@ -132,8 +135,9 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmi
       },
     },
     async (request) => {
-      const entry = audit(request, { endpoint: "authsign", client: clientIdentity(request) });
-      const { result, messages, issued } = await authority.authSign(request.body, requesterOf(request));
+      const connected = requesterOf(request);
+      const entry = audit(request, { endpoint: "authsign", client: describeRequester(connected) });
+      const { result, messages, issued } = await authority.authSign(request.body, connected);
       Object.assign(entry, issuedEntry(issued));
       return successEnvelope(result, messages);
     },
