@@ -169,6 +169,31 @@ const base64url = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64url"
  * else takes the general path, which refuses what is not in `acceptedKeys`.
  */
 export function publicKeyFromSpki(spki: Uint8Array): { key: KeyObject; spec: KeySpec } {
+  const cacheKey = Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength).toString("latin1");
+  const cached = importedKeys.get(cacheKey);
+  if (cached) {
+    // Refreshed as most recently used: a Map iterates in insertion order.
+    importedKeys.delete(cacheKey);
+    importedKeys.set(cacheKey, cached);
+    return cached;
+  }
+  const imported = importPublicKey(spki);
+  importedKeys.set(cacheKey, imported);
+  if (importedKeys.size > importedKeysKept) importedKeys.delete(importedKeys.keys().next().value!);
+  return imported;
+}
+
+/**
+ * Public keys imported lately, by their exact SPKI bytes. OpenSSL 3 validates a public key fully
+ * when it is imported (for EC, a scalar multiplication as costly as the signature check itself) and
+ * converts it again on its first use, so a key seen again (a client that retries, renews with the
+ * same key, or sends the same CSR) is verified with the KeyObject made the first time. Holding a
+ * public key is harmless; the signature is still checked on every request.
+ */
+const importedKeys = new Map<string, { key: KeyObject; spec: KeySpec }>();
+export const importedKeysKept = 1024;
+
+function importPublicKey(spki: Uint8Array): { key: KeyObject; spec: KeySpec } {
   try {
     const [algorithm, bits] = children(readWhole(spki, Tag.sequence).value);
     const [id, params] = children(expectTag(algorithm, Tag.sequence, "algorithm").value);
