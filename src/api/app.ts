@@ -16,7 +16,7 @@ import { CertwrightError } from "../errors.js";
 import type { GuardStore } from "../store/guard-store.js";
 import type { ReadinessService } from "../authority/readiness.js";
 import { handleError } from "./error-handler.js";
-import { logRedaction } from "./log-redaction.js";
+import { logSerializers } from "./log-redaction.js";
 import type { Metrics } from "./metrics.js";
 import { installRateLimit, type RateLimit } from "./rate-limit.js";
 import { RequestLog } from "./request-log.js";
@@ -85,8 +85,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           },
         }
       : {}),
-    // Whatever logger is asked for, secrets are redacted from it (log-redaction.ts).
-    logger: options.logger ? { ...(options.logger === true ? {} : options.logger), redact: logRedaction } : false,
+    // Whatever logger is asked for, secrets are kept out of it (log-redaction.ts).
+    logger: options.logger ? { ...(options.logger === true ? {} : options.logger), serializers: logSerializers } : false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     logController: new RequestLog(),
   });

@@ -1,25 +1,33 @@
 // The logger's redaction, field by field (the end-to-end search is test/cli/log-redaction.test.ts).
 import { pino } from "pino";
 import t from "tap";
-import { logRedaction, maskPem } from "../../src/api/log-redaction.js";
+import { logSerializers, maskPem } from "../../src/api/log-redaction.js";
 
 const pem = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBvx8tQ3k0Yh2cX9b9Jw1dGk\nAwEHoUQDQgAE\n-----END EC PRIVATE KEY-----\n";
 
 function logged(write: (log: pino.Logger) => void): any[] {
   const lines: string[] = [];
-  write(pino({ redact: logRedaction }, { write: (line: string) => void lines.push(line) }));
+  write(pino({ serializers: logSerializers }, { write: (line: string) => void lines.push(line) }));
   return lines.map((line) => JSON.parse(line));
 }
 
 t.test("secret fields are replaced, whatever they hold", async (t) => {
   const [line] = logged((log) =>
-    log.info({ req: { headers: { authorization: "CFSSL-HMAC ci:abc", cookie: "c" } }, headers: { authorization: "Bearer x" }, body: { a: 1 }, token: "t", private_key: pem }),
+    log.info({ headers: { authorization: "CFSSL-HMAC ci:abc", cookie: "c", "content-type": "application/json" }, body: { a: 1 }, token: "t", private_key: pem, certificate_request: pem }),
   );
-  t.same(line.req.headers, { authorization: "[redacted]", cookie: "[redacted]" });
-  t.equal(line.headers.authorization, "[redacted]");
+  t.same(line.headers, { authorization: "[redacted]", cookie: "[redacted]", "content-type": "application/json" });
   t.equal(line.body, "[redacted]");
   t.equal(line.token, "[redacted]");
   t.equal(line.private_key, "[redacted]");
+  t.equal(line.certificate_request, "[redacted]");
+});
+
+t.test("a line with nothing to hide is logged as it is", async (t) => {
+  const audit = { profile: "server", cn: "svc.internal", sans: ["svc.internal"], serial: "12" };
+  t.equal(logSerializers.audit(audit), audit, "no copy is made");
+  const [line] = logged((log) => log.info({ audit, headers: { "content-type": "application/json" } }, "audit"));
+  t.same(line.audit, audit);
+  t.same(line.headers, { "content-type": "application/json" });
 });
 
 t.test("fields that echo a client's input keep it, with PEM blocks masked", async (t) => {
