@@ -1,8 +1,7 @@
 import { CertwrightError } from "../errors.js";
-import type { CertificateAuthority, IssuedCertificate } from "../pki/certificate.js";
+import type { CertificateAuthority } from "../pki/certificate.js";
 import type { CertificateInfo } from "../pki/describe.js";
-import { sanCount, type SubjectAltNames } from "../pki/hosts.js";
-import { sumOf, type Sum } from "../pki/pem.js";
+import { decodePemBlock, sumOf, type Sum } from "../pki/pem.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
 import { parseKeySpec } from "../pki/keys.js";
 import { parseSerial, serialToDecimal } from "../pki/revocation.js";
@@ -17,7 +16,7 @@ import {
 } from "./authentication.js";
 import { initCa } from "./init-ca.js";
 import type { ReplayFields, ReplayGuard } from "./replay-guard.js";
-import { makeKeyAndCsr, Signer, type SignerLike, type SignOutcome } from "./signer.js";
+import { makeKeyAndCsr, Signer, type SignedCertificate, type SignerLike } from "./signer.js";
 import { DuplicateSerialError, type CertificateRecord, type NewCertificate } from "../store/certificate-store.js";
 import type { AuthSignRequest, CertInfoRequest, CsrRequest, InfoRequest, InfoResult, NewCertRequest, SignRequest } from "../schemas/wire.js";
 
@@ -68,8 +67,8 @@ export interface IssuedFacts {
   requestedBy: string;
 }
 
-function factsOf(issued: IssuedCertificate, profile: string, requestedBy: string): IssuedFacts {
-  return { profile, serialNumber: issued.serialNumber, commonName: issued.commonName, sans: issued.sans, requestedBy };
+function factsOf(issued: SignedCertificate, requestedBy: string): IssuedFacts {
+  return { profile: issued.profile, serialNumber: issued.serialNumber, commonName: issued.commonName, sans: issued.sans, requestedBy };
 }
 
 const maxSerialAttempts = 5;
@@ -168,16 +167,16 @@ export class Authority {
     const { generation, config } = this.current;
     this.authenticate(config, request, requester);
     const outcome = await this.signer.newCert(request, await this.pooledKey(request), generation);
-    const issued = await this.record(config, outcome, requester);
+    const issued = await this.record(config, outcome.issued, requester);
     return {
       result: {
         private_key: outcome.privateKey,
         certificate_request: outcome.certificateRequest,
         certificate: issued.pem,
-        sums: issued === outcome.issued ? outcome.sums : { ...outcome.sums, certificate: sumOf(issued.der) },
+        sums: issued === outcome.issued ? outcome.sums : { ...outcome.sums, certificate: sumOf(decodePemBlock(issued.pem, ["CERTIFICATE"])!) },
       },
-      messages: this.messagesFor(issued, outcome.input.sans),
-      issued: factsOf(issued, outcome.input.profile, describeRequester(requester)),
+      messages: this.messagesFor(issued),
+      issued: factsOf(issued, describeRequester(requester)),
     };
   }
 
@@ -188,12 +187,11 @@ export class Authority {
 
   private async signUnder({ generation, config }: ConfigGeneration, request: SignRequest, requester: Requester) {
     this.authenticate(config, request, requester);
-    const outcome = await this.signer.sign(request, generation);
-    const issued = await this.record(config, outcome, requester);
+    const issued = await this.record(config, await this.signer.sign(request, generation), requester);
     return {
       result: { certificate: issued.pem },
-      messages: this.messagesFor(issued, outcome.input.sans),
-      issued: factsOf(issued, outcome.input.profile, describeRequester(requester)),
+      messages: this.messagesFor(issued),
+      issued: factsOf(issued, describeRequester(requester)),
     };
   }
 
@@ -282,18 +280,18 @@ export class Authority {
    * Records what the signer issued; a certificate leaves only once its row is committed. A serial
    * that is taken already (159 random bits make it all but impossible) is drawn again, never reported.
    */
-  private async record(config: SigningConfig, { input, issued: first }: SignOutcome, requester: Requester): Promise<IssuedCertificate> {
+  private async record(config: SigningConfig, first: SignedCertificate, requester: Requester): Promise<SignedCertificate> {
     // Checked on what was signed, the CSR's names and the request's hosts merged; a refused
     // certificate is dropped here, never recorded or sent.
-    requireOwnNames(config.profile(input.profile), requester, first.commonName, first.sans);
+    requireOwnNames(config.profile(first.profile), requester, first.commonName, first.sans);
     let issued = first;
     for (let attempt = 1; ; attempt++) {
       try {
         const record: NewCertificate = {
           serialNumber: issued.serialNumber,
           authorityKeyId: issued.authorityKeyId,
-          caLabel: input.label,
-          profile: input.profile,
+          caLabel: this.ca.label,
+          profile: issued.profile,
           expiry: issued.notAfter,
           pem: issued.pem,
           issuedAt: this.clock(),
@@ -308,7 +306,7 @@ export class Authority {
         return issued;
       } catch (cause) {
         if (cause instanceof DuplicateSerialError && attempt < maxSerialAttempts) {
-          issued = await this.signer.issue(input);
+          issued = { ...issued, ...(await this.signer.reissue(issued.pem)) };
           continue;
         }
         this.onRecordError(cause);
@@ -319,7 +317,7 @@ export class Authority {
     }
   }
 
-  private messagesFor(issued: IssuedCertificate, sans: SubjectAltNames): string[] {
-    return sanCount(sans) === 0 ? [noHostsMessage, ...issued.warnings] : issued.warnings;
+  private messagesFor(issued: SignedCertificate): string[] {
+    return issued.sans.length === 0 ? [noHostsMessage, ...issued.warnings] : issued.warnings;
   }
 }

@@ -1,10 +1,9 @@
 import { Worker } from "node:worker_threads";
 import { CertwrightError } from "../errors.js";
 import { threadEntry } from "../thread-entry.js";
-import type { IssuedCertificate } from "../pki/certificate.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
 import type { NewCertRequest, SignRequest } from "../schemas/wire.js";
-import { keptGenerations, type IssueInput, type NewCertOutcome, type SignerLike, type SignOutcome } from "./signer.js";
+import { keptGenerations, type NewCertOutcome, type SignedCertificate, type SignerLike } from "./signer.js";
 import type { ConfigDocumentGeneration, SignerCall, SignerReply, SignerThreadData, SignerWorkerData } from "./signer-worker.js";
 
 const workerEntry = threadEntry(import.meta.url, "signer-worker").url;
@@ -84,7 +83,7 @@ export class SignerPool implements SignerLike {
     });
   }
 
-  sign(request: SignRequest, generation?: number): Promise<SignOutcome> {
+  sign(request: SignRequest, generation?: number): Promise<SignedCertificate> {
     return this.call("sign", [request, generation]);
   }
 
@@ -102,8 +101,8 @@ export class SignerPool implements SignerLike {
     await Promise.all(this.slots.map((slot) => this.call("useConfig", [entry], slot)));
   }
 
-  issue(input: IssueInput): Promise<IssuedCertificate> {
-    return this.call("issue", [input]);
+  reissue(certificatePem: string): Promise<{ pem: string; serialNumber: string }> {
+    return this.call("reissue", [certificatePem]);
   }
 
   async close(): Promise<void> {

@@ -31,7 +31,7 @@ export interface SignerThreadData {
 }
 
 export type SignerCall =
-  | { id: number; method: "sign" | "newCert" | "issue"; args: unknown[] }
+  | { id: number; method: "sign" | "newCert" | "reissue"; args: unknown[] }
   | { id: number; method: "useConfig"; args: [ConfigDocumentGeneration] };
 
 export type SignerReply =

@@ -1,36 +1,26 @@
 import { CertwrightError } from "../errors.js";
 import { issueCertificate, type CertificateAuthority, type IssuedCertificate } from "../pki/certificate.js";
 import { buildCsr, parseCsr } from "../pki/csr.js";
-import { sanCount, splitHosts, type SubjectAltNames } from "../pki/hosts.js";
+import { sanCount, splitHosts } from "../pki/hosts.js";
 import { generatePrivateKey, loadPrivateKey, parseKeySpec } from "../pki/keys.js";
-import type { DistinguishedName } from "../pki/name.js";
 import { sumOf, type Sum } from "../pki/pem.js";
+import { withFreshSerial } from "../pki/reissue.js";
 import { buildName, isEmptySubject, mergeSubjectFields, subjectFieldsFromName, subjectFieldsFromRequest } from "../pki/subject.js";
 import { parseDuration } from "../profiles/duration.js";
 import { enforceProfilePolicy, type PolicyRequest } from "../profiles/policy.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
 import type { CsrRequest, NewCertRequest, SignRequest } from "../schemas/wire.js";
 
-/** Everything a certificate is issued from, once the request is checked: enough to issue it again with another serial. */
-export interface IssueInput {
-  label: string;
+/**
+ * What the signer hands back for a certificate it issued: everything but its DER (nobody on the
+ * other side of a thread needs it, and every byte crosses by copy), and the profile it was issued under.
+ */
+export interface SignedCertificate extends Omit<IssuedCertificate, "der"> {
   profile: string;
-  subject: DistinguishedName;
-  spki: Uint8Array;
-  sans: SubjectAltNames;
-  notBefore?: Date | undefined;
-  notAfter?: Date | undefined;
-  expiryMs?: number | undefined;
-  /** The signing config generation it was checked under (see Authority.useConfig); default: the latest. */
-  generation?: number | undefined;
 }
 
-export interface SignOutcome {
-  input: IssueInput;
-  issued: IssuedCertificate;
-}
-
-export interface NewCertOutcome extends SignOutcome {
+export interface NewCertOutcome {
+  issued: SignedCertificate;
   privateKey: string;
   certificateRequest: string;
   sums: { certificate_request: Sum; certificate: Sum };
@@ -42,11 +32,11 @@ export interface NewCertOutcome extends SignOutcome {
  * absent, the latest.
  */
 export interface SignerLike {
-  sign(request: SignRequest, generation?: number): Promise<SignOutcome>;
+  sign(request: SignRequest, generation?: number): Promise<SignedCertificate>;
   /** `keyPem`: a key made ahead (RSA, from the key pool) to use instead of generating one. */
   newCert(request: NewCertRequest, keyPem?: string, generation?: number): Promise<NewCertOutcome>;
-  /** Issues again from checked input (after a serial collision), under the input's generation. */
-  issue(input: IssueInput): Promise<IssuedCertificate>;
+  /** The same certificate under a fresh serial, for a serial collision in the database. */
+  reissue(certificatePem: string): Promise<{ pem: string; serialNumber: string }>;
   /**
    * Adds generation `generation` of the signing config: `config` parsed, from `document` (threads
    * parse their own copy). Settles once every call made after it can name that generation.
@@ -128,6 +118,10 @@ export async function makeKeyAndCsr(request: CsrRequest, check: (request: Policy
   return { key, csr, subject, sans };
 }
 
+function signed({ der: _der, ...issued }: IssuedCertificate, profile: string): SignedCertificate {
+  return { ...issued, profile };
+}
+
 /**
  * Checks requests against their profile and signs them with the CA: the CPU work of `sign` and
  * `newcert`, with no HTTP and no database, so it can run in a worker thread.
@@ -154,13 +148,13 @@ export class Signer implements SignerLike {
     throw new CertwrightError("unknownCaLabel", `label "${label}": no such CA here; the default CA's label is "${this.ca.label}"`);
   }
 
-  async issue(input: IssueInput): Promise<IssuedCertificate> {
-    const ca = this.caFor(input.label);
-    return issueCertificate(ca, { ...input, profile: this.configs.get(input.generation).profile(input.profile) }, this.clock());
+  async reissue(certificatePem: string): Promise<{ pem: string; serialNumber: string }> {
+    const { pem, serialNumber } = withFreshSerial(this.ca, certificatePem);
+    return { pem, serialNumber };
   }
 
   /** Signs a CSR the caller made. `hosts` replaces its SANs ([] clears them); `subject` overrides attributes. */
-  async sign(request: SignRequest, generation = this.configs.latestGeneration): Promise<SignOutcome> {
+  async sign(request: SignRequest, generation = this.configs.latestGeneration): Promise<SignedCertificate> {
     if (request.bundle) {
       throw new CertwrightError("invalidRequest", "bundle: not supported; fetch the CA certificate with info instead");
     }
@@ -182,8 +176,7 @@ export class Signer implements SignerLike {
       keySpec: csr.keySpec,
       requestsCa: csr.requestsCa,
     });
-    const input: IssueInput = { label: ca.label, profile: profile.name, subject, spki: csr.spki, sans, notBefore, ...lifetime, generation };
-    return { input, issued: issueCertificate(ca, { ...input, profile }, this.clock()) };
+    return signed(issueCertificate(ca, { subject, spki: csr.spki, sans, notBefore, ...lifetime, profile }, this.clock()), profile.name);
   }
 
   /** Makes a key, a CSR and a certificate signed by this CA under the profile, as cfssl's newcert does. */
@@ -193,11 +186,9 @@ export class Signer implements SignerLike {
     const lifetime = requestedLifetime(request.expiry, request.not_after, undefined);
     // Checked before the key is made: RSA generation is the expensive part of newcert.
     const { key, csr, subject, sans } = await makeKeyAndCsr(request.request, (names) => enforceProfilePolicy(profile, names), keyPem);
-    const input: IssueInput = { label: ca.label, profile: profile.name, subject, spki: key.spki, sans, ...lifetime, generation };
-    const issued = issueCertificate(ca, { ...input, profile }, this.clock());
+    const issued = issueCertificate(ca, { subject, spki: key.spki, sans, ...lifetime, profile }, this.clock());
     return {
-      input,
-      issued,
+      issued: signed(issued, profile.name),
       privateKey: key.pem,
       certificateRequest: csr.pem,
       sums: { certificate_request: sumOf(csr.der), certificate: sumOf(issued.der) },

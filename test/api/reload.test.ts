@@ -77,7 +77,7 @@ function gated(inner: SignerLike) {
       await wait();
       return inner.newCert(request, keyPem, generation);
     },
-    issue: (input) => inner.issue(input),
+    reissue: (pem) => inner.reissue(pem),
     useConfig: (generation, config, document) => inner.useConfig!(generation, config, document),
   };
   return { signer, inFlight, open };
