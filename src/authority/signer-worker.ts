@@ -57,17 +57,33 @@ async function answer(call: SignerCall): Promise<unknown> {
   return (signer[call.method] as (...a: unknown[]) => Promise<unknown>).apply(signer, call.args);
 }
 
-port.on("message", async (call: SignerCall) => {
+/** Replies settled since the last flush: they go back together, as the calls came (see SignerPool). */
+let outbox: SignerReply[] = [];
+
+function queueReply(reply: SignerReply): void {
+  outbox.push(reply);
+  if (outbox.length > 1) return;
+  // After the calls that settle in this turn (every sign does), one message carries them all.
+  setImmediate(() => {
+    port.postMessage(outbox);
+    outbox = [];
+  });
+}
+
+async function settle(call: SignerCall): Promise<SignerReply> {
   const { id } = call;
-  let reply: SignerReply;
   try {
-    reply = { id, value: await answer(call) };
+    return { id, value: await answer(call) };
   } catch (error) {
-    reply =
-      error instanceof CertwrightError
-        ? { id, error: { kind: error.kind, message: error.message } }
-        : { id, error: { internal: error instanceof Error ? (error.stack ?? error.message) : String(error) } };
+    return error instanceof CertwrightError
+      ? { id, error: { kind: error.kind, message: error.message } }
+      : { id, error: { internal: error instanceof Error ? (error.stack ?? error.message) : String(error) } };
   }
-  port.postMessage(reply);
+}
+
+// Calls run in the order they came; each reply is queued as soon as it settles, so a call that
+// waits (a key being generated) does not hold back the others.
+port.on("message", (calls: SignerCall[]) => {
+  for (const call of calls) void settle(call).then(queueReply);
 });
 port.postMessage({ ready: true });
