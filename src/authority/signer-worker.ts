@@ -59,16 +59,30 @@ async function answer(call: SignerCall): Promise<unknown> {
 
 /** Replies settled since the last flush: they go back together, as the calls came (see SignerPool). */
 let outbox: SignerReply[] = [];
+let flushScheduled = false;
+
+function flush(): void {
+  if (outbox.length === 0) return;
+  port.postMessage(outbox);
+  outbox = [];
+}
 
 function queueReply(reply: SignerReply): void {
   outbox.push(reply);
-  if (outbox.length > 1) return;
+  if (flushScheduled) return;
   // After the calls that settle in this turn (every sign does), one message carries them all.
+  flushScheduled = true;
   setImmediate(() => {
-    port.postMessage(outbox);
-    outbox = [];
+    flushScheduled = false;
+    flush();
   });
 }
+
+/**
+ * How many calls of a batch run before their replies leave: the HTTP thread records and answers
+ * those while this thread signs the rest, so neither waits for a whole batch.
+ */
+const callsPerReply = 4;
 
 async function settle(call: SignerCall): Promise<SignerReply> {
   const { id } = call;
@@ -83,7 +97,14 @@ async function settle(call: SignerCall): Promise<SignerReply> {
 
 // Calls run in the order they came; each reply is queued as soon as it settles, so a call that
 // waits (a key being generated) does not hold back the others.
-port.on("message", (calls: SignerCall[]) => {
-  for (const call of calls) void settle(call).then(queueReply);
+port.on("message", async (calls: SignerCall[]) => {
+  for (let i = 0; i < calls.length; i++) {
+    void settle(calls[i]!).then(queueReply);
+    if ((i + 1) % callsPerReply === 0 && i + 1 < calls.length) {
+      // A turn of the event loop lets the replies so far settle; then they leave at once.
+      await new Promise(setImmediate);
+      flush();
+    }
+  }
 });
 port.postMessage({ ready: true });
