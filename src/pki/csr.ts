@@ -176,12 +176,12 @@ export function parseCsr(pem: string): ParsedCsr {
   }
   const notPkcs10 = (cause: unknown) =>
     new CertwrightError("csrParseFailed", "certificate_request: the PEM block is not a valid PKCS#10 request", { cause });
-  let info, algorithm, signature, version, subject: DistinguishedName, spki, attributes;
+  let info, algorithm, signature, version, subjectElement, subject: DistinguishedName, spki, attributes;
   try {
     [info, algorithm, signature] = children(readWhole(der, Tag.sequence).value);
-    [version, , spki, attributes] = children(expectTag(info, Tag.sequence, "certificationRequestInfo").value);
+    [version, subjectElement, spki, attributes] = children(expectTag(info, Tag.sequence, "certificationRequestInfo").value);
     expectTag(version, Tag.integer, "version");
-    subject = readName(children(info!.value)[1]!.raw);
+    subject = readName(subjectElement!.raw);
     expectTag(spki, Tag.sequence, "subjectPKInfo");
     expectTag(algorithm, Tag.sequence, "signatureAlgorithm");
     if (expectTag(signature, Tag.bitString, "signature").value[0] !== 0) throw new DerError("signature has unused bits");

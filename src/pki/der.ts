@@ -24,22 +24,43 @@ export const Tag = {
   bmpString: 0x1e,
 } as const;
 
-function lengthBytes(length: number): Uint8Array {
-  if (length < 0x80) return Uint8Array.of(length);
-  const bytes: number[] = [];
-  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
-  return Uint8Array.of(0x80 | bytes.length, ...bytes);
+/** How many octets a definite length takes after the tag: one in short form, more in long form. */
+function lengthSize(length: number): number {
+  if (length < 0x80) return 1;
+  let size = 1;
+  for (let n = length; n > 0; n = Math.floor(n / 256)) size++;
+  return size;
+}
+
+/** The size of a whole TLV with `size` octets of contents. */
+function tlvSize(size: number): number {
+  return 1 + lengthSize(size) + size;
+}
+
+/** Writes `tag` and the definite length `length` at `offset` in `out`; returns where the contents go. */
+function writeHeader(out: Uint8Array, offset: number, tag: number, length: number): number {
+  out[offset] = tag;
+  const size = lengthSize(length);
+  if (size === 1) {
+    out[offset + 1] = length;
+    return offset + 2;
+  }
+  out[offset + 1] = 0x80 | (size - 1);
+  for (let i = size, n = length; i > 1; i--, n = Math.floor(n / 256)) out[offset + i] = n & 0xff;
+  return offset + 1 + size;
 }
 
 /** One TLV: `tag`, then the length, then the contents. */
 export function tlv(tag: number, ...contents: Uint8Array[]): Uint8Array {
+  return tlvOf(tag, contents);
+}
+
+/** `tlv` with the contents as one array: `sequence` and `set` pass theirs on without spreading them again. */
+function tlvOf(tag: number, contents: readonly Uint8Array[]): Uint8Array {
   let size = 0;
   for (const part of contents) size += part.length;
-  const length = lengthBytes(size);
-  const out = new Uint8Array(1 + length.length + size);
-  out[0] = tag;
-  out.set(length, 1);
-  let offset = 1 + length.length;
+  const out = new Uint8Array(tlvSize(size));
+  let offset = writeHeader(out, 0, tag, size);
   for (const part of contents) {
     out.set(part, offset);
     offset += part.length;
@@ -47,8 +68,48 @@ export function tlv(tag: number, ...contents: Uint8Array[]): Uint8Array {
   return out;
 }
 
-export const sequence = (...items: Uint8Array[]) => tlv(Tag.sequence, ...items);
-export const set = (...items: Uint8Array[]) => tlv(Tag.set, ...items);
+/**
+ * A TLV not written yet: `encodeTree` sizes a whole tree of them first and writes it into one
+ * array. V8 keeps a Uint8Array over 64 bytes outside its heap, and allocating one costs about ten
+ * times a small one, so a large structure built level by level (`sequence(..., sequence(...))`)
+ * pays that, and a copy, once per level; hot paths nest `TlvNode`s instead.
+ */
+export interface TlvNode {
+  tag: number;
+  parts: readonly (Uint8Array | TlvNode)[];
+  /** The size of the contents, without tag and length. */
+  contentSize: number;
+}
+
+export function tlvNode(tag: number, parts: readonly (Uint8Array | TlvNode)[]): TlvNode {
+  let contentSize = 0;
+  for (const part of parts) contentSize += part instanceof Uint8Array ? part.length : tlvSize(part.contentSize);
+  return { tag, parts, contentSize };
+}
+
+/** Writes `node` at `offset` in `out`; returns the offset after it. */
+function writeNode(out: Uint8Array, offset: number, node: TlvNode): number {
+  let at = writeHeader(out, offset, node.tag, node.contentSize);
+  for (const part of node.parts) {
+    if (part instanceof Uint8Array) {
+      out.set(part, at);
+      at += part.length;
+    } else {
+      at = writeNode(out, at, part);
+    }
+  }
+  return at;
+}
+
+/** The DER of a tree of TLVs, written into one array. */
+export function encodeTree(root: TlvNode): Uint8Array {
+  const out = new Uint8Array(tlvSize(root.contentSize));
+  writeNode(out, 0, root);
+  return out;
+}
+
+export const sequence = (...items: Uint8Array[]) => tlvOf(Tag.sequence, items);
+export const set = (...items: Uint8Array[]) => tlvOf(Tag.set, items);
 /** `[n]` EXPLICIT: a constructed context tag around one element. */
 export const explicit = (n: number, inner: Uint8Array) => tlv(0xa0 | n, inner);
 export const octetString = (bytes: Uint8Array) => tlv(Tag.octetString, bytes);
@@ -126,7 +187,12 @@ export function stringOf(tag: number, value: string): Uint8Array {
     }
     return tlv(tag, bytes);
   }
-  return tlv(tag, Buffer.from(value, tag === Tag.utf8String ? "utf8" : "latin1"));
+  if (tag === Tag.utf8String) return tlv(tag, Buffer.from(value, "utf8"));
+  // Latin-1, written straight into the TLV: each character's low octet, as Buffer's "latin1" writes it.
+  const out = new Uint8Array(tlvSize(value.length));
+  const start = writeHeader(out, 0, tag, value.length);
+  for (let i = 0; i < value.length; i++) out[start + i] = value.charCodeAt(i);
+  return out;
 }
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
@@ -157,8 +223,35 @@ export interface Element {
   raw: Uint8Array;
 }
 
+/**
+ * An element as `readElement` reads it. Its two views onto the bytes are made on first use: most
+ * elements are stepped over or only descended into, and making a subarray costs more than reading
+ * the header.
+ */
+class ReadElement implements Element {
+  #value: Uint8Array | undefined;
+  #raw: Uint8Array | undefined;
+
+  constructor(
+    readonly tag: number,
+    private readonly bytes: Uint8Array,
+    private readonly start: number,
+    private readonly contentStart: number,
+    /** The offset just past the element in the bytes it was read from. */
+    readonly end: number,
+  ) {}
+
+  get value(): Uint8Array {
+    return (this.#value ??= this.bytes.subarray(this.contentStart, this.end));
+  }
+
+  get raw(): Uint8Array {
+    return (this.#raw ??= this.bytes.subarray(this.start, this.end));
+  }
+}
+
 /** Reads the element at `offset`, refusing indefinite or overlong lengths and overruns. */
-export function readElement(bytes: Uint8Array, offset = 0): Element {
+export function readElement(bytes: Uint8Array, offset = 0): ReadElement {
   if (offset + 2 > bytes.length) throw new DerError("truncated element");
   const tag = bytes[offset]!;
   if ((tag & 0x1f) === 0x1f) throw new DerError("multi-byte tags are not supported");
@@ -175,7 +268,7 @@ export function readElement(bytes: Uint8Array, offset = 0): Element {
   }
   const end = offset + header + length;
   if (end > bytes.length) throw new DerError("element overruns its container");
-  return { tag, value: bytes.subarray(offset + header, end), raw: bytes.subarray(offset, end) };
+  return new ReadElement(tag, bytes, offset, offset + header, end);
 }
 
 /** The elements inside a constructed element's contents, in order. */
@@ -184,7 +277,7 @@ export function children(value: Uint8Array): Element[] {
   for (let offset = 0; offset < value.length; ) {
     const element = readElement(value, offset);
     out.push(element);
-    offset += element.raw.length;
+    offset = element.end;
   }
   return out;
 }
@@ -192,7 +285,7 @@ export function children(value: Uint8Array): Element[] {
 /** Reads exactly one element that spans all of `bytes`, of the expected tag. */
 export function readWhole(bytes: Uint8Array, tag: number): Element {
   const element = readElement(bytes, 0);
-  if (element.raw.length !== bytes.length) throw new DerError("trailing bytes after the element");
+  if (element.end !== bytes.length) throw new DerError("trailing bytes after the element");
   if (element.tag !== tag) throw new DerError(`expected tag 0x${tag.toString(16)}, got 0x${element.tag.toString(16)}`);
   return element;
 }
@@ -220,16 +313,19 @@ export function oidToString(value: Uint8Array): string {
   return arcs.join(".");
 }
 
+// Shared: decode() without { stream: true } keeps no state between calls.
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
 /** Decodes a directory string (UTF8, Printable, IA5, Teletex as Latin-1, BMP, Universal). */
 export function decodeString(element: Element): string {
   const { tag, value } = element;
   switch (tag) {
     case Tag.utf8String:
-      return new TextDecoder("utf-8", { fatal: true }).decode(value);
+      return utf8Decoder.decode(value);
     case Tag.printableString:
     case Tag.ia5String:
     case Tag.teletexString:
-      return Buffer.from(value).toString("latin1");
+      return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("latin1");
     case Tag.bmpString: {
       if (value.length % 2) throw new DerError("odd BMPString");
       let s = "";

@@ -13,10 +13,11 @@ export interface DistinguishedName {
   rdns: NameAttribute[][];
 }
 
+const stringTags = new Set<number>([Tag.utf8String, Tag.printableString, Tag.ia5String, Tag.teletexString, Tag.bmpString, Tag.universalString]);
+
 /** A value's text; one of a type that is not a string shows as `#` and its DER in hex, as RFC 4514 writes it. */
 function valueText(value: Element): string {
-  const stringTags: number[] = [Tag.utf8String, Tag.printableString, Tag.ia5String, Tag.teletexString, Tag.bmpString, Tag.universalString];
-  return stringTags.includes(value.tag) ? decodeString(value) : `#${Buffer.from(value.raw).toString("hex")}`;
+  return stringTags.has(value.tag) ? decodeString(value) : `#${Buffer.from(value.raw).toString("hex")}`;
 }
 
 /** Reads a Name (SEQUENCE OF SET OF AttributeTypeAndValue), keeping its encoding. */
@@ -42,5 +43,9 @@ export function encodeName(rdns: NameAttribute[][]): DistinguishedName {
 
 /** The values of one attribute type, in order. */
 export function nameValues(name: DistinguishedName, type: string): string[] {
-  return name.rdns.flatMap((rdn) => rdn.filter((a) => a.oid === type).map((a) => a.value));
+  const values: string[] = [];
+  for (const rdn of name.rdns) {
+    for (const attribute of rdn) if (attribute.oid === type) values.push(attribute.value);
+  }
+  return values;
 }

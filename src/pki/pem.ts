@@ -3,7 +3,8 @@ import { createHash } from "node:crypto";
 /** The DER bytes of the first PEM block whose label is one of `labels`, or undefined. */
 export function decodePemBlock(text: string, labels: readonly string[]): Uint8Array<ArrayBuffer> | undefined {
   const pattern = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
-  for (const match of text.matchAll(pattern)) {
+  // An exec loop rather than matchAll, which clones the pattern on every call.
+  for (let match; (match = pattern.exec(text)) !== null; ) {
     if (labels.includes(match[1]!)) {
       const body = match[2]!.replace(/\s+/g, "");
       if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || body.length === 0) return undefined;
@@ -14,8 +15,11 @@ export function decodePemBlock(text: string, labels: readonly string[]): Uint8Ar
 }
 
 export function encodePem(label: string, der: ArrayBuffer | Uint8Array): string {
-  const base64 = Buffer.from(der instanceof Uint8Array ? der : new Uint8Array(der)).toString("base64");
-  const lines = base64.match(/.{1,64}/g) ?? [];
+  const bytes = der instanceof Uint8Array ? der : new Uint8Array(der);
+  // A view, not Buffer.from(bytes), which would copy the DER first.
+  const base64 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+  const lines: string[] = [];
+  for (let i = 0; i < base64.length; i += 64) lines.push(base64.slice(i, i + 64));
   return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
 }
 

@@ -1,6 +1,6 @@
 import { CertwrightError } from "../errors.js";
 import { Tag } from "./der.js";
-import { encodeName, nameValues, type DistinguishedName, type NameAttribute } from "./name.js";
+import { encodeName, type DistinguishedName, type NameAttribute } from "./name.js";
 
 /** cfssl's `names` entry: one set of subject attributes. */
 export interface NameEntry {
@@ -42,6 +42,9 @@ const oids: Record<keyof SubjectFields, string> = {
   CN: "2.5.4.3",
   E: "1.2.840.113549.1.9.1",
 };
+
+/** The attribute types above by OID: which field of `SubjectFields` an attribute of a name fills. */
+const typesByOid = new Map(Object.entries(oids).map(([type, id]) => [id, type as keyof SubjectFields]));
 
 /** Go's pkix.Name order, so certificates read the same as cfssl's. */
 const encodingOrder: (keyof SubjectFields)[] = ["C", "O", "OU", "L", "ST", "SerialNumber", "CN", "E"];
@@ -99,8 +102,9 @@ export function subjectValueProblem(type: keyof SubjectFields, value: string): s
   if (type === "E" && /[^\x20-\x7e]/.test(value)) {
     return "must be ASCII (an email address attribute is an IA5String)";
   }
-  const length = [...value].length;
   const limit = subjectLimits[type];
+  // A string has no more code points than UTF-16 units, so only one that long needs counting.
+  const length = value.length > limit ? [...value].length : value.length;
   if (length > limit) {
     return `is ${length} characters long; the ${attributeNames[type]} holds at most ${limit} (RFC 5280)`;
   }
@@ -154,8 +158,12 @@ export function subjectFieldsFromRequest(request: SubjectRequest): SubjectFields
 /** Reads the attributes the service knows from an encoded name (a CSR's subject). */
 export function subjectFieldsFromName(name: DistinguishedName): SubjectFields {
   const fields = emptyFields();
-  for (const type of encodingOrder) {
-    fields[type] = nameValues(name, oids[type]);
+  // One pass over the RDNs; each type's values keep the order they have in the name.
+  for (const rdn of name.rdns) {
+    for (const { oid, value } of rdn) {
+      const type = typesByOid.get(oid);
+      if (type) fields[type].push(value);
+    }
   }
   return fields;
 }
@@ -202,11 +210,11 @@ export function buildName(fields: SubjectFields): DistinguishedName {
  */
 export function checkCsrSubject(name: DistinguishedName, where: string): void {
   checkSubjectFields(subjectFieldsFromName(name), `${where} `);
-  for (const { oid, value } of name.rdns.flat()) {
-    if (controlPattern.test(value) || loneSurrogatePattern.test(value)) {
-      refuse(`${where} ${shortNames[oid] ?? oid}`, subjectValueProblem("CN", value) ?? "is not valid text");
+  for (const rdn of name.rdns) {
+    for (const { oid, value } of rdn) {
+      if (controlPattern.test(value) || loneSurrogatePattern.test(value)) {
+        refuse(`${where} ${typesByOid.get(oid) ?? oid}`, subjectValueProblem("CN", value) ?? "is not valid text");
+      }
     }
   }
 }
-
-const shortNames: Record<string, string> = Object.fromEntries(Object.entries(oids).map(([short, id]) => [id, short]));
