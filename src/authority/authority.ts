@@ -278,7 +278,7 @@ export class Authority {
 
   /**
    * Records what the signer issued; a certificate leaves only once its row is committed. A serial
-   * that is taken already (159 random bits make it all but impossible) is drawn again, never reported.
+   * that is taken already (112 random bits make it all but impossible) is drawn again, never reported.
    */
   private async record(config: SigningConfig, first: SignedCertificate, requester: Requester): Promise<SignedCertificate> {
     // Checked on what was signed, the CSR's names and the request's hosts merged; a refused

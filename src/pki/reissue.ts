@@ -1,16 +1,11 @@
-import { randomSerial, signTbs, type CertificateAuthority } from "./certificate.js";
+import { randomSerial, serialDecimal, signTbs, type CertificateAuthority } from "./certificate.js";
 import { children, readWhole, sequence, Tag, unsignedInteger } from "./der.js";
 import { signatureAlgorithmFor } from "./keys.js";
 import { decodePemBlock, encodePem } from "./pem.js";
 
-/** A serial's decimal form, as cfssl records and prints serials. */
-export function serialDecimal(serial: Uint8Array): string {
-  return BigInt(`0x${Buffer.from(serial).toString("hex")}`).toString(10);
-}
-
 /**
  * The same certificate under a fresh serial, signed again by `ca`: what a serial collision in the
- * database calls for (159 random bits make one all but impossible). Everything else in the
+ * database calls for (112 random bits make one all but impossible). Everything else in the
  * TBSCertificate, the validity included, stays as it was decided the first time.
  */
 export function withFreshSerial(ca: CertificateAuthority, certificatePem: string): { pem: string; der: Uint8Array; serialNumber: string } {

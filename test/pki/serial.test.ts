@@ -21,3 +21,18 @@ t.test("serials across pool refills: distinct, positive, at most 20 octets in DE
   t.equal(seen.size, 5000, "no serial repeats");
   t.equal(longest, 20, "full-length serials occur");
 });
+
+t.test("a serial is the time of issue in milliseconds, then 14 random octets", async (t) => {
+  const before = Date.now();
+  const serials = Array.from({ length: 2000 }, () => Buffer.from(randomSerial()));
+  const after = Date.now();
+  for (const serial of serials) {
+    t.equal(serial.length, 20);
+    const time = serial.readUIntBE(0, 6);
+    if (time < before || time > after) t.fail(`time prefix ${time} is outside ${before}..${after}`);
+  }
+  t.equal(new Set(serials.map((s) => s.subarray(6).toString("hex"))).size, serials.length, "the random parts all differ");
+  const prefixes = serials.map((s) => s.readUIntBE(0, 6));
+  t.ok(prefixes.every((p, i) => i === 0 || p >= prefixes[i - 1]!), "serials grow with time");
+  t.equal(Buffer.from(randomSerial(Date.UTC(6400, 0))).readUInt8(0) < 0x80, true, "still positive in the year 6400");
+});
