@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, generateKeyPair, sign, type KeyObject } from "node:crypto";
+import { createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
 import { CertwrightError } from "../errors.js";
 import { children, derNull, expectTag, oid, oidToString, readWhole, sequence, Tag } from "./der.js";
@@ -97,21 +97,26 @@ export interface PrivateKey {
   spki: Uint8Array;
 }
 
-/** Generates a key of the given spec; RSA generation runs on libuv's pool, off the event loop. */
+/**
+ * Generates a key of the given spec. RSA generation (tens of milliseconds or more) runs on libuv's
+ * pool, off the event loop; an EC or Ed25519 key takes about as long as one signature, less than
+ * the hand-off to another thread would cost, so it is made here.
+ */
 export async function generatePrivateKey(spec: KeySpec): Promise<PrivateKey> {
   let privateKey: KeyObject;
+  let publicKey: KeyObject;
   try {
     if (spec.algo === "rsa") {
-      ({ privateKey } = await generateKeyPairAsync("rsa", { modulusLength: spec.size, publicExponent: 65537 }));
+      ({ privateKey, publicKey } = await generateKeyPairAsync("rsa", { modulusLength: spec.size, publicExponent: 65537 }));
     } else if (spec.algo === "ecdsa") {
-      ({ privateKey } = await generateKeyPairAsync("ec", { namedCurve: ecdsaCurves[spec.size]! }));
+      ({ privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: ecdsaCurves[spec.size]! }));
     } else {
-      ({ privateKey } = await generateKeyPairAsync("ed25519", {}));
+      ({ privateKey, publicKey } = generateKeyPairSync("ed25519"));
     }
   } catch (cause) {
     throw new CertwrightError("keyGenerationFailed", `could not generate a ${spec.algo} key`, { cause });
   }
-  return wrapPrivateKey(privateKey, spec);
+  return wrapPrivateKey(privateKey, spec, publicKey);
 }
 
 /**
@@ -225,8 +230,8 @@ function importPublicKey(spki: Uint8Array): { key: KeyObject; spec: KeySpec } {
   return { key, spec: keySpecOf(key) };
 }
 
-function wrapPrivateKey(keyObject: KeyObject, spec: KeySpec): PrivateKey {
-  const spki = new Uint8Array(createPublicKey(keyObject).export({ format: "der", type: "spki" }));
+function wrapPrivateKey(keyObject: KeyObject, spec: KeySpec, publicKey = createPublicKey(keyObject)): PrivateKey {
+  const spki = new Uint8Array(publicKey.export({ format: "der", type: "spki" }));
   const pem =
     spec.algo === "rsa"
       ? keyObject.export({ format: "pem", type: "pkcs1" })
