@@ -118,18 +118,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     done(null, body);
   });
   // Fastify skips the parser when a request has no content type and no body (`curl -X POST`): that is {} too.
-  app.addHook("preValidation", async (request) => {
+  // Hooks on every request take a callback rather than return a promise: one microtask less each.
+  app.addHook("preValidation", (request, _reply, done) => {
     if (request.method === "POST" && request.body === undefined) request.body = {};
+    done();
   });
 
   // Answers carry private keys: nothing may cache them (CRLs and OCSP answers say otherwise
   // themselves), and browsers must not sniff them.
   const hsts = options.tls !== undefined;
-  app.addHook("onSend", async (_request, reply, payload) => {
+  app.addHook("onSend", (_request, reply, payload, done) => {
     if (!reply.hasHeader("cache-control")) reply.header("cache-control", "no-store");
     reply.header("x-content-type-options", "nosniff");
     if (hsts) reply.header("strict-transport-security", "max-age=31536000");
-    return payload;
+    done(null, payload);
   });
 
   const clientCn = options.tls?.clientCn;
