@@ -6,6 +6,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { CertwrightError } from "../errors.js";
 import { loadCertificateAuthority } from "../pki/ca.js";
 import { parseSigningConfig } from "../profiles/signing-config.js";
+import { lowerThreadPriority } from "../thread-priority.js";
 import { Signer } from "./signer.js";
 
 /** What SignerPool.start needs: the CA's PEM and the signing config document it starts with. */
@@ -37,6 +38,11 @@ export type SignerCall =
 export type SignerReply =
   | { id: number; value: unknown }
   | { id: number; error: { kind: CertwrightError["kind"]; message: string } | { internal: string } };
+
+// Signing is the stage that can always use more CPU; the HTTP thread and the database writer,
+// which answer and record what it signed, go first when they have work, so certificates already
+// signed do not wait behind new ones (and the CPU they leave is still all signing's).
+lowerThreadPriority(5);
 
 const data = workerData as SignerThreadData;
 const [first, ...later] = data.configs;
