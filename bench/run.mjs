@@ -17,11 +17,12 @@ import { request } from "node:http";
 import { createServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const mainJs = join(root, "dist", "cli", "main.js");
 const postLua = join(root, "bench", "post.lua");
+const postManyLua = join(root, "bench", "post-many.lua");
 const ceilingJs = join(root, "bench", "ceiling.mjs");
 const rel = (p) => relative(process.cwd(), p) || ".";
 
@@ -48,6 +49,7 @@ const WARMUP = "2s";
 const RSA_LOAD_CONNECTIONS = 16; // background RSA newcert load in case d
 const PROBE_CONNECTIONS = 4; // health and sign probes in case d
 const MB = 1024 * 1024;
+const FRESH_CSRS = 4096; // case a2: more keys than the service keeps imported
 
 for (const tool of ["wrk", "openssl"]) {
   try {
@@ -291,16 +293,19 @@ const commands = [];
  * { cmd, stop(), done } where done resolves to the parsed result plus CPU and memory figures.
  */
 function startWrk(label, kind, connections, duration) {
-  const bodyFile = { sign: "sign.json", "newcert-ecdsa": "newcert-ecdsa.json", "newcert-rsa": "newcert-rsa.json" }[kind];
-  const path = kind.startsWith("newcert") ? "newcert" : kind;
+  const bodyFile = { sign: "sign.json", "sign-fresh": "sign-fresh.lines", "newcert-ecdsa": "newcert-ecdsa.json", "newcert-rsa": "newcert-rsa.json" }[kind];
+  const path = kind.startsWith("newcert") ? "newcert" : kind.startsWith("sign") ? "sign" : kind;
   const url = `http://127.0.0.1:${server.port}/api/v1/cfssl/${path}`;
-  const args = ["-t1", `-c${connections}`, `-d${duration}`, "--latency", ...(bodyFile ? ["-s", rel(postLua)] : []), url];
-  const cmd = `${bodyFile ? `BODY=${bodyFile} ` : ""}wrk ${args.join(" ")}`;
+  // A .lines file holds one body per line, sent in turn (post-many.lua); a .json file, one body.
+  const many = bodyFile?.endsWith(".lines");
+  const bodyVar = many ? "BODIES" : "BODY";
+  const args = ["-t1", `-c${connections}`, `-d${duration}`, "--latency", ...(bodyFile ? ["-s", rel(many ? postManyLua : postLua)] : []), url];
+  const cmd = `${bodyFile ? `${bodyVar}=${bodyFile} ` : ""}wrk ${args.join(" ")}`;
   commands.push({ label, cmd });
   const s = server;
   const cpu0 = treeCpuSeconds(s.child.pid);
   const t0 = performance.now();
-  const child = track(spawn("wrk", args, { cwd: root, env: { ...process.env, ...(bodyFile ? { BODY: join(tmp, bodyFile) } : {}) }, stdio: ["ignore", "pipe", "pipe"] }), false);
+  const child = track(spawn("wrk", args, { cwd: root, env: { ...process.env, ...(bodyFile ? { [bodyVar]: join(tmp, bodyFile) } : {}) }, stdio: ["ignore", "pipe", "pipe"] }), false);
   let out = "";
   let err = "";
   child.stdout.on("data", (d) => (out += d));
@@ -425,15 +430,26 @@ async function main() {
   const newcert = (algo, size) => JSON.stringify({ request: { CN: "bench", hosts: ["bench.internal", "10.0.0.1"], key: { algo, size } }, profile: "peer" });
   writeFileSync(join(tmp, "newcert-ecdsa.json"), newcert("ecdsa", 256));
   writeFileSync(join(tmp, "newcert-rsa.json"), newcert("rsa", 2048));
+  // More CSRs, each with a key of its own, than the service keeps imported public keys (1,024):
+  // sent in turn, every request brings a key the service has not seen lately.
+  const { makeKeyAndCsr } = await import(pathToFileURL(join(root, "dist", "authority", "signer.js")).href);
+  const fresh = [];
+  for (let i = 0; i < FRESH_CSRS; i++) {
+    const { csr } = await makeKeyAndCsr({ CN: `system:node:bench-${i}`, names: [{ O: "system:nodes" }] });
+    fresh.push(JSON.stringify({ certificate_request: csr.pem, profile: "client" }));
+  }
+  writeFileSync(join(tmp, "sign-fresh.lines"), `${fresh.join("\n")}\n`);
   console.log(`  bodies (POST, via BODY=<file> and ${rel(postLua)}):`);
   console.log(`    sign.json          {"certificate_request": <CSR>, "profile": "client"}, CSR from: openssl ${csrCmd.join(" ").replaceAll(tmp + "/", "")}`);
   console.log(`    newcert-ecdsa.json ${newcert("ecdsa", 256)}`);
   console.log(`    newcert-rsa.json   ${newcert("rsa", 2048)}`);
+  console.log(`    sign-fresh.lines   ${FRESH_CSRS} bodies like sign.json, each CSR with its own P-256 key (CN system:node:bench-<i>), one per request in turn via BODIES=<file> and ${rel(postManyLua)}`);
 
   // 4. cases
   console.log(`\n[4] cases`);
   await runCase(`warm-up (not scored)`, "sign", CONNECTIONS, WARMUP);
   const a = await runCase("a. sign, ECDSA P-256 CSR", "sign");
+  const a2 = await runCase("a2. sign, a new key each request", "sign-fresh");
   const b = await runCase("b. newcert, ECDSA P-256", "newcert-ecdsa");
   const c = await runCase("c. newcert, RSA-2048", "newcert-rsa");
 
@@ -509,6 +525,9 @@ async function main() {
   const errs = (r) => `${r.errors}${r.requests === 0 ? " (and no answers at all)" : ""}`;
   const clean = (r) => r.errors === 0 && r.requests > 0;
   row("a. sign errors (non-2xx + socket)", errs(a), "0", undefined, clean(a));
+  const ra2 = ratioOf(a2.rps, ceiling);
+  row(`a2. sign req/s, ${FRESH_CSRS} keys in turn (none cached)`, fmt(a2.rps), "(reported)", `${fmt(ra2, 3)}×`);
+  row("a2. sign p99, errors", `${lat(a2, "p99")}, ${errs(a2)}`, "(reported)");
   const rb = ratioOf(b.rps, ceiling);
   row("b. newcert ECDSA req/s", fmt(b.rps), "≥ 0.35× ceiling", `${fmt(rb, 3)}×`, rb >= 0.35);
   row("b. newcert ECDSA errors", errs(b), "0", undefined, clean(b));
