@@ -6,10 +6,13 @@ import type { NewCertRequest, SignRequest } from "../schemas/wire.js";
 import { keptGenerations, type NewCertOutcome, type SignedCertificate, type SignerLike } from "./signer.js";
 import type { ConfigDocumentGeneration, SignerCall, SignerReply, SignerThreadData, SignerWorkerData } from "./signer-worker.js";
 
-const workerEntry = threadEntry(import.meta.url, "signer-worker").url;
+const { url: workerEntry, built } = threadEntry(import.meta.url, "signer-worker");
 
-/** A signer's heap holds one request at a time; small limits keep each thread's footprint small. */
-const workerHeap = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 };
+/**
+ * A signer's heap holds a few requests at a time; small limits keep each thread's footprint small.
+ * They apply to the built service: in tests the thread also compiles TypeScript, which needs more.
+ */
+const workerHeap = built ? { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } : undefined;
 
 interface Task {
   resolve: (value: unknown) => void;
