@@ -101,16 +101,27 @@ async function settle(call: SignerCall): Promise<SignerReply> {
   }
 }
 
-// Calls run in the order they came; each reply is queued as soon as it settles, so a call that
-// waits (a key being generated) does not hold back the others.
-port.on("message", async (calls: SignerCall[]) => {
-  for (let i = 0; i < calls.length; i++) {
-    void settle(calls[i]!).then(queueReply);
-    if ((i + 1) % callsPerReply === 0 && i + 1 < calls.length) {
+/** Calls received and not started yet, across messages, in the order they came. */
+const waiting: SignerCall[] = [];
+let running = false;
+
+// Calls start in the order they came, a message's and the next one's alike; each reply is queued
+// as soon as it settles, so a call that waits (a key being generated) does not hold back the others.
+async function run(): Promise<void> {
+  running = true;
+  for (let started = 1; waiting.length > 0; started++) {
+    void settle(waiting.shift()!).then(queueReply);
+    if (started % callsPerReply === 0 && waiting.length > 0) {
       // A turn of the event loop lets the replies so far settle; then they leave at once.
       await new Promise(setImmediate);
       flush();
     }
   }
+  running = false;
+}
+
+port.on("message", (calls: SignerCall[]) => {
+  waiting.push(...calls);
+  if (!running) void run();
 });
 port.postMessage({ ready: true });
