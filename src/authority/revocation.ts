@@ -28,9 +28,25 @@ export const ocspValidityMs = 3_600_000;
 /** More certificates than this in one OCSP request is refused as malformed: nobody needs it. */
 const maxOcspRequests = 64;
 
+/**
+ * How many CRL lifetimes (cfssl's `?expiry=`) are kept signed at once. Real clients ask for one or
+ * two; a client cycling through more gets the nearest lifetime kept instead of a fresh CRL, so no
+ * request can make the service sign, write a CRL number and burn it.
+ */
+export const maxCachedCrlLifetimes = 8;
+
 interface CachedCrl {
   der: Uint8Array;
   thisUpdate: Date;
+  lifetimeMs: number;
+  /** The revocation generation it lists: a revocation since makes it stale. */
+  generation: number;
+}
+
+/** A CRL as `crl()` answers it; `lifetimeMs` differs from the one asked for when the cache was full. */
+export interface ServedCrl {
+  der: Uint8Array;
+  lifetimeMs: number;
 }
 
 /**
@@ -38,7 +54,10 @@ interface CachedCrl {
  * half its lifetime has passed, so a client fetching it always gets a fresh one cheaply.
  */
 export class RevocationService {
-  private cached: CachedCrl | undefined;
+  /** Signed CRLs by lifetime, least recently used first. */
+  private readonly cached = new Map<number, CachedCrl>();
+  /** Grows with each revocation; a cached CRL of an older generation is re-signed before it is served. */
+  private generation = 0;
   private readonly ocspSigner: OcspSigner;
   private readonly caCertificate: X509Certificate;
 
@@ -69,24 +88,43 @@ export class RevocationService {
     const now = this.clock();
     const outcome = this.inventory.revoke(record.serialNumber, record.authorityKeyId, reason, now);
     if (!outcome) throw new CertwrightError("certificateNotFound", `no certificate with serial ${request.serial} is recorded`);
-    if (!outcome.alreadyRevoked) this.cached = undefined;
+    if (!outcome.alreadyRevoked) this.generation++;
     const messages = outcome.alreadyRevoked
       ? [`already revoked at ${outcome.record.revokedAt?.toISOString()}; nothing changed`]
       : [];
     return { summary: summarize(outcome.record, now), messages };
   }
 
+  /** The CA's CRL with the default lifetime, DER. */
+  crl(): Uint8Array {
+    return this.crlFor(this.crlLifetimeMs).der;
+  }
+
   /**
-   * The CA's CRL, DER. With the default lifetime it comes from the cache; another lifetime (cfssl's
-   * `expiry` query) makes a fresh one. Each CRL made takes the next number, kept in the database.
+   * The CA's CRL with this lifetime (cfssl's `expiry` query), from the cache: signed again only
+   * after a revocation or once half its lifetime has passed, so fetching it never takes a CRL
+   * number or writes the database. Up to `maxCachedCrlLifetimes` lifetimes are kept; once that many
+   * are kept fresh, another lifetime is answered with the nearest kept one (the shorter when two are
+   * as near): the CRL a relying party gets is always current, only its nextUpdate differs.
    */
-  crl(lifetimeMs = this.crlLifetimeMs): Uint8Array {
+  crlFor(lifetimeMs: number): ServedCrl {
     const now = this.clock();
-    if (lifetimeMs !== this.crlLifetimeMs) return this.makeCrl(now, lifetimeMs).der;
-    if (!this.cached || now.getTime() - this.cached.thisUpdate.getTime() > this.crlLifetimeMs / 2) {
-      this.cached = this.makeCrl(now, this.crlLifetimeMs);
+    const fresh = (entry: CachedCrl) => entry.generation === this.generation && now.getTime() - entry.thisUpdate.getTime() <= entry.lifetimeMs / 2;
+    for (const [lifetime, entry] of this.cached) if (!fresh(entry)) this.cached.delete(lifetime);
+    let entry = this.cached.get(lifetimeMs);
+    if (!entry && this.cached.size >= maxCachedCrlLifetimes) {
+      const nearest = [...this.cached.values()].reduce((best, e) => {
+        const d = Math.abs(e.lifetimeMs - lifetimeMs);
+        const bestD = Math.abs(best.lifetimeMs - lifetimeMs);
+        return d < bestD || (d === bestD && e.lifetimeMs < best.lifetimeMs) ? e : best;
+      });
+      entry = nearest;
     }
-    return this.cached.der;
+    entry ??= this.makeCrl(now, lifetimeMs);
+    // Map order is insertion order: re-inserting keeps the most recently used last.
+    this.cached.delete(entry.lifetimeMs);
+    this.cached.set(entry.lifetimeMs, entry);
+    return { der: entry.der, lifetimeMs: entry.lifetimeMs };
   }
 
   private makeCrl(now: Date, lifetimeMs: number): CachedCrl {
@@ -101,7 +139,7 @@ export class RevocationService {
       nextUpdate: new Date(now.getTime() + lifetimeMs),
       revoked,
     });
-    return { der, thisUpdate: now };
+    return { der, thisUpdate: now, lifetimeMs, generation: this.generation };
   }
 
   /**

@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import type { RevocationService } from "../../authority/revocation.js";
+import { maxCachedCrlLifetimes, type RevocationService } from "../../authority/revocation.js";
 import { CertwrightError } from "../../errors.js";
-import { parseDuration } from "../../profiles/duration.js";
+import { formatHours, parseDuration } from "../../profiles/duration.js";
 import { certificateSummarySchema, ocspSignRequestSchema, ocspSignResultSchema, revokeRequestSchema } from "../../schemas/wire.js";
 import { audit } from "../audit.js";
 import { clientIdentity } from "../client-identity.js";
@@ -61,13 +61,21 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
     async (request) => {
       const { expiry } = request.query;
       const lifetime = expiry === undefined ? undefined : parseDuration(expiry);
-      if (lifetime !== undefined && (lifetime <= 0 || lifetime > 366 * 24 * 3_600_000)) {
-        throw new CertwrightError("invalidRequest", `expiry: "${expiry}" must be a positive duration of at most a year, such as 168h`);
+      // At least a minute: a cached CRL is re-signed at half its lifetime, so a shorter one would
+      // be signed again (taking a CRL number) every few requests.
+      if (lifetime !== undefined && (lifetime < 60_000 || lifetime > 366 * 24 * 3_600_000)) {
+        throw new CertwrightError("invalidRequest", `expiry: "${expiry}" must be a duration from 1m to a year, such as 168h`);
       }
       if (expiry !== undefined && lifetime === undefined) {
         throw new CertwrightError("invalidRequest", `expiry: "${expiry}" is not a duration; write it as 168h or 7d`);
       }
-      return successEnvelope(Buffer.from(revocation.crl(lifetime)).toString("base64"));
+      if (lifetime === undefined) return successEnvelope(Buffer.from(revocation.crl()).toString("base64"));
+      const served = revocation.crlFor(lifetime);
+      const note =
+        served.lifetimeMs === lifetime
+          ? []
+          : [`expiry ${expiry}: ${maxCachedCrlLifetimes} other lifetimes are kept signed already; this CRL has the nearest, ${formatHours(served.lifetimeMs)}`];
+      return successEnvelope(Buffer.from(served.der).toString("base64"), note);
     },
   );
 
