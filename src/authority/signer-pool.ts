@@ -104,14 +104,38 @@ export class SignerPool implements SignerLike {
       this.flushScheduled = false;
       for (const slot of this.slots) {
         if (slot.outbox.length === 0) continue;
-        slot.worker.postMessage(slot.outbox);
+        const calls = slot.outbox;
         slot.outbox = [];
+        this.post(slot, calls);
       }
     });
   }
 
+  /**
+   * Posts calls to a worker. A call that cannot be copied (a value too deep for structured clone,
+   * or one it refuses) fails alone: the batch is posted again one call at a time, and a throw here
+   * must not escape the setImmediate above, where it would end the process.
+   */
+  private post(slot: Slot, calls: SignerCall[]): void {
+    try {
+      slot.worker.postMessage(calls);
+    } catch (error) {
+      if (calls.length > 1) {
+        for (const call of calls) this.post(slot, [call]);
+        return;
+      }
+      this.onError(error);
+      const task = slot.tasks.get(calls[0]!.id);
+      slot.tasks.delete(calls[0]!.id);
+      task?.reject(new CertwrightError("invalidRequest", "the request could not be handed to a signer thread (a value nested too deeply or too large); send it without free-form fields such as metadata"));
+    }
+  }
+
   sign(request: SignRequest, generation?: number): Promise<SignedCertificate> {
-    return this.call("sign", [request, generation]);
+    // Only what the signer reads crosses the thread: cfssl's free-form metadata and the fields
+    // this thread has checked already (replay protection) stay here.
+    const { metadata: _metadata, crl_override: _crlOverride, ReturnPrecert: _precert, timestamp: _timestamp, nonce: _nonce, ...signed } = request;
+    return this.call("sign", [signed, generation]);
   }
 
   newCert(request: NewCertRequest, keyPem?: string, generation?: number): Promise<NewCertOutcome> {

@@ -9,6 +9,43 @@ import { maxHosts } from "../pki/hosts.js";
 
 const text = (max: number) => z.string().max(max);
 
+/** How deep and how large a free-form value (`metadata`, `extensions`) may be. */
+export const freeFormLimits = { depth: 8, bytes: 16 * 1024 };
+
+/**
+ * What is wrong with a free-form value, or undefined. Walked without recursion: a value nested
+ * thousands of levels deep (a 10 kB body) must be refused here, since anything that copies it
+ * recursively later (structured clone to a signer thread) overflows the stack.
+ */
+export function freeFormProblem(value: unknown): string | undefined {
+  let bytes = 0;
+  const pending: [unknown, number][] = [[value, 1]];
+  while (pending.length > 0) {
+    const [item, depth] = pending.pop()!;
+    if (item !== null && typeof item === "object") {
+      if (depth > freeFormLimits.depth) return `nested deeper than ${freeFormLimits.depth} levels`;
+      for (const [key, child] of Object.entries(item)) {
+        bytes += key.length + 4;
+        pending.push([child, depth + 1]);
+      }
+    } else {
+      bytes += typeof item === "string" ? item.length + 2 : 8;
+    }
+    if (bytes > freeFormLimits.bytes) return `larger than ${freeFormLimits.bytes / 1024} KiB`;
+  }
+  return undefined;
+}
+
+/** A free-form field, bounded in depth and size (see freeFormProblem). */
+function freeForm<T extends z.ZodType>(schema: T, description: string) {
+  return schema
+    .superRefine((value, context) => {
+      const problem = freeFormProblem(value);
+      if (problem) context.addIssue({ code: "custom", message: `${problem}; at most ${freeFormLimits.depth} levels and ${freeFormLimits.bytes / 1024} KiB are accepted` });
+    })
+    .meta({ description: `${description}; at most ${freeFormLimits.depth} levels deep and ${freeFormLimits.bytes / 1024} KiB` });
+}
+
 /** At most this many `hosts` entries, the bound `splitHosts` enforces too. */
 const hostsField = z
   .array(text(1024))
@@ -108,9 +145,9 @@ export const signRequestSchema = z
     expiry: requestExpiry,
     not_after: requestNotAfter,
     bundle: z.boolean().nullish(),
-    extensions: z.array(z.unknown()).nullish(),
-    metadata: z.record(z.string(), z.unknown()).nullish(),
-    crl_override: z.string().nullish(),
+    extensions: freeForm(z.array(z.unknown()), "cfssl's extra extensions: refused unless empty (the profile decides the extensions)").nullish(),
+    metadata: freeForm(z.record(z.string(), z.unknown()), "cfssl's free-form metadata: accepted and not used").nullish(),
+    crl_override: z.string().max(1024).nullish(),
     ReturnPrecert: z.boolean().nullish(),
     timestamp: replayTimestamp,
     nonce: replayNonce,
