@@ -54,6 +54,32 @@ export interface AppOptions {
   readiness?: ReadinessService | undefined;
   /** Live reload of the signing config at POST /api/v1/admin/reload; absent: that endpoint is not served. */
   reloader?: SigningConfigReloader | undefined;
+  /** HTTP timeouts of the listening server; default `defaultHttpTimeouts`. */
+  timeouts?: HttpTimeouts | undefined;
+}
+
+/** How long a client may take to send its headers and its whole request, and how long an idle keep-alive connection stays open. */
+export interface HttpTimeouts {
+  headersMs: number;
+  requestMs: number;
+  keepAliveMs: number;
+}
+
+/**
+ * Short enough that clients which open connections and send slowly (or nothing) cannot hold
+ * sockets for minutes and run the process out of file descriptors; long enough for any real client.
+ */
+export const defaultHttpTimeouts: HttpTimeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000 };
+
+/** Node's http server options for these timeouts (headers and request timeouts are Node's own). */
+function serverTimeoutOptions(timeouts: HttpTimeouts) {
+  return {
+    headersTimeout: timeouts.headersMs,
+    requestTimeout: timeouts.requestMs,
+    // Node looks for connections past those timeouts every this often (default 30 s, which would let
+    // a slow client keep its socket up to 30 s past the timeout).
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeouts.headersMs / 4))),
+  };
 }
 
 declare module "fastify" {
@@ -74,10 +100,17 @@ export const openapiInfo = {
  * Builds the HTTP app; it never listens, so tests drive it with `inject` and `serve` owns the port.
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const timeouts = options.timeouts ?? defaultHttpTimeouts;
   const app = Fastify({
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    // A socket with no traffic at all for the request timeout is dropped too (a stalled body).
+    connectionTimeout: timeouts.requestMs,
+    http: serverTimeoutOptions(timeouts),
     ...(options.tls
       ? {
           https: {
+            ...serverTimeoutOptions(timeouts),
             cert: options.tls.cert,
             key: options.tls.key,
             minVersion: "TLSv1.2" as const,

@@ -41,6 +41,10 @@ export interface ServeOptions {
   /** A delegated OCSP responder's certificate and key (PEM files), as `cfssl serve -responder`. */
   responder: string | undefined;
   responderKey: string | undefined;
+  /** HTTP timeouts: a client must send its headers, and its whole request, within these; an idle keep-alive connection is closed after the third. */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
 }
 
 interface FlagSpec {
@@ -72,6 +76,9 @@ export const serveFlags: FlagSpec[] = [
   { name: "rate-limit", key: "rateLimit", env: "CERTWRIGHT_RATE_LIMIT", value: "N/PERIOD", help: "at most N requests per client per s, m or h (60/m); 429 beyond" },
   { name: "responder", key: "responder", env: "CERTWRIGHT_RESPONDER", value: "FILE", help: "OCSP responder certificate PEM, issued by the CA with ocsp signing (default: the CA answers)" },
   { name: "responder-key", key: "responderKey", env: "CERTWRIGHT_RESPONDER_KEY", value: "FILE", help: "the private key PEM of --responder" },
+  { name: "headers-timeout", key: "headersTimeoutMs", env: "CERTWRIGHT_HEADERS_TIMEOUT", value: "DURATION", help: "a client that has not sent its request's headers within this is cut off", default: "10s" },
+  { name: "request-timeout", key: "requestTimeoutMs", env: "CERTWRIGHT_REQUEST_TIMEOUT", value: "DURATION", help: "a client that has not sent its whole request (headers and body) within this is cut off", default: "30s" },
+  { name: "keep-alive-timeout", key: "keepAliveTimeoutMs", env: "CERTWRIGHT_KEEP_ALIVE_TIMEOUT", value: "DURATION", help: "an idle keep-alive connection is closed after this", default: "5s" },
   { name: "log-level", key: "logLevel", env: "CERTWRIGHT_LOG_LEVEL", value: "LEVEL", help: `log level: ${logLevels.join(", ")}`, default: "info" },
 ];
 
@@ -160,6 +167,19 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
   if ((responder === undefined) !== (responderKey === undefined)) {
     throw new UsageError("--responder and --responder-key go together: give both for a delegated OCSP responder, or neither for the CA to answer");
   }
+  const timeout = (name: string) => {
+    const text = get(name)!;
+    const ms = parseDuration(text);
+    if (ms === undefined || ms < 100 || ms > 3_600_000) throw new UsageError(`--${name}: "${text}" is not a duration from 100ms to 1h, such as 10s`);
+    return ms;
+  };
+  const headersTimeoutMs = timeout("headers-timeout");
+  const requestTimeoutMs = timeout("request-timeout");
+  const keepAliveTimeoutMs = timeout("keep-alive-timeout");
+  // Node refuses a headers timeout longer than the request timeout: the headers are part of the request.
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new UsageError(`--headers-timeout (${get("headers-timeout")}) is longer than --request-timeout (${get("request-timeout")}); the headers are part of the request`);
+  }
   const ca = values.get("ca");
   const caKey = values.get("ca-key");
   if ((ca === undefined) !== (caKey === undefined)) {
@@ -186,5 +206,8 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     mutualTlsCn,
     adminTokenFile: values.get("admin-token-file"),
     adminToken: env.CERTWRIGHT_ADMIN_TOKEN || undefined,
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs,
   };
 }
