@@ -1,5 +1,7 @@
 import type { TLSSocket } from "node:tls";
 import type { FastifyRequest } from "fastify";
+import { readCertificateSubject } from "../pki/read-certificate.js";
+import type { SubjectAttribute } from "../pki/subject.js";
 import { describeRequester, type ClientCertificate, type Credential, type Requester } from "../authority/authentication.js";
 
 /** The verified client certificate of a mutual-TLS connection, if there is one. */
@@ -14,7 +16,17 @@ function clientCertificateOf(request: FastifyRequest): ClientCertificate | undef
     .split(", ")
     .map((entry) => /^(?:DNS|IP Address):(.+)$/.exec(entry)?.[1])
     .filter((name): name is string => name !== undefined);
-  return { cn, names };
+  return { cn, names, subject: subjectOf(peer!.raw) };
+}
+
+/** Node has verified the certificate; its subject is read as encoded, every RDN, for `own_names_only`. */
+function subjectOf(raw: Buffer | undefined): SubjectAttribute[] {
+  if (!raw) return [];
+  try {
+    return readCertificateSubject(raw);
+  } catch {
+    return [];
+  }
 }
 
 /** Everything the request proved about who sent it. */

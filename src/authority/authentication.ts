@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { CertwrightError } from "../errors.js";
+import { commonNameOid, type SubjectAttribute } from "../pki/subject.js";
 import type { SigningProfile } from "../profiles/signing-config.js";
 
 /** Who a request proved to be: the auth key whose HMAC it carried. */
@@ -7,10 +8,12 @@ export interface Credential {
   keyName: string;
 }
 
-/** A verified mutual-TLS client certificate: its CN and its DNS and IP SANs. */
+/** A verified mutual-TLS client certificate: its CN, its DNS and IP SANs, and its whole subject. */
 export interface ClientCertificate {
   cn: string;
   names: string[];
+  /** Every attribute of its subject; empty when it could not be read, which leaves only the CN to the client. */
+  subject?: readonly SubjectAttribute[] | undefined;
 }
 
 /** Everything known of who sent a request. */
@@ -43,15 +46,26 @@ export function requireClientCertificate(profile: SigningProfile, requester: Req
   }
 }
 
-/** With `own_names_only`, the CN and every SAN must be among the client certificate's own names. */
-export function requireOwnNames(profile: SigningProfile, requester: Requester, commonName: string, sans: readonly string[]): void {
+/**
+ * With `own_names_only`, the certificate may name only the client: every CN value equal to its
+ * client certificate's CN, every other subject attribute one its client certificate carries (so a
+ * node cannot add `O=system:masters` to its own name), and every SAN among its CN, DNS and IP names.
+ */
+export function requireOwnNames(profile: SigningProfile, requester: Requester, subject: readonly SubjectAttribute[], sans: readonly string[]): void {
   if (!profile.ownNamesOnly) return;
-  const own = new Set([requester.clientCertificate!.cn, ...requester.clientCertificate!.names].map((name) => name.toLowerCase()));
-  const foreign = [commonName, ...sans].filter((name) => name !== "" && !own.has(name.toLowerCase()));
-  if (commonName.toLowerCase() !== requester.clientCertificate!.cn.toLowerCase() || foreign.length > 0) {
+  const client = requester.clientCertificate!;
+  const own = new Set([client.cn, ...client.names].map((name) => name.toLowerCase()));
+  const ownAttributes = new Set((client.subject ?? []).map((a) => `${a.oid}=${a.value}`));
+  const commonNames = subject.filter((a) => a.oid === commonNameOid).map((a) => a.value);
+  const foreign = [
+    ...commonNames.filter((cn) => cn.toLowerCase() !== client.cn.toLowerCase()),
+    ...sans.filter((name) => !own.has(name.toLowerCase())),
+    ...subject.filter((a) => a.oid !== commonNameOid && !ownAttributes.has(`${a.oid}=${a.value}`)).map((a) => `${a.name}=${a.value}`),
+  ];
+  if (commonNames.length === 0 || foreign.length > 0) {
     throw new CertwrightError(
       "policyViolation",
-      `profile "${profile.name}" issues only for the client's own names (${[...own].join(", ")}); not for ${[...new Set(foreign.length ? foreign : [commonName || "an empty CN"])].join(", ")}`,
+      `profile "${profile.name}" issues only for the client's own names and subject (${[...own].join(", ")}); not for ${[...new Set(foreign.length ? foreign : ["an empty CN"])].join(", ")}`,
     );
   }
 }

@@ -283,7 +283,7 @@ export class Authority {
   private async record(config: SigningConfig, first: SignedCertificate, requester: Requester): Promise<SignedCertificate> {
     // Checked on what was signed, the CSR's names and the request's hosts merged; a refused
     // certificate is dropped here, never recorded or sent.
-    requireOwnNames(config.profile(first.profile), requester, first.commonName, first.sans);
+    requireOwnNames(config.profile(first.profile), requester, first.subjectAttributes, first.sans);
     let issued = first;
     for (let attempt = 1; ; attempt++) {
       try {

@@ -5,7 +5,7 @@ import { sanCount, splitHosts } from "../pki/hosts.js";
 import { generatePrivateKey, loadPrivateKey, parseKeySpec } from "../pki/keys.js";
 import { sumOf, type Sum } from "../pki/pem.js";
 import { withFreshSerial } from "../pki/reissue.js";
-import { buildName, isEmptySubject, mergeSubjectFields, subjectFieldsFromName, subjectFieldsFromRequest } from "../pki/subject.js";
+import { buildName, isEmptySubject, mergeSubjectFields, subjectAttributes, subjectFieldsFromName, subjectFieldsFromRequest } from "../pki/subject.js";
 import { parseDuration } from "../profiles/duration.js";
 import { enforceProfilePolicy, type PolicyRequest } from "../profiles/policy.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
@@ -104,6 +104,10 @@ function requestedLifetime(expiry: string | null | undefined, notAfter: string |
 
 /** Makes a key and a CSR from a CSR JSON; `check` sees the names and key type before the key is made. */
 export async function makeKeyAndCsr(request: CsrRequest, check: (request: PolicyRequest) => void = () => {}, keyPem?: string) {
+  // As cfssl answers: a leaf made here never becomes a CA, so a `ca` section is a mistake, not a no-op.
+  if (request.ca !== undefined && request.ca !== null) {
+    throw new CertwrightError("invalidRequest", "ca: the ca section is only permitted in init_ca; remove it, or use init_ca to make a CA");
+  }
   const fields = subjectFieldsFromRequest({ CN: request.CN, names: request.names });
   const sans = splitHosts(request.hosts ?? []);
   if (isEmptySubject(fields) && sanCount(sans) === 0) {
@@ -111,7 +115,7 @@ export async function makeKeyAndCsr(request: CsrRequest, check: (request: Policy
   }
   const subject = buildName(fields);
   const keySpec = parseKeySpec(request.key);
-  check({ commonName: fields.CN[0] ?? "", sans, keySpec });
+  check({ subject: subjectAttributes(subject), sans, keySpec });
   const made = keyPem === undefined ? undefined : loadPrivateKey(keyPem);
   const key = made && made.spec.algo === keySpec.algo && made.spec.size === keySpec.size ? made : await generatePrivateKey(keySpec);
   const csr = buildCsr(subject, sans, key);
@@ -170,11 +174,13 @@ export class Signer implements SignerLike {
     const subject = request.subject
       ? buildName(mergeSubjectFields(subjectFieldsFromRequest(request.subject), subjectFieldsFromName(csr.subject)))
       : csr.subject;
+    // The subject as it will be signed, every RDN of it: the CSR's, or the CSR's merged with `subject`.
     enforceProfilePolicy(profile, {
-      commonName: subjectFieldsFromName(subject).CN[0] ?? "",
+      subject: subjectAttributes(subject),
       sans,
       keySpec: csr.keySpec,
       requestsCa: csr.requestsCa,
+      csrHash: csr.signatureHash,
     });
     return signed(issueCertificate(ca, { subject, spki: csr.spki, sans, notBefore, ...lifetime, profile }, this.clock()), profile.name);
   }

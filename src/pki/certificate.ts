@@ -19,6 +19,7 @@ import { sanCount, sanList, type SubjectAltNames } from "./hosts.js";
 import { signatureAlgorithmFor, signData, type PrivateKey } from "./keys.js";
 import { nameValues, type DistinguishedName } from "./name.js";
 import { encodePem } from "./pem.js";
+import { subjectAttributes, type SubjectAttribute } from "./subject.js";
 
 /** A CA that signs: its certificate, its key, and the facts issuance checks against. */
 export interface CertificateAuthority {
@@ -59,7 +60,9 @@ export interface IssuedCertificate {
   serialNumber: string;
   /** Lower-case hex without separators, as cfssl's certdb keys certificates. */
   authorityKeyId: string;
+  /** The first CN; every attribute, other CNs included, is in `subjectAttributes`. */
   commonName: string;
+  subjectAttributes: SubjectAttribute[];
   sans: string[];
   notBefore: Date;
   notAfter: Date;
@@ -285,6 +288,7 @@ export function issueCertificate(ca: CertificateAuthority, request: IssueRequest
     serialNumber: serialDecimal(template.serial),
     authorityKeyId: ca.subjectKeyId,
     commonName: nameValues(request.subject, "2.5.4.3")[0] ?? "",
+    subjectAttributes: subjectAttributes(request.subject),
     sans: sanList(request.sans),
     notBefore: template.notBefore,
     notAfter: template.notAfter,

@@ -17,6 +17,8 @@ export interface ParsedCsr {
   sans: SubjectAltNames;
   /** True when the CSR's extension request has basicConstraints with cA TRUE: it asks to be a CA. */
   requestsCa: boolean;
+  /** The digest of its signature (Node's name: "sha256", "sha1", "md5"…); null for Ed25519. */
+  signatureHash: string | null;
 }
 
 /** Makes a PKCS#10 request for `key`, with the SANs in an extension request as cfssl and openssl do. */
@@ -29,7 +31,9 @@ export function buildCsr(subject: DistinguishedName, sans: SubjectAltNames, key:
   return { pem: encodePem("CERTIFICATE REQUEST", der), der };
 }
 
+// MD5 and SHA-1 are read so that a CSR signed with them is refused by name (the profile decides).
 const rsaHashes: Record<string, string> = {
+  "1.2.840.113549.1.1.4": "md5",
   "1.2.840.113549.1.1.5": "sha1",
   "1.2.840.113549.1.1.14": "sha224",
   "1.2.840.113549.1.1.11": "sha256",
@@ -51,17 +55,19 @@ const digestOids: Record<string, string> = {
   "2.16.840.1.101.3.4.2.3": "sha512",
 };
 
-/** Verifies the CSR's self-signature with Node's crypto, by the algorithm it names. */
-function verifySignature(algorithm: Uint8Array, signed: Uint8Array, signature: Uint8Array, key: KeyObject): boolean {
+/** Verifies the CSR's self-signature with Node's crypto, by the algorithm it names; says which digest it used. */
+function verifySignature(algorithm: Uint8Array, signed: Uint8Array, signature: Uint8Array, key: KeyObject): { valid: boolean; hash: string | null } {
   const [id, params] = children(readWhole(algorithm, Tag.sequence).value);
   const name = oidToString(expectTag(id, Tag.oid, "signature algorithm").value);
   const type = key.asymmetricKeyType;
-  if (rsaHashes[name] && type === "rsa") return verify(rsaHashes[name]!, signed, key, signature);
-  if (ecdsaHashes[name] && type === "ec") return verify(ecdsaHashes[name]!, signed, key, signature);
-  if (name === "1.3.101.112" && type === "ed25519") return verify(null, signed, key, signature);
+  const rsaHash = rsaHashes[name];
+  const ecdsaHash = ecdsaHashes[name];
+  if (rsaHash && type === "rsa") return { valid: verify(rsaHash, signed, key, signature), hash: rsaHash };
+  if (ecdsaHash && type === "ec") return { valid: verify(ecdsaHash, signed, key, signature), hash: ecdsaHash };
+  if (name === "1.3.101.112" && type === "ed25519") return { valid: verify(null, signed, key, signature), hash: null };
   if (name === "1.2.840.113549.1.1.10" && (type === "rsa" || type === "rsa-pss")) {
     const { hash, saltLength } = readPssParams(params);
-    return verify(hash, signed, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }, signature);
+    return { valid: verify(hash, signed, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }, signature), hash };
   }
   throw new DerError(`signature algorithm ${name} does not go with a ${type} key`);
 }
@@ -197,8 +203,9 @@ export function parseCsr(pem: string): ParsedCsr {
     throw new CertwrightError("csrParseFailed", "certificate_request: its public key cannot be read", { cause });
   }
   let valid: boolean;
+  let signatureHash: string | null;
   try {
-    valid = verifySignature(algorithm!.raw, info!.raw, signature!.value.subarray(1), key);
+    ({ valid, hash: signatureHash } = verifySignature(algorithm!.raw, info!.raw, signature!.value.subarray(1), key));
   } catch (cause) {
     throw new CertwrightError("csrInvalid", "certificate_request: its signature algorithm is not supported", { cause });
   }
@@ -212,6 +219,6 @@ export function parseCsr(pem: string): ParsedCsr {
     throw new CertwrightError("csrParseFailed", "certificate_request: its extension request cannot be read", { cause });
   }
   checkCsrSubject(subject, "certificate_request: subject");
-  checkSans(requested.sans, "certificate_request");
-  return { subject, spki: new Uint8Array(spki!.raw), keySpec, sans: requested.sans, requestsCa: requested.requestsCa };
+  const sans = checkSans(requested.sans, "certificate_request");
+  return { subject, spki: new Uint8Array(spki!.raw), keySpec, sans, requestsCa: requested.requestsCa, signatureHash };
 }

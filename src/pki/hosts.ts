@@ -81,6 +81,13 @@ export function checkDnsName(input: string): { name: string } | { problem: strin
     return { problem: `it is ${name.length} characters long, and a DNS name has at most ${maxNameLength}` };
   }
   const labels = name.split(".");
+  // The WHATWG URL parser (browsers, Node's fetch and URL) and inet_aton (curl, OpenSSL's
+  // hostname checks) read a host whose last label is a number as an IPv4 address in some form
+  // (`134744072`, `010.010.010.010`, `0x8.8.8.8`, `8.8.8.8.`): certified as a DNS name it would
+  // dodge every IP rule of a policy and be matched as an address.
+  if (/^(?:0x[0-9a-f]*|[0-9]+)$/i.test(labels[labels.length - 1]!)) {
+    return { problem: "it ends in a number, so clients read it as an IPv4 address; write an IP address in dotted decimal (10.0.0.1), or a name whose last label is not a number" };
+  }
   for (const [i, label] of labels.entries()) {
     if (i === 0 && label === "*" && labels.length > 1) continue; // the wildcard label
     if (label === "") {
@@ -100,6 +107,24 @@ export function checkDnsName(input: string): { name: string } | { problem: strin
     }
   }
   return { name };
+}
+
+/** How a CN reads as a host: a DNS name or IP address in the form it is checked in, ambiguous, or no host at all. */
+export type CommonNameHost = { kind: "dns" | "ip"; name: string } | { kind: "ambiguous"; problem: string } | { kind: "none" };
+
+/**
+ * Reads a CN the way a client that falls back to the CN might read it as a host: surrounding spaces
+ * trimmed, a trailing dot dropped, an IDN as punycode. `ambiguous`: it looks like an IPv4 address
+ * in a form clients read differently (`134744072`, `010.010.010.010`).
+ */
+export function commonNameHost(cn: string): CommonNameHost {
+  const trimmed = cn.trim();
+  const bare = trimmed.endsWith(".") ? trimmed.slice(0, -1) : trimmed;
+  if (isIP(bare)) return { kind: "ip", name: bare };
+  const checked = checkDnsName(trimmed);
+  if ("name" in checked) return { kind: "dns", name: checked.name };
+  if (checked.problem.startsWith("it ends in a number")) return { kind: "ambiguous", problem: checked.problem.replace(/^it /, "") };
+  return { kind: "none" };
 }
 
 function uriProblem(host: string): string | undefined {
@@ -190,9 +215,10 @@ export function splitHosts(hosts: readonly string[]): SubjectAltNames {
 /**
  * Checks the SANs read from a CSR (used when its SANs are kept): the same rules as `hosts`, except
  * that names are taken as they are encoded (a DNS SAN must already be ASCII). `where` names the
- * source in messages.
+ * source in messages. Returns them as `hosts` would have them: a DNS name's trailing dot dropped
+ * (a certificate naming `example.com.` matches no client's host name), duplicates once.
  */
-export function checkSans(sans: SubjectAltNames, where: string): void {
+export function checkSans(sans: SubjectAltNames, where: string): SubjectAltNames {
   const total = sanCount(sans);
   if (total > maxHosts) {
     throw new CertwrightError("csrInvalid", `${where} has ${total} subject alternative names; at most ${maxHosts} are accepted`);
@@ -206,9 +232,11 @@ export function checkSans(sans: SubjectAltNames, where: string): void {
       if (nonAsciiPattern.test(value)) refuse(kind, value, "holds non-ASCII characters (an IA5String cannot)");
     }
   }
+  const dns = new Map<string, string>();
   for (const value of sans.dns) {
     const checked = checkDnsName(value);
-    if ("problem" in checked) refuse("DNS", value, `is not a valid DNS name: ${checked.problem}`);
+    const name = "name" in checked ? checked.name : refuse("DNS", value, `is not a valid DNS name: ${checked.problem}`);
+    if (!dns.has(name.toLowerCase())) dns.set(name.toLowerCase(), name);
   }
   for (const value of sans.email) {
     if (!value.includes("@")) refuse("email", value, "is not an email address");
@@ -219,4 +247,5 @@ export function checkSans(sans: SubjectAltNames, where: string): void {
     const problem = uriProblem(value);
     if (problem) refuse("URI", value, problem);
   }
+  return { ...sans, dns: [...dns.values()] };
 }

@@ -20,6 +20,28 @@ const rsaSizes = [2048, 3072, 4096];
 
 export const acceptedKeys = "ecdsa with size 256, 384 or 521; rsa with size 2048, 3072 or 4096; ed25519";
 
+/**
+ * The largest RSA modulus read at all, in bits: a profile may allow up to this many
+ * (`policy.keys.max_rsa_size`; 4096 by default). Beyond it, checking one CSR's signature costs
+ * more than a thousand ordinary ones.
+ */
+export const maxRsaModulus = 8192;
+
+/**
+ * What makes an RSA public key no key at all, or undefined. An even public exponent has no
+ * inverse, and with e = 1 the "signature" is the padded digest itself, which anyone can forge;
+ * an even modulus cannot be a product of two large primes.
+ */
+function rsaKeyProblem(size: number, exponent: bigint, modulusIsOdd: boolean): string | undefined {
+  if (size < 2048) return `rsa key of ${size} bits is too weak; accepted keys: ${acceptedKeys}`;
+  if (size > maxRsaModulus) return `rsa key of ${size} bits is larger than the ${maxRsaModulus} bits the service reads; accepted keys: ${acceptedKeys}`;
+  if (exponent < 3n || exponent % 2n === 0n) {
+    return `rsa key with public exponent ${exponent} is not a valid RSA key (the exponent must be odd and at least 3; 65537 is the usual one)`;
+  }
+  if (!modulusIsOdd) return "rsa key with an even modulus is not a valid RSA key";
+  return undefined;
+}
+
 /** cfssl's default key: ECDSA P-256. */
 export const defaultKeySpec: KeySpec = { algo: "ecdsa", size: 256 };
 
@@ -142,9 +164,9 @@ export function keySpecOf(key: KeyObject): KeySpec {
   const details = key.asymmetricKeyDetails ?? {};
   if (type === "rsa") {
     const size = details.modulusLength ?? 0;
-    if (size < 2048) {
-      throw new CertwrightError("unsupportedKey", `rsa key of ${size} bits is too weak; accepted keys: ${acceptedKeys}`);
-    }
+    // OpenSSL would not have read an RSA key with an even modulus; the exponent it reads as it is.
+    const problem = rsaKeyProblem(size, details.publicExponent ?? 0n, true);
+    if (problem) throw new CertwrightError("unsupportedKey", problem);
     return { algo: "rsa", size };
   }
   if (type === "ec") {
@@ -232,8 +254,12 @@ function importPublicKey(spki: Uint8Array): { key: KeyObject; spec: KeySpec } {
       let modulus = expectTag(n, Tag.integer, "modulus").value;
       while (modulus.length > 1 && modulus[0] === 0) modulus = modulus.subarray(1);
       const size = (modulus.length - 1) * 8 + (32 - Math.clz32(modulus[0]!));
-      if (size < 2048) throw new CertwrightError("unsupportedKey", `rsa key of ${size} bits is too weak; accepted keys: ${acceptedKeys}`);
-      const jwk = { kty: "RSA", n: base64url(modulus), e: base64url(expectTag(e, Tag.integer, "exponent").value) };
+      const exponent = expectTag(e, Tag.integer, "exponent").value;
+      // A negative exponent (its top bit set) reads as 0 here, and is refused with the rest.
+      const exponentValue = exponent.length === 0 || exponent[0]! & 0x80 ? 0n : BigInt(`0x${Buffer.from(exponent).toString("hex")}`);
+      const problem = rsaKeyProblem(size, exponentValue, (modulus[modulus.length - 1]! & 1) === 1);
+      if (problem) throw new CertwrightError("unsupportedKey", problem);
+      const jwk = { kty: "RSA", n: base64url(modulus), e: base64url(exponent) };
       return { key: createPublicKey({ key: jwk, format: "jwk" }), spec: { algo: "rsa", size } };
     } else if (type === "1.3.101.112" && key.length === 32) {
       return { key: createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: base64url(key) }, format: "jwk" }), spec: { algo: "ed25519", size: 0 } };

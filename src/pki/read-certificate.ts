@@ -6,6 +6,7 @@ import { emptySans, type SubjectAltNames } from "./hosts.js";
 import { publicKeyFromSpki, type KeySpec } from "./keys.js";
 import { readName, type DistinguishedName } from "./name.js";
 import { decodePemBlock } from "./pem.js";
+import { subjectAttributes, type SubjectAttribute } from "./subject.js";
 
 /** What renewing a certificate needs from it: who it names, its key type and its lifetime. */
 export interface CertificateSummary {
@@ -50,6 +51,12 @@ export function readCertificateSummary(pem: string): CertificateSummary {
   } catch (cause) {
     throw new Error(`not a certificate that can be renewed: ${(cause as Error).message}`, { cause });
   }
+}
+
+/** The subject of a DER certificate, every attribute of every RDN (a mutual-TLS client's, for own-names checks). */
+export function readCertificateSubject(der: Uint8Array): SubjectAttribute[] {
+  const { fields, at } = tbsFields(der);
+  return subjectAttributes(readName(expectTag(fields[at + 4], Tag.sequence, "subject").raw));
 }
 
 /** The tbsCertificate's fields, where they start after the optional version, and its extensions. */

@@ -43,6 +43,60 @@ const oids: Record<keyof SubjectFields, string> = {
   E: "1.2.840.113549.1.9.1",
 };
 
+/**
+ * Short names of the subject attribute types a CSR may carry, by OID: the ones cfssl writes
+ * (`SerialNumber` as cfssl spells it) and the others OpenSSL knows by name. Policies and messages
+ * name an attribute this way; one without a name here goes by its dotted OID.
+ */
+const attributeNamesByOid = new Map<string, string>([
+  ...Object.entries(oids).map(([type, id]) => [id, type] as [string, string]),
+  ["2.5.4.4", "SN"],
+  ["2.5.4.9", "STREET"],
+  ["2.5.4.12", "title"],
+  ["2.5.4.15", "businessCategory"],
+  ["2.5.4.17", "postalCode"],
+  ["2.5.4.42", "GN"],
+  ["2.5.4.43", "initials"],
+  ["2.5.4.44", "generationQualifier"],
+  ["2.5.4.46", "dnQualifier"],
+  ["2.5.4.65", "pseudonym"],
+  ["2.5.4.97", "organizationIdentifier"],
+  ["0.9.2342.19200300.100.1.1", "UID"],
+  ["0.9.2342.19200300.100.1.25", "DC"],
+  ["1.3.6.1.4.1.311.60.2.1.1", "jurisdictionL"],
+  ["1.3.6.1.4.1.311.60.2.1.2", "jurisdictionST"],
+  ["1.3.6.1.4.1.311.60.2.1.3", "jurisdictionC"],
+]);
+
+/** The OID of an attribute named as `attributeName` names it (case-insensitively), or a dotted OID as it is. */
+export function attributeOid(name: string): string | undefined {
+  if (/^\d+(\.\d+)+$/.test(name)) return name;
+  const lower = name.toLowerCase();
+  for (const [id, known] of attributeNamesByOid) if (known.toLowerCase() === lower) return id;
+  return undefined;
+}
+
+/** An attribute type's short name (`CN`, `O`, `DC`, `UID`…), or its dotted OID when it has none. */
+export function attributeName(oid: string): string {
+  return attributeNamesByOid.get(oid) ?? oid;
+}
+
+/** One attribute of a subject, whatever its RDN: its type (OID and short name) and its value. */
+export interface SubjectAttribute {
+  oid: string;
+  name: string;
+  value: string;
+}
+
+/** Every attribute of a name, in order, multi-valued RDNs flattened: everything a verifier may read. */
+export function subjectAttributes(name: DistinguishedName): SubjectAttribute[] {
+  return name.rdns.flat().map(({ oid, value }) => ({ oid, name: attributeName(oid), value }));
+}
+
+/** The OIDs of the common name and the email address attributes. */
+export const commonNameOid = oids.CN;
+export const emailAddressOid = oids.E;
+
 /** The attribute types above by OID: which field of `SubjectFields` an attribute of a name fills. */
 const typesByOid = new Map(Object.entries(oids).map(([type, id]) => [id, type as keyof SubjectFields]));
 

@@ -2,8 +2,10 @@ import { BlockList, isIP } from "node:net";
 import { domainToASCII } from "node:url";
 import { z } from "zod";
 import { CertwrightError } from "../errors.js";
-import type { SubjectAltNames } from "../pki/hosts.js";
+import { maxRsaModulus } from "../pki/keys.js";
+import { commonNameHost, type SubjectAltNames } from "../pki/hosts.js";
 import type { KeyAlgorithm, KeySpec } from "../pki/keys.js";
+import { attributeName, attributeOid, commonNameOid, emailAddressOid, type SubjectAttribute } from "../pki/subject.js";
 import type { SigningProfile } from "./signing-config.js";
 
 const rulesSchema = z.strictObject({
@@ -21,12 +23,18 @@ export const policySchema = z.strictObject({
   allow_localhost: z.boolean().optional(),
   allow_ip_sans: z.boolean().optional(),
   common_name: z.string().optional(),
+  subject: z
+    .record(z.string(), z.union([z.string(), z.array(z.string()).min(1)]))
+    .optional()
+    .meta({ description: "Allowed values of each subject attribute other than the CN (anchored regular expressions); an attribute not named is refused" }),
   max_hosts: z.number().int().min(0).optional(),
   keys: z
     .strictObject({
       algorithms: z.array(z.enum(["ecdsa", "rsa", "ed25519"])).min(1).optional(),
       min_rsa_size: z.number().int().min(2048).optional(),
+      max_rsa_size: z.number().int().min(2048).max(maxRsaModulus).optional(),
       min_ecdsa_size: z.number().int().min(256).optional(),
+      allow_sha1_csr: z.boolean().optional(),
     })
     .optional(),
 });
@@ -45,6 +53,30 @@ interface Rules {
   deny: Rule[];
 }
 
+/** Which keys a profile certifies, and which CSR signatures it takes. */
+export interface KeyRules {
+  algorithms: KeyAlgorithm[] | undefined;
+  minRsaSize: number;
+  maxRsaSize: number;
+  minEcdsaSize: number;
+  allowSha1Csr: boolean;
+}
+
+/**
+ * The key rules of a profile without `policy.keys`: RSA from 2048 to 4096 bits (the sizes the
+ * service documents; larger moduli cost every verifier and buy nothing), any accepted curve, and
+ * CSRs signed with SHA-2.
+ */
+export const defaultKeyRules: KeyRules = { algorithms: undefined, minRsaSize: 2048, maxRsaSize: 4096, minEcdsaSize: 256, allowSha1Csr: false };
+
+/** `policy.subject`: the allowed values of one attribute type. */
+interface SubjectRule {
+  /** As the policy names it (`O`, `DC`, `1.2.3.4`), for messages. */
+  name: string;
+  patterns: RegExp[];
+  texts: string[];
+}
+
 /** A profile's issuance policy, parsed once at start-up. */
 export interface NamePolicy {
   dns: Rules;
@@ -56,15 +88,15 @@ export interface NamePolicy {
   allowIpSans: boolean;
   commonName: RegExp | undefined;
   commonNameText: string | undefined;
+  /** By OID; undefined: any attribute passes (cfssl's behaviour), the email address still checked as an email. */
+  subject: Map<string, SubjectRule> | undefined;
   maxHosts: number | undefined;
-  keyAlgorithms: KeyAlgorithm[] | undefined;
-  minRsaSize: number;
-  minEcdsaSize: number;
+  keys: KeyRules;
 }
 
-/** What a request asks to have certified. */
+/** What a request asks to have certified: the whole subject, every attribute of every RDN, and the SANs. */
 export interface NamesRequest {
-  commonName: string;
+  subject: readonly SubjectAttribute[];
   sans: SubjectAltNames;
 }
 
@@ -161,14 +193,34 @@ function parseRules(raw: { allow?: string[] | undefined; deny?: string[] | undef
 }
 
 /** Parses a profile's `policy` object; errors name the JSON path below `path`. */
-export function parsePolicy(raw: PolicyJson, path: string): NamePolicy {
-  let commonName: RegExp | undefined;
-  if (raw.common_name !== undefined) {
-    try {
-      commonName = new RegExp(`^(?:${raw.common_name})$`);
-    } catch (error) {
-      throw new PolicyConfigError(`${path}.common_name: not a valid regular expression (${(error as Error).message})`);
+function anchoredPattern(text: string, path: string): RegExp {
+  try {
+    return new RegExp(`^(?:${text})$`);
+  } catch (error) {
+    throw new PolicyConfigError(`${path}: not a valid regular expression (${(error as Error).message})`);
+  }
+}
+
+function parseSubjectRules(raw: Record<string, string | string[]>, path: string): Map<string, SubjectRule> {
+  const rules = new Map<string, SubjectRule>();
+  for (const [name, value] of Object.entries(raw)) {
+    const oid = attributeOid(name);
+    if (oid === commonNameOid) throw new PolicyConfigError(`${path}.${name}: the CN has its own rule; use policy.common_name`);
+    if (oid === undefined) {
+      throw new PolicyConfigError(`${path}.${name}: not a subject attribute the service knows (C, ST, L, O, OU, E, SerialNumber, STREET, DC, UID, title, …) nor a dotted OID`);
     }
+    if (rules.has(oid)) throw new PolicyConfigError(`${path}.${name}: ${attributeName(oid)} is named twice`);
+    const texts = typeof value === "string" ? [value] : value;
+    rules.set(oid, { name, texts, patterns: texts.map((text, i) => anchoredPattern(text, typeof value === "string" ? `${path}.${name}` : `${path}.${name}[${i}]`)) });
+  }
+  return rules;
+}
+
+export function parsePolicy(raw: PolicyJson, path: string): NamePolicy {
+  const keys = raw.keys ?? {};
+  const maxRsaSize = keys.max_rsa_size ?? Math.max(defaultKeyRules.maxRsaSize, keys.min_rsa_size ?? 0);
+  if (keys.min_rsa_size !== undefined && keys.min_rsa_size > maxRsaSize) {
+    throw new PolicyConfigError(`${path}.keys.min_rsa_size: ${keys.min_rsa_size} is above max_rsa_size ${maxRsaSize}`);
   }
   return {
     dns: parseRules(raw.dns, `${path}.dns`, dnsRule),
@@ -178,12 +230,17 @@ export function parsePolicy(raw: PolicyJson, path: string): NamePolicy {
     allowWildcards: raw.allow_wildcards ?? true,
     allowLocalhost: raw.allow_localhost ?? true,
     allowIpSans: raw.allow_ip_sans ?? true,
-    commonName,
+    commonName: raw.common_name === undefined ? undefined : anchoredPattern(raw.common_name, `${path}.common_name`),
     commonNameText: raw.common_name,
+    subject: raw.subject ? parseSubjectRules(raw.subject, `${path}.subject`) : undefined,
     maxHosts: raw.max_hosts,
-    keyAlgorithms: raw.keys?.algorithms,
-    minRsaSize: raw.keys?.min_rsa_size ?? 2048,
-    minEcdsaSize: raw.keys?.min_ecdsa_size ?? 256,
+    keys: {
+      algorithms: keys.algorithms,
+      minRsaSize: keys.min_rsa_size ?? defaultKeyRules.minRsaSize,
+      maxRsaSize,
+      minEcdsaSize: keys.min_ecdsa_size ?? defaultKeyRules.minEcdsaSize,
+      allowSha1Csr: keys.allow_sha1_csr ?? false,
+    },
   };
 }
 
@@ -206,72 +263,111 @@ function refuse(profile: string, message: string): never {
 type RuleKind = "dns" | "ip" | "email" | "uri";
 const kindNames: Record<RuleKind, string> = { dns: "DNS name", ip: "IP address", email: "email", uri: "URI" };
 
-function checkRules(profile: string, kind: RuleKind, name: string, shown: string, rules: Rules): void {
+/** `what` names the name in messages: by default its kind ("DNS name"), or where it is ("CN", "subject E"). */
+function checkRules(profile: string, kind: RuleKind, name: string, shown: string, rules: Rules, what = kindNames[kind]): void {
   const denied = rules.deny.find((rule) => rule.matches(name));
-  if (denied) refuse(profile, `${kindNames[kind]} "${shown}" matches policy.${kind}.deny rule "${denied.text}"`);
+  if (denied) refuse(profile, `${what} "${shown}" matches policy.${kind}.deny rule "${denied.text}"`);
   if (rules.allow && !rules.allow.some((rule) => rule.matches(name))) {
     const allowed = rules.allow.map((rule) => `"${rule.text}"`).join(", ") || "none";
-    refuse(profile, `${kindNames[kind]} "${shown}" is not in policy.${kind}.allow (${allowed})`);
+    refuse(profile, `${what} "${shown}" is not in policy.${kind}.allow (${allowed})`);
   }
 }
 
-function checkDns(profile: string, policy: NamePolicy, raw: string): void {
+function checkDns(profile: string, policy: NamePolicy, raw: string, shown = raw, what?: string): void {
   const name = normalizeDns(raw);
-  if (!policy.allowWildcards && name.includes("*")) refuse(profile, `wildcard name "${raw}" is not allowed (policy.allow_wildcards is false)`);
-  if (!policy.allowLocalhost && isLocalhostName(name)) refuse(profile, `"${raw}" is localhost (policy.allow_localhost is false)`);
-  checkRules(profile, "dns", name, raw, policy.dns);
+  if (!policy.allowWildcards && name.includes("*")) refuse(profile, `wildcard name "${shown}" is not allowed (policy.allow_wildcards is false)`);
+  if (!policy.allowLocalhost && isLocalhostName(name)) refuse(profile, `"${shown}" is localhost (policy.allow_localhost is false)`);
+  checkRules(profile, "dns", name, shown, policy.dns, what);
 }
 
-function checkIp(profile: string, policy: NamePolicy, ip: string, isSan: boolean): void {
+function checkIp(profile: string, policy: NamePolicy, ip: string, isSan: boolean, shown = ip, what?: string): void {
   if (isSan && !policy.allowIpSans) refuse(profile, `IP address "${ip}" is not allowed (policy.allow_ip_sans is false)`);
-  if (!policy.allowLocalhost && isLocalhostIp(ip)) refuse(profile, `"${ip}" is a loopback address (policy.allow_localhost is false)`);
-  checkRules(profile, "ip", ip, ip, policy.ip);
+  if (!policy.allowLocalhost && isLocalhostIp(ip)) refuse(profile, `"${shown}" is a loopback address (policy.allow_localhost is false)`);
+  checkRules(profile, "ip", ip, shown, policy.ip, what);
 }
 
-const dnsShape = /^(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$/;
+function checkEmail(profile: string, policy: NamePolicy, email: string, what?: string): void {
+  if (!policy.allowLocalhost && isLocalhostName(normalizeDns(email.slice(email.lastIndexOf("@") + 1)))) {
+    refuse(profile, `"${email}" is at localhost (policy.allow_localhost is false)`);
+  }
+  checkRules(profile, "email", email, email, policy.email, what);
+}
 
 /**
- * Checks every name a request asks for against the profile's policy; the first name outside it
- * refuses the whole request (5300), naming the name and the rule. The CN is checked against
- * `common_name` when the policy has one; otherwise a CN that is a host name or an IP address must
- * pass the same rules as a SAN, so the CN cannot smuggle in a name the SANs may not carry.
+ * Every CN value, wherever it sits in the subject: TLS clients that fall back to the CN (OpenSSL's
+ * hostname check, Python's ssl, curl) may match any of them, so each must pass. With `common_name`
+ * the pattern decides. Without it, a CN is read the way clients would read it as a host (spaces
+ * trimmed, a trailing dot dropped, an IDN as punycode) and checked as a DNS name or IP address; a
+ * CN that is no host at all is refused when the policy restricts DNS names, since the profile then
+ * certifies hosts only.
+ */
+function checkCommonName(profile: string, policy: NamePolicy, cn: string): void {
+  if (cn === "") return;
+  if (policy.commonName) {
+    if (!policy.commonName.test(cn)) refuse(profile, `CN "${cn}" does not match policy.common_name "${policy.commonNameText}"`);
+    return;
+  }
+  const host = commonNameHost(cn);
+  if (host.kind === "ip") checkIp(profile, policy, host.name, false, cn, "CN");
+  else if (host.kind === "dns") checkDns(profile, policy, host.name, cn, "CN");
+  else if (host.kind === "ambiguous") refuse(profile, `CN "${cn}" ${host.problem}`);
+  else if (policy.dns.allow) {
+    refuse(profile, `CN "${cn}" is not a host name, and policy.dns.allow limits the hosts this profile certifies; set policy.common_name to allow CNs that are not host names`);
+  }
+}
+
+/** `policy.subject`: when present, every attribute other than the CN must be named there and match one of its patterns. */
+function checkSubjectAttribute(profile: string, policy: NamePolicy, attribute: SubjectAttribute): void {
+  if (!policy.subject) return;
+  const rule = policy.subject.get(attribute.oid);
+  if (!rule) {
+    const named = [...policy.subject.values()].map((r) => r.name).join(", ") || "none";
+    refuse(profile, `subject ${attribute.name} "${attribute.value}" is not allowed: policy.subject does not name ${attribute.name} (it names ${named})`);
+  }
+  if (!rule.patterns.some((pattern) => pattern.test(attribute.value))) {
+    refuse(profile, `subject ${attribute.name} "${attribute.value}" does not match policy.subject.${rule.name} (${rule.texts.map((text) => `"${text}"`).join(", ")})`);
+  }
+}
+
+/**
+ * Checks everything a request asks to have certified against the profile's policy: every CN value
+ * (see `checkCommonName`), every other subject attribute (`policy.subject`; a subject email address
+ * also as an email name, since S/MIME verifiers take it as one), and every SAN. The first name
+ * outside it refuses the whole request (5300), naming the name and the rule.
  */
 export function enforceNamePolicy(profile: string, policy: NamePolicy, request: NamesRequest): void {
-  const { sans, commonName } = request;
+  const { sans, subject } = request;
   const count = sans.dns.length + sans.ip.length + sans.email.length + sans.uri.length;
   if (policy.maxHosts !== undefined && count > policy.maxHosts) {
     refuse(profile, `${count} hosts requested, at most ${policy.maxHosts} allowed (policy.max_hosts)`);
   }
-  if (commonName !== "") {
-    if (policy.commonName) {
-      if (!policy.commonName.test(commonName)) refuse(profile, `CN "${commonName}" does not match policy.common_name "${policy.commonNameText}"`);
-    } else if (isIP(commonName)) {
-      checkIp(profile, policy, commonName, false);
-    } else if (dnsShape.test(commonName)) {
-      checkDns(profile, policy, commonName);
+  for (const attribute of subject) {
+    if (attribute.oid === commonNameOid) {
+      checkCommonName(profile, policy, attribute.value);
+      continue;
     }
+    checkSubjectAttribute(profile, policy, attribute);
+    if (attribute.oid === emailAddressOid) checkEmail(profile, policy, attribute.value, "subject E");
   }
   for (const name of sans.dns) checkDns(profile, policy, name);
   for (const ip of sans.ip) checkIp(profile, policy, ip, true);
-  for (const email of sans.email) {
-    if (!policy.allowLocalhost && isLocalhostName(normalizeDns(email.slice(email.lastIndexOf("@") + 1)))) {
-      refuse(profile, `"${email}" is at localhost (policy.allow_localhost is false)`);
-    }
-    checkRules(profile, "email", email, email, policy.email);
-  }
+  for (const email of sans.email) checkEmail(profile, policy, email);
   for (const uri of sans.uri) checkRules(profile, "uri", uri, uri, policy.uri);
 }
 
-/** Checks the key to be certified against the profile's `policy.keys`. */
-export function enforceKeyPolicy(profile: string, policy: NamePolicy, key: KeySpec): void {
-  if (policy.keyAlgorithms && !policy.keyAlgorithms.includes(key.algo)) {
-    refuse(profile, `${key.algo} keys are not allowed (policy.keys.algorithms: ${policy.keyAlgorithms.join(", ")})`);
+/** Checks the key to be certified against the profile's key rules (`policy.keys`, or the defaults). */
+export function enforceKeyPolicy(profile: string, rules: KeyRules, key: KeySpec): void {
+  if (rules.algorithms && !rules.algorithms.includes(key.algo)) {
+    refuse(profile, `${key.algo} keys are not allowed (policy.keys.algorithms: ${rules.algorithms.join(", ")})`);
   }
-  if (key.algo === "rsa" && key.size < policy.minRsaSize) {
-    refuse(profile, `rsa ${key.size} is below policy.keys.min_rsa_size ${policy.minRsaSize}`);
+  if (key.algo === "rsa" && key.size < rules.minRsaSize) {
+    refuse(profile, `rsa ${key.size} is below policy.keys.min_rsa_size ${rules.minRsaSize}`);
   }
-  if (key.algo === "ecdsa" && key.size < policy.minEcdsaSize) {
-    refuse(profile, `ecdsa ${key.size} is below policy.keys.min_ecdsa_size ${policy.minEcdsaSize}`);
+  if (key.algo === "rsa" && key.size > rules.maxRsaSize) {
+    refuse(profile, `rsa ${key.size} is above policy.keys.max_rsa_size ${rules.maxRsaSize}; use a key of 2048 to ${rules.maxRsaSize} bits`);
+  }
+  if (key.algo === "ecdsa" && key.size < rules.minEcdsaSize) {
+    refuse(profile, `ecdsa ${key.size} is below policy.keys.min_ecdsa_size ${rules.minEcdsaSize}`);
   }
 }
 
@@ -281,24 +377,37 @@ export interface PolicyRequest extends NamesRequest {
   keySpec?: KeySpec | undefined;
   /** The CSR asks for basicConstraints CA:TRUE. */
   requestsCa?: boolean | undefined;
+  /** The digest the CSR's signature uses (Node's name), for a CSR made elsewhere. */
+  csrHash?: string | null | undefined;
+}
+
+/** The names cfssl's `name_whitelist` applies to: every CN, every subject email address, DNS, email and URI SANs. */
+function whitelistedNames({ subject, sans }: NamesRequest): string[] {
+  const fromSubject = subject.filter((a) => (a.oid === commonNameOid || a.oid === emailAddressOid) && a.value !== "").map((a) => a.value);
+  return [...fromSubject, ...sans.dns, ...sans.email, ...sans.uri];
 }
 
 /**
- * Every check a profile makes of a request, in one place: cfssl's `name_whitelist` (anchored, on
- * the CN, DNS, email and URI names), the `policy` names and keys, and whether a CA may be asked for.
+ * Every check a profile makes of a request, in one place: cfssl's `name_whitelist` (anchored),
+ * the `policy` names, the key rules (`policy.keys` or `defaultKeyRules`), the CSR's signature
+ * digest, and whether a CA may be asked for.
  */
 export function enforceProfilePolicy(profile: SigningProfile, request: PolicyRequest): void {
-  const { commonName, sans } = request;
   if (request.requestsCa && !profile.isCa) {
     refuse(profile.name, "the CSR asks for a CA certificate (basicConstraints CA:TRUE), and this profile has no ca_constraint.is_ca");
   }
+  const keyRules = profile.policy?.keys ?? defaultKeyRules;
+  if (request.csrHash === "md5" || (request.csrHash === "sha1" && !keyRules.allowSha1Csr)) {
+    throw new CertwrightError(
+      "csrInvalid",
+      `certificate_request: signed with ${request.csrHash === "md5" ? "MD5" : "SHA-1"}, which no longer proves anything; make the CSR again with SHA-256 (openssl req -sha256)`,
+    );
+  }
   if (profile.nameWhitelist) {
-    for (const name of [...(commonName ? [commonName] : []), ...sans.dns, ...sans.email, ...sans.uri]) {
+    for (const name of whitelistedNames(request)) {
       if (!profile.nameWhitelist.test(name)) refuse(profile.name, `"${name}" does not match name_whitelist`);
     }
   }
-  if (profile.policy) {
-    enforceNamePolicy(profile.name, profile.policy, request);
-    if (request.keySpec) enforceKeyPolicy(profile.name, profile.policy, request.keySpec);
-  }
+  if (profile.policy) enforceNamePolicy(profile.name, profile.policy, request);
+  if (request.keySpec) enforceKeyPolicy(profile.name, keyRules, request.keySpec);
 }

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { CertwrightError } from "../errors.js";
 import { formatHours, parseDuration } from "./duration.js";
 import { parsePolicy, PolicyConfigError, policySchema, type NamePolicy, type PolicyJson } from "./policy.js";
-import { knownUsages, resolveUsages } from "./usages.js";
+import { KeyUsageBit, knownUsages, resolveUsages } from "./usages.js";
 
 /** cfssl's `ca_constraint`. */
 const caConstraintSchema = z.object({
@@ -158,6 +158,12 @@ function parseProfile(name: string, path: string, raw: unknown): SigningProfile 
     }
   }
   const constraint = p.ca_constraint ?? {};
+  // RFC 5280 4.2.1.9: keyCertSign only with CA:TRUE. A leaf carrying it is invalid, and verifiers
+  // that do not check basicConstraints would take it for a CA.
+  if (resolved.keyUsage & KeyUsageBit.keyCertSign && !constraint.is_ca) {
+    const index = usages.findIndex((usage) => usage.toLowerCase() === "cert sign");
+    throw new ConfigError(`${path}.usages[${index}]: "cert sign" is only for CA certificates; add "ca_constraint": {"is_ca": true} to issue CAs, or remove it`);
+  }
   const maxPathLen =
     constraint.max_path_len && constraint.max_path_len > 0 ? constraint.max_path_len : constraint.max_path_len_zero ? 0 : undefined;
   const notBefore = p.not_before ? parseTime(p.not_before, `${path}.not_before`) : undefined;

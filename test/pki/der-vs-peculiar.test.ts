@@ -285,6 +285,8 @@ type ValueOf<A> = A extends fc.Arbitrary<infer T> ? T : never;
 function profileOf(json: ValueOf<typeof profileJson>): SigningProfile {
   const { expiryHours, backdateMinutes, ca_constraint, crl_url, ocsp_url, ...rest } = json;
   const raw: Record<string, unknown> = { ...rest, expiry: `${expiryHours}h`, backdate: `${backdateMinutes}m` };
+  // keyCertSign loads only in a CA profile.
+  if (!ca_constraint?.is_ca) raw.usages = rest.usages.filter((usage) => usage !== "cert sign");
   if (ca_constraint) raw.ca_constraint = Object.fromEntries(Object.entries(ca_constraint).filter(([, v]) => v !== undefined));
   if (crl_url) raw.crl_url = crl_url;
   if (ocsp_url) raw.ocsp_url = ocsp_url;
