@@ -19,6 +19,7 @@ import { handleError } from "./error-handler.js";
 import { logSerializers } from "./log-redaction.js";
 import type { Metrics } from "./metrics.js";
 import { installRateLimit, type RateLimit } from "./rate-limit.js";
+import { refuseRevokedClientCertificates } from "./client-revocation.js";
 import { RequestLog } from "./request-log.js";
 import { adminRoutes } from "./routes/admin.js";
 import { cfsslRoutes } from "./routes/cfssl.js";
@@ -175,6 +176,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         throw new CertwrightError("authenticationFailed", `client certificate CN "${cn ?? ""}" is not allowed (--mutual-tls-cn)`);
       }
     });
+  }
+
+  if (options.tls?.clientCa) {
+    refuseRevokedClientCertificates(app, (serial, authorityKeyId) => options.authority.isRevoked(serial, authorityKeyId));
   }
 
   app.setNotFoundHandler((request, reply) => {

@@ -264,6 +264,14 @@ export class Authority {
     throw new CertwrightError("invalidRequest", "send \"certificate\" (a PEM certificate), or \"serial\" with \"authority_key_id\"");
   }
 
+  /**
+   * Whether this service recorded the certificate and has revoked it. Read from the database each
+   * time, so a revocation made on any replica counts at once.
+   */
+  isRevoked(serialNumber: string, authorityKeyId: string): boolean {
+    return this.store.get(serialNumber, authorityKeyId)?.status === "revoked";
+  }
+
   /** An RSA key from the pool when the request asks for one; anything else, the signer makes itself. */
   private async pooledKey(request: NewCertRequest): Promise<string | undefined> {
     if (!this.keyPool || request.request.key?.algo?.toLowerCase() !== "rsa") return undefined;
