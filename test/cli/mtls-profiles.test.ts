@@ -48,7 +48,7 @@ t.test("own_names_only: a Puppet-style agent gets certificates for its own names
   // The agents' CA and two agents, as a Puppet CA would have made them.
   mustOpenssl(["req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(cwd, "agents-ca-key.pem"), "-out", join(cwd, "agents-ca.pem"), "-subj", "/CN=Puppet CA", "-days", "2", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
   for (const node of ["node1", "node2"]) {
-    mustOpenssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(cwd, `${node}-key.pem`), "-out", join(cwd, `${node}.csr`), "-subj", `/CN=${node}.internal`]);
+    mustOpenssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(cwd, `${node}-key.pem`), "-out", join(cwd, `${node}.csr`), "-subj", node === "node1" ? "/CN=node1.internal" : "/O=system:nodes/CN=node2.internal"]);
     writeFile(cwd, `${node}.ext`, `subjectAltName=DNS:${node}.internal,IP:10.0.0.${node === "node1" ? 1 : 2}\nextendedKeyUsage=clientAuth\n`);
     mustOpenssl(["x509", "-req", "-in", join(cwd, `${node}.csr`), "-CA", join(cwd, "agents-ca.pem"), "-CAkey", join(cwd, "agents-ca-key.pem"), "-CAcreateserial", "-days", "1", "-extfile", join(cwd, `${node}.ext`), "-out", join(cwd, `${node}.pem`)]);
   }
@@ -79,11 +79,20 @@ t.test("own_names_only: a Puppet-style agent gets certificates for its own names
   const extra = await post(port, "newcert", { request: { CN: "node1.internal", hosts: ["node1.internal", "api.internal"] }, profile: "node" }, agent("node1"));
   t.equal(extra.status, 403, "nor add a name of someone else");
   t.match(extra.body.errors[0].message, /api\.internal/);
+  // The whole subject is the client's own: no group it does not carry (cluster-admin to Kubernetes), no second CN.
+  const masters = await post(port, "newcert", { request: { CN: "node1.internal", names: [{ O: "system:masters" }], hosts: ["node1.internal"] }, profile: "node" }, agent("node1"));
+  t.equal(masters.status, 403, "node1 cannot add O=system:masters to its own name");
+  t.match(masters.body.errors[0].message, /not for O=system:masters/);
+  const twoCns = mustOpenssl(["req", "-new", "-key", join(cwd, "node1-key.pem"), "-subj", "/CN=node1.internal/CN=node2.internal"]);
+  const secondCn = await post(port, "sign", { certificate_request: twoCns, profile: "node" }, agent("node1"));
+  t.equal(secondCn.status, 403, "nor carry node2's name in a second CN");
+  t.match(secondCn.body.errors[0].message, /not for node2\.internal/);
 
   // sign: the names come from the agent's own CSR.
   const csr = readFileSync(join(cwd, "node2.csr"), "utf8");
   const signed = await post(port, "sign", { certificate_request: csr, hosts: ["node2.internal"], profile: "node" }, agent("node2"));
   t.equal(signed.status, 200, JSON.stringify(signed.body.errors));
+  t.match(writeFile(cwd, "node2-issued.pem", signed.body.result.certificate) && mustOpenssl(["x509", "-noout", "-subject", "-in", join(cwd, "node2-issued.pem")]), /O = system:nodes, CN = node2\.internal/, "node2's own O is its to keep");
   const stolen = await post(port, "sign", { certificate_request: csr, hosts: ["node2.internal"], profile: "node" }, agent("node1"));
   t.equal(stolen.status, 403, "node1 cannot have node2's CSR signed");
 
