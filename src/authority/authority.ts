@@ -38,12 +38,17 @@ export interface AuthorityOptions {
   onRecordError?: (error: unknown) => void;
   /** Called once per certificate whose row is committed, before it is handed out (metrics); must not throw. */
   onIssued?: (record: NewCertificate) => void;
-  /** Where sign and newcert do their CPU work; default: a Signer on this thread. */
-  signer?: SignerLike;
+  /** Where sign and newcert (and certinfo, when it can) do their CPU work; default: a Signer on this thread. */
+  signer?: SignerLike & Partial<CertificateDescriber>;
   /** Replay protection for authenticated requests; default: off, as in cfssl. */
   replayGuard?: ReplayGuard | undefined;
   /** RSA keys made ahead in low-priority threads; default: newcert makes its own. */
   keyPool?: { take(size: number): Promise<string> };
+}
+
+/** Describes a PEM certificate as certinfo answers; SignerPool does it in its threads. */
+export interface CertificateDescriber {
+  describeCertificate(pem: string): Promise<CertificateInfo>;
 }
 
 /** A result and the notes for the envelope's `messages`. */
@@ -90,7 +95,7 @@ export class Authority {
   private readonly clock: () => Date;
   private readonly onRecordError: (error: unknown) => void;
   private readonly onIssued: (record: NewCertificate) => void;
-  private readonly signer: SignerLike;
+  private readonly signer: SignerLike & Partial<CertificateDescriber>;
   private readonly keyPool: AuthorityOptions["keyPool"];
   private readonly replayGuard: ReplayGuard | undefined;
 
@@ -243,10 +248,8 @@ export class Authority {
 
   /** Describes a PEM certificate, or one this service recorded, by serial and authority key id. */
   async certInfo(request: CertInfoRequest): Promise<Outcome<CertificateInfo>> {
-    // Loaded on first use: @peculiar/x509 takes a fifth of start-up and only certinfo needs it.
-    const { describeCertificate, parseCertificatePem } = await import("../pki/describe.js");
     if (request.certificate) {
-      return { result: describeCertificate(parseCertificatePem(request.certificate)), messages: [] };
+      return { result: await this.describe(request.certificate), messages: [] };
     }
     if (request.serial && request.authority_key_id) {
       // Decimal as cfssl prints serials, or hex as openssl does.
@@ -256,12 +259,23 @@ export class Authority {
       if (!record) {
         throw new CertwrightError("certificateNotFound", `no certificate with serial ${serial} and authority key id ${request.authority_key_id} is recorded`);
       }
-      return { result: describeCertificate(parseCertificatePem(record.pem)), messages: [] };
+      return { result: await this.describe(record.pem), messages: [] };
     }
     if (request.domain) {
       throw new CertwrightError("invalidRequest", "domain: not supported; send the PEM as \"certificate\" instead");
     }
     throw new CertwrightError("invalidRequest", "send \"certificate\" (a PEM certificate), or \"serial\" with \"authority_key_id\"");
+  }
+
+  /**
+   * Parses and describes a PEM certificate in the signer's threads when it has them: a 64 KiB
+   * certificate costs tens of milliseconds that every request on the HTTP thread would wait for.
+   */
+  private async describe(pem: string): Promise<CertificateInfo> {
+    if (this.signer.describeCertificate) return this.signer.describeCertificate(pem);
+    // Loaded on first use: @peculiar/x509 takes a fifth of start-up and only certinfo needs it.
+    const { describeCertificate, parseCertificatePem } = await import("../pki/describe.js");
+    return describeCertificate(parseCertificatePem(pem));
   }
 
   /**

@@ -3,6 +3,7 @@ import { CertwrightError } from "../errors.js";
 import { threadEntry } from "../thread-entry.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
 import type { NewCertRequest, SignRequest } from "../schemas/wire.js";
+import type { CertificateInfo } from "../pki/describe.js";
 import { keptGenerations, type NewCertOutcome, type SignedCertificate, type SignerLike } from "./signer.js";
 import type { ConfigDocumentGeneration, SignerCall, SignerReply, SignerThreadData, SignerWorkerData } from "./signer-worker.js";
 
@@ -140,6 +141,11 @@ export class SignerPool implements SignerLike {
 
   newCert(request: NewCertRequest, keyPem?: string, generation?: number): Promise<NewCertOutcome> {
     return this.call("newCert", [request, keyPem, generation]);
+  }
+
+  /** certinfo's parsing, off the HTTP thread (see the worker). */
+  describeCertificate(pem: string): Promise<CertificateInfo> {
+    return this.call("describeCertificate", [pem]);
   }
 
   /**

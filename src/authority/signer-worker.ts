@@ -33,7 +33,8 @@ export interface SignerThreadData {
 
 export type SignerCall =
   | { id: number; method: "sign" | "newCert" | "reissue"; args: unknown[] }
-  | { id: number; method: "useConfig"; args: [ConfigDocumentGeneration] };
+  | { id: number; method: "useConfig"; args: [ConfigDocumentGeneration] }
+  | { id: number; method: "describeCertificate"; args: [string] };
 
 export type SignerReply =
   | { id: number; value: unknown }
@@ -59,6 +60,12 @@ async function answer(call: SignerCall): Promise<unknown> {
   if (call.method === "useConfig") {
     const [{ generation, document }] = call.args;
     return signer.useConfig(generation, parseSigningConfig(document));
+  }
+  if (call.method === "describeCertificate") {
+    // certinfo: parsing a PEM of up to 64 KiB with @peculiar/x509 takes tens of milliseconds,
+    // which on the HTTP thread every other request waited for. Loaded on first use, as there.
+    const { describeCertificate, parseCertificatePem } = await import("../pki/describe.js");
+    return describeCertificate(parseCertificatePem(call.args[0]));
   }
   return (signer[call.method] as (...a: unknown[]) => Promise<unknown>).apply(signer, call.args);
 }

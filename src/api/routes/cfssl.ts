@@ -163,13 +163,16 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmi
     `${apiPrefix}/certinfo`,
     {
       schema: {
-        summary: "Describe a PEM certificate, or a recorded one by serial and authority key id",
+        summary: "Describe a PEM certificate, or a recorded one by serial and authority key id (admin token needed once authentication is configured)",
         tags: ["cfssl"],
         body: certInfoRequestSchema,
         response: responses(certInfoResultSchema),
       },
     },
     async (request) => {
+      // A recorded certificate is the inventory's to show: admin-only once any authentication is
+      // configured, as GET /api/v1/certificates/{serial} is. Describing a PEM the client has stays open.
+      if (!request.body.certificate && (request.body.serial || request.body.authority_key_id)) requireAdmin(request);
       const { result, messages } = await authority.certInfo(request.body);
       return successEnvelope(result, messages);
     },
