@@ -77,6 +77,8 @@ function factsOf(issued: SignedCertificate, requestedBy: string): IssuedFacts {
 }
 
 const maxSerialAttempts = 5;
+const serverAuthOid = "1.3.6.1.5.5.7.3.1";
+const anyExtendedKeyUsageOid = "2.5.29.37.0";
 const noHostsMessage =
   "this certificate has no hosts (SANs): TLS clients will not accept it as a server certificate; it can still serve for client authentication";
 
@@ -180,7 +182,7 @@ export class Authority {
         certificate: issued.pem,
         sums: issued === outcome.issued ? outcome.sums : { ...outcome.sums, certificate: sumOf(decodePemBlock(issued.pem, ["CERTIFICATE"])!) },
       },
-      messages: this.messagesFor(issued),
+      messages: this.messagesFor(config, issued),
       issued: factsOf(issued, describeRequester(requester)),
     };
   }
@@ -195,7 +197,7 @@ export class Authority {
     const issued = await this.record(config, await this.signer.sign(request, generation), requester);
     return {
       result: { certificate: issued.pem },
-      messages: this.messagesFor(issued),
+      messages: this.messagesFor(config, issued),
       issued: factsOf(issued, describeRequester(requester)),
     };
   }
@@ -339,7 +341,10 @@ export class Authority {
     }
   }
 
-  private messagesFor(issued: SignedCertificate): string[] {
-    return issued.sans.length === 0 ? [noHostsMessage, ...issued.warnings] : issued.warnings;
+  /** The note on a certificate without hosts is for one a TLS server could use: not for client-only or signing-only profiles. */
+  private messagesFor(config: SigningConfig, issued: SignedCertificate): string[] {
+    const { extKeyUsages } = config.profile(issued.profile);
+    const serverUse = extKeyUsages.length === 0 || extKeyUsages.includes(serverAuthOid) || extKeyUsages.includes(anyExtendedKeyUsageOid);
+    return issued.sans.length === 0 && serverUse ? [noHostsMessage, ...issued.warnings] : issued.warnings;
   }
 }

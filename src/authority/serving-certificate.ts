@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import type { CertificateAuthority, IssuedCertificate } from "../pki/certificate.js";
 import { issueCertificate } from "../pki/certificate.js";
 import { splitHosts } from "../pki/hosts.js";
@@ -38,7 +39,8 @@ export class ServingCertificate {
     return parseSigningConfig({
       signing: {
         default: {
-          usages: ["digital signature", "key encipherment", "server auth"],
+          // An ECDSA key signs its handshakes; it never enciphers keys (RFC 8813).
+          usages: ["digital signature", "server auth"],
           expiry: `${Math.round(this.lifetimeMs / 1000)}s`,
           not_before: notBefore.toISOString(),
           not_after: new Date(notBefore.getTime() + this.lifetimeMs).toISOString(),
@@ -54,7 +56,9 @@ export class ServingCertificate {
     const issued = issueCertificate(
       this.ca,
       {
-        subject: buildName(subjectFieldsFromRequest({ CN: this.hosts[0], names: [{ O: "certwright" }] })),
+        // The CN is the first host name; an address belongs in the SANs only (RFC 5280 and the CA/B
+        // Forum deprecate the CN for names, and an IP address there is flagged by linters).
+        subject: buildName(subjectFieldsFromRequest({ CN: this.hosts.find((host) => isIP(host.replace(/^\[|\]$/g, "")) === 0) ?? "certwright", names: [{ O: "certwright" }] })),
         spki: key.spki,
         sans: splitHosts(this.hosts),
         profile: this.profileAt(now),

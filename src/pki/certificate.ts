@@ -16,7 +16,8 @@ import {
   subjectKeyId,
 } from "./extensions.js";
 import { sanCount, sanList, type SubjectAltNames } from "./hosts.js";
-import { signatureAlgorithmFor, signData, type PrivateKey } from "./keys.js";
+import { keyUsageForKey } from "./key-usage.js";
+import { keyAlgorithmOfSpki, signatureAlgorithmFor, signData, type KeyAlgorithm, type PrivateKey } from "./keys.js";
 import { nameValues, type DistinguishedName } from "./name.js";
 import { encodePem } from "./pem.js";
 import { subjectAttributes, type SubjectAttribute } from "./subject.js";
@@ -214,18 +215,31 @@ function caConstraintOf(ca: CertificateAuthority, profile: SigningProfile): Uint
   return basicConstraints(true, profile.maxPathLen);
 }
 
-/** The extensions a profile gives every certificate, encoded once per CA and profile. */
-const profileExtensionCache = new WeakMap<SigningProfile, WeakMap<CertificateAuthority, Uint8Array[]>>();
+interface ProfileExtensions {
+  extensions: Uint8Array[];
+  /** What was left out of the profile's key usage for this key type, for `messages`. */
+  note: string | undefined;
+}
 
-function profileExtensions(ca: CertificateAuthority, profile: SigningProfile): Uint8Array[] {
+/** The extensions a profile gives every certificate, encoded once per CA, profile and key type. */
+const profileExtensionCache = new WeakMap<SigningProfile, WeakMap<CertificateAuthority, Map<KeyAlgorithm | undefined, ProfileExtensions>>>();
+
+function profileExtensions(ca: CertificateAuthority, profile: SigningProfile, algorithm: KeyAlgorithm | undefined): ProfileExtensions {
   let byCa = profileExtensionCache.get(profile);
   if (!byCa) profileExtensionCache.set(profile, (byCa = new WeakMap()));
-  let cached = byCa.get(ca);
+  let byKey = byCa.get(ca);
+  if (!byKey) byCa.set(ca, (byKey = new Map()));
+  let cached = byKey.get(algorithm);
   if (!cached) {
-    cached = [caConstraintOf(ca, profile)];
-    if (profile.keyUsage !== 0) cached.push(keyUsage(profile.keyUsage));
-    if (profile.extKeyUsages.length > 0) cached.push(extKeyUsage(profile.extKeyUsages));
-    byCa.set(ca, cached);
+    const { keyUsage: bits, note } = algorithm ? keyUsageForKey(profile.keyUsage, profile.extKeyUsages, algorithm) : { keyUsage: profile.keyUsage, note: undefined };
+    if (profile.keyUsage !== 0 && bits === 0) {
+      throw new CertwrightError("policyViolation", `profile "${profile.name}": ${note}; none of its key usages is left for this key, so use another key type`);
+    }
+    const extensions = [caConstraintOf(ca, profile)];
+    if (bits !== 0) extensions.push(keyUsage(bits));
+    if (profile.extKeyUsages.length > 0) extensions.push(extKeyUsage(profile.extKeyUsages));
+    cached = { extensions, note };
+    byKey.set(algorithm, cached);
   }
   return cached;
 }
@@ -255,8 +269,10 @@ export function certificateTemplate(ca: CertificateAuthority, request: IssueRequ
   }
   const warnings: string[] = [];
   const { notBefore, notAfter } = validityOf(ca, request, now, warnings);
+  const fromProfile = profileExtensions(ca, profile, keyAlgorithmOfSpki(request.spki));
+  if (fromProfile.note) warnings.push(fromProfile.note);
   const extensions = [
-    ...profileExtensions(ca, profile),
+    ...fromProfile.extensions,
     subjectKeyId(keyIdentifier(request.spki)),
     ca.authorityKeyIdExtension ??= authorityKeyId(Buffer.from(ca.subjectKeyId, "hex")),
     // RFC 5280 4.2.1.6: with an empty subject the SANs are the identity and must be critical.

@@ -295,3 +295,16 @@ export function spkiFromSec1(sec1: Uint8Array): Uint8Array {
   const [point] = children(expectTag(publicKey, 0xa1, "EC public key").value);
   return sequence(sequence(oid("1.2.840.10045.2.1"), expectTag(curve, Tag.oid, "named curve").raw), expectTag(point, Tag.bitString, "public point").raw);
 }
+
+const spkiAlgorithms: Record<string, KeyAlgorithm> = {
+  "1.2.840.113549.1.1.1": "rsa",
+  "1.2.840.10045.2.1": "ecdsa",
+  "1.3.101.112": "ed25519",
+};
+
+/** The key type a DER SubjectPublicKeyInfo names, from its algorithm OID alone (no import). */
+export function keyAlgorithmOfSpki(spki: Uint8Array): KeyAlgorithm | undefined {
+  const [algorithm] = children(readWhole(spki, Tag.sequence).value);
+  const [id] = children(expectTag(algorithm, Tag.sequence, "algorithm").value);
+  return spkiAlgorithms[oidToString(expectTag(id, Tag.oid, "algorithm id").value)];
+}

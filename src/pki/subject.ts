@@ -100,8 +100,12 @@ export const emailAddressOid = oids.E;
 /** The attribute types above by OID: which field of `SubjectFields` an attribute of a name fills. */
 const typesByOid = new Map(Object.entries(oids).map(([type, id]) => [id, type as keyof SubjectFields]));
 
-/** Go's pkix.Name order, so certificates read the same as cfssl's. */
-const encodingOrder: (keyof SubjectFields)[] = ["C", "O", "OU", "L", "ST", "SerialNumber", "CN", "E"];
+/**
+ * The order Go's pkix.Name.ToRDNSequence writes (C, ST, L, O, OU, CN, serialNumber, then cfssl's
+ * email as an extra name), which is also openssl's and X.520's: cfssl's certificates and ours then
+ * name the same subject with the same bytes, and zlint's e_invalid_subject_rdn_order passes.
+ */
+const encodingOrder: (keyof SubjectFields)[] = ["C", "ST", "L", "O", "OU", "CN", "SerialNumber", "E"];
 
 function emptyFields(): SubjectFields {
   return { CN: [], C: [], ST: [], L: [], O: [], OU: [], E: [], SerialNumber: [] };

@@ -21,6 +21,7 @@ import { certificateTemplate, createSelfSignedCa, encodeTbs, signTbs, type Certi
 import { buildCsr, parseCsr } from "../../src/pki/csr.js";
 import { children, oidToString, readElement, Tag } from "../../src/pki/der.js";
 import { emptySans, splitHosts, type SubjectAltNames } from "../../src/pki/hosts.js";
+import { keyUsageForKey } from "../../src/pki/key-usage.js";
 import { generatePrivateKey, type KeySpec, type PrivateKey } from "../../src/pki/keys.js";
 import { encodeName, type DistinguishedName, type NameAttribute } from "../../src/pki/name.js";
 import { encodePem } from "../../src/pki/pem.js";
@@ -367,6 +368,7 @@ function build(c: IssuanceCase): Built {
   else if (c.subject.rdns.length === 0 && sanTotal === 0) expected = { refused: "csrInvalid" };
   else if (na > testCa.ca.notAfter.getTime() && profile.beyondCaExpiry === "refuse") expected = { refused: "policyViolation" };
   else if (profile.isCa && caPath !== undefined && (profile.maxPathLen === undefined || profile.maxPathLen >= caPath)) expected = { refused: "policyViolation" };
+  else if (profile.keyUsage !== 0 && keyUsageForKey(profile.keyUsage, profile.extKeyUsages, subjectKey.key.spec.algo).keyUsage === 0) expected = { refused: "policyViolation" };
   else expected = { notBefore: new Date(nb), notAfter: new Date(Math.min(na, testCa.ca.notAfter.getTime())) };
   return { request, testCa, subjectKey, expected };
 }
@@ -390,9 +392,10 @@ async function peculiarCertificate(b: Built, template: ReturnType<typeof certifi
   const { request, testCa } = b;
   const { profile, sans } = request;
   const extensions: x509.Extension[] = [new x509.BasicConstraintsExtension(profile.isCa, profile.isCa ? profile.maxPathLen : undefined, true)];
-  const flags = profile.usages.reduce((f, name) => f | (keyUsageFlagsByName[name] ?? 0), 0);
-  if (flags !== 0) extensions.push(new x509.KeyUsagesExtension(flags, true));
   const ekus = [...new Set(profile.usages.map((name) => ekuByName[name]).filter((oid): oid is string => oid !== undefined))];
+  // The profile's usages, less what the key type cannot have (test/api/conformance.test.ts checks that rule with openssl).
+  const flags = keyUsageForKey(profile.usages.reduce((f, name) => f | (keyUsageFlagsByName[name] ?? 0), 0), ekus, b.subjectKey.key.spec.algo).keyUsage;
+  if (flags !== 0) extensions.push(new x509.KeyUsagesExtension(flags, true));
   if (ekus.length > 0) extensions.push(new x509.ExtendedKeyUsageExtension(ekus, false));
   extensions.push(await x509.SubjectKeyIdentifierExtension.create(own(request.spki), false, webcrypto as unknown as Crypto));
   extensions.push(await x509.AuthorityKeyIdentifierExtension.create(own(testCa.testKey.key.spki), false, webcrypto as unknown as Crypto));
