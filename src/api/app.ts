@@ -122,6 +122,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Whatever logger is asked for, secrets are kept out of it (log-redaction.ts).
     logger: options.logger ? { ...(options.logger === true ? {} : options.logger), serializers: logSerializers } : false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    // A URL the router refuses (bad percent-encoding, a path parameter over 100 characters) gets the envelope too.
+    frameworkErrors: (error, request, reply) => void handleError(error, request, reply),
     logController: new RequestLog(),
   });
   app.setValidatorCompiler(validatorCompiler);

@@ -32,6 +32,12 @@ export function toCertwrightError(error: FastifyError | Error): CertwrightError 
   if (fastifyError.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
     return new CertwrightError("bodyTooLarge", "request body is too large; send one certificate request at a time");
   }
+  if (fastifyError.code === "FST_ERR_BAD_URL") {
+    return new CertwrightError("invalidRequest", "the URL does not decode: a %-escape in it is not valid UTF-8");
+  }
+  if (fastifyError.code === "FST_ERR_MAX_PARAM_LENGTH") {
+    return new CertwrightError("invalidRequest", "a path segment is longer than 100 characters: a serial is at most 20 octets (49 decimal digits)");
+  }
   if (error instanceof SyntaxError || fastifyError.code === "FST_ERR_CTP_INVALID_JSON_BODY") {
     return new CertwrightError("malformedBody", `request body is not valid JSON (${error.message})`);
   }

@@ -71,6 +71,19 @@ function bodyWith(base: object, path: string[], value: string): string {
   return JSON.stringify(copy).replace(JSON.stringify(marker), value);
 }
 
+/** DER SEQUENCEs nested `levels` deep around a NULL: what a recursive ASN.1 reader overflows on. */
+function nestedDer(levels: number): Buffer {
+  let inner = Buffer.from([0x05, 0x00]);
+  for (let i = 0; i < levels; i++) {
+    const n = inner.length;
+    const length = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : n < 0x10000 ? [0x82, n >> 8, n & 0xff] : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
+    inner = Buffer.concat([Buffer.from([0x30, ...length]), inner]);
+  }
+  return inner;
+}
+
+const pemOf = (label: string, der: Buffer) => `-----BEGIN ${label}-----\n${der.toString("base64").replace(/.{64}/g, "$&\n")}\n-----END ${label}-----\n`;
+
 function csrPem(dir: string, name: string): string {
   const made = openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, `${name}.key`), "-out", join(dir, `${name}.csr`), "-subj", `/CN=${name}.example.com`]);
   if (made.status !== 0) throw new Error(made.stderr);
@@ -135,6 +148,29 @@ t.test("deep and oversized values in every field of every endpoint, over signer 
     if (!answered && failures++ < 10) t.fail(`${shot.where}: ${status} ${response.body.slice(0, 200)}`);
   }
   t.equal(failures, 0, `${shots.length} hostile requests, each answered with the envelope and a 200 or a 4xx`);
+
+  // The fields that hold DER: nested 9,000 levels deep (a 48 kB PEM), and oversized query strings.
+  const der = nestedDer(9_000);
+  const derShots = [
+    { method: "POST" as const, url: "/api/v1/cfssl/certinfo", payload: { certificate: pemOf("CERTIFICATE", der) } },
+    { method: "POST" as const, url: "/api/v1/cfssl/sign", payload: { certificate_request: pemOf("CERTIFICATE REQUEST", der) } },
+    { method: "POST" as const, url: "/api/v1/cfssl/ocspsign", payload: { certificate: pemOf("CERTIFICATE", der) } },
+    { method: "GET" as const, url: `/api/v1/certificates?q=${"q".repeat(8_000)}&profile=${"p".repeat(8_000)}` },
+    { method: "GET" as const, url: `/api/v1/certificates/${"9".repeat(8_000)}` },
+    { method: "GET" as const, url: `/api/v1/cfssl/crl?expiry=${"9".repeat(8_000)}h` },
+    { method: "GET" as const, url: "/api/v1/certificates/%E0%A4%A" },
+  ];
+  for (const shot of derShots) {
+    const response = await app.inject(shot);
+    t.ok(response.statusCode < 500 && isEnvelope(response.json()), `${shot.method} ${shot.url.slice(0, 60)}: ${response.statusCode} ${response.body.slice(0, 120)}`);
+  }
+  for (const ocsp of [
+    app.inject({ method: "POST", url: "/ocsp", payload: der, headers: { "content-type": "application/ocsp-request" } }),
+    app.inject({ method: "GET", url: `/ocsp/${encodeURIComponent(nestedDer(4_000).toString("base64"))}` }),
+  ]) {
+    const response = await ocsp;
+    t.equal(response.statusCode, 200, "OCSP answers a request it cannot read with its own malformedRequest status");
+  }
 
   const deep = await app.inject({ method: "POST", url: "/api/v1/cfssl/sign", payload: bodyWith(signBase, ["metadata", "a"], hostileValues["arrays 5,000 deep"]!) });
   t.equal(deep.statusCode, 400);
