@@ -1,9 +1,10 @@
 import { CertwrightError } from "../errors.js";
 import { parseSerial, reasonName, serialToDecimal, serialToHex } from "../pki/revocation.js";
 import { parseDuration } from "../profiles/duration.js";
+import { InventoryReader } from "./inventory-reader.js";
 import type { CertificateSummary, InventoryQuery } from "../schemas/wire.js";
 import type { CertificateRecord } from "../store/certificate-store.js";
-import type { Inventory } from "../store/inventory.js";
+import { inventoryOrder, type Inventory, type InventoryCursor, type InventoryFilter, type InventoryOrder } from "../store/inventory.js";
 
 /** The page size when a request names none; the most it may ask for is in the wire schema. */
 const defaultPageSize = 100;
@@ -22,15 +23,23 @@ function timeField(name: string, text: string): Date {
   return date;
 }
 
-/** The cursor is the last row id of a page, opaque to clients so it can change shape later. */
-function encodeCursor(id: number): string {
-  return Buffer.from(`r${id}`).toString("base64url");
+const orderMarks: Record<InventoryOrder, string> = { newest: "n", expiring: "x", expired: "e" };
+
+/**
+ * The cursor is where a page ended along the order it walked: that order, the last row's key
+ * (issued_at or expiry, ms) and its row id. Opaque to clients so it can change shape later.
+ */
+function encodeCursor(cursor: InventoryCursor): string {
+  return Buffer.from(`${orderMarks[cursor.order]}${cursor.keyMs}.${cursor.id}`).toString("base64url");
 }
 
-function decodeCursor(cursor: string): number {
-  const match = /^r(\d{1,15})$/.exec(Buffer.from(cursor, "base64url").toString("latin1"));
+function decodeCursor(cursor: string, order: InventoryOrder): InventoryCursor {
+  const match = /^([nxe])(-?\d{1,15})\.(\d{1,15})$/.exec(Buffer.from(cursor, "base64url").toString("latin1"));
   if (!match) throw new CertwrightError("invalidRequest", "cursor: not a cursor this service gave out; start again without it");
-  return Number(match[1]);
+  if (match[1] !== orderMarks[order]) {
+    throw new CertwrightError("invalidRequest", "cursor: it comes from a listing with other filters; pass the same filters as the page it came from, or start again without it");
+  }
+  return { order, keyMs: Number(match[2]), id: Number(match[3]) };
 }
 
 export function statusOf(record: CertificateRecord, now: Date): "good" | "revoked" | "expired" {
@@ -87,33 +96,93 @@ export function findRecord(inventory: Inventory, serialText: string, authorityKe
   );
 }
 
+/** One page to list: the parsed filter, the time it is listed at, the page size and where to go on from. */
+export interface PageRequest {
+  filter: InventoryFilter;
+  nowMs: number;
+  limit: number;
+  cursor?: InventoryCursor | undefined;
+}
+
+export interface ListedPage {
+  result: { certificates: CertificateSummary[]; next_cursor: string | null };
+  messages: string[];
+}
+
+/** Lists a page and summarizes it as the API answers it (on whichever thread holds `inventory`). */
+export function listPage(inventory: Inventory, request: PageRequest): ListedPage {
+  const now = new Date(request.nowMs);
+  const page = inventory.list(request.filter, now, request.limit, request.cursor);
+  return {
+    result: {
+      certificates: page.records.map((record) => summarize(record, now)),
+      next_cursor: page.nextCursor === null ? null : encodeCursor(page.nextCursor),
+    },
+    messages: page.scanLimited
+      ? [`read ${page.scanned} certificates for this page and found ${page.records.length} matching; pass next_cursor as cursor to read on`]
+      : [],
+  };
+}
+
+/**
+ * A listed page with its result already JSON: the reader thread serializes it, so the HTTP thread
+ * neither rebuilds up to 1,000 summaries from a structured clone nor stringifies them (a few ms a page).
+ */
+export interface ListedPageJson {
+  resultJson: string;
+  messages: string[];
+}
+
+export function listPageJson(inventory: Inventory, request: PageRequest): ListedPageJson {
+  const { result, messages } = listPage(inventory, request);
+  return { resultJson: JSON.stringify(result), messages };
+}
+
 /** The operator's view of what was issued: list with filters, one by serial, and tidy. */
 export class InventoryService {
+  private readonly reader: InventoryReader | undefined;
+
+  /**
+   * @param offThread list pages in a reader thread with its own connection to the same file, so
+   *   the HTTP thread only parses the query and serializes the answer; default true (an in-memory
+   *   database is always listed here).
+   */
   constructor(
     private readonly inventory: Inventory,
     private readonly clock: () => Date,
-  ) {}
+    offThread = true,
+  ) {
+    this.reader = offThread && inventory.databasePath !== undefined ? new InventoryReader(inventory.databasePath) : undefined;
+  }
 
-  list(query: InventoryQuery): { certificates: CertificateSummary[]; next_cursor: string | null } {
-    const now = this.clock();
-    const page = this.inventory.list(
-      {
-        status: query.status,
-        profile: query.profile,
-        label: query.label,
-        text: query.q,
-        expiringWithinMs: query.expiring_within === undefined ? undefined : durationField("expiring_within", query.expiring_within),
-        issuedAfter: query.issued_after === undefined ? undefined : timeField("issued_after", query.issued_after),
-        issuedBefore: query.issued_before === undefined ? undefined : timeField("issued_before", query.issued_before),
-      },
-      now,
-      query.limit ?? defaultPageSize,
-      query.cursor === undefined ? undefined : decodeCursor(query.cursor),
-    );
-    return {
-      certificates: page.records.map((record) => summarize(record, now)),
-      next_cursor: page.nextCursor === null ? null : encodeCursor(page.nextCursor),
+  /** Stops the reader thread, if one was started. */
+  async close(): Promise<void> {
+    await this.reader?.close();
+  }
+
+  /**
+   * One page of the inventory. Newest first; with `expiring_within`, soonest to expire first; with
+   * `status=expired` alone, most recently expired first. A page reads a bounded number of rows, so
+   * with a filter that matches few of them it can come back short, even empty, with a cursor to go
+   * on and a message saying so. The query is checked here; the page is read in the reader thread.
+   */
+  async list(query: InventoryQuery): Promise<ListedPageJson> {
+    const filter: InventoryFilter = {
+      status: query.status,
+      profile: query.profile,
+      label: query.label,
+      text: query.q,
+      expiringWithinMs: query.expiring_within === undefined ? undefined : durationField("expiring_within", query.expiring_within),
+      issuedAfter: query.issued_after === undefined ? undefined : timeField("issued_after", query.issued_after),
+      issuedBefore: query.issued_before === undefined ? undefined : timeField("issued_before", query.issued_before),
     };
+    const request: PageRequest = {
+      filter,
+      nowMs: this.clock().getTime(),
+      limit: query.limit ?? defaultPageSize,
+      cursor: query.cursor === undefined ? undefined : decodeCursor(query.cursor, inventoryOrder(filter)),
+    };
+    return this.reader ? this.reader.page(request) : listPageJson(this.inventory, request);
   }
 
   get(serialText: string, authorityKeyId?: string): CertificateSummary {

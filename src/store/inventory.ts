@@ -15,10 +15,148 @@ export interface InventoryFilter {
   issuedBefore?: Date | undefined;
 }
 
-/** A page of the inventory, newest first; `nextCursor` is null on the last page. */
+/**
+ * The order a listing walks, each along an index, so a page reads about as many rows as it returns:
+ * `newest` (issued_at descending), `expiring` (soonest NotAfter first: with `expiringWithinMs`),
+ * `expired` (most recently expired first: status `expired` alone).
+ */
+export type InventoryOrder = "newest" | "expiring" | "expired";
+
+/** Where a page ended: the order it walked, the last row's key in that order (ms) and its row id. */
+export interface InventoryCursor {
+  order: InventoryOrder;
+  keyMs: number;
+  id: number;
+}
+
+/** A page of the inventory; `nextCursor` is null on the last page. */
 export interface InventoryPage {
   records: (CertificateRecord & { id: number })[];
-  nextCursor: number | null;
+  nextCursor: InventoryCursor | null;
+  /** Rows read for this page; when it reached the scan limit the page may be short, even empty. */
+  scanned: number;
+  /** True when the page ended at the scan limit rather than at `limit` rows or the end. */
+  scanLimited: boolean;
+}
+
+/**
+ * The most index entries (and their rows) one page may read. A filter that the walked index does
+ * not answer (a `q` substring, a rare profile along the expiry order) is checked row by row, so a
+ * page that finds few matches stops here and hands out a cursor to go on: a page costs the HTTP
+ * thread a few milliseconds, whatever the database holds (about 1 µs a row on this machine).
+ */
+export const defaultScanLimit = 5000;
+
+/** Row ids of a page go to SQLite as one JSON array (no statement per page size). */
+const rowsByIdSql = `SELECT rowid AS id, serial_number, authority_key_identifier, ca_label, profile, status, reason, expiry, revoked_at,
+  '' AS pem, issued_at, not_before, metadata, sans, common_name, requested_by
+  FROM certificates WHERE rowid IN (SELECT value FROM json_each(?))`;
+
+/** The SQL of one page's walk: its rows' ids, keys and whether each passes the whole filter. */
+export interface InventoryWalk {
+  sql: string;
+  params: (string | number)[];
+  order: InventoryOrder;
+}
+
+/**
+ * Builds the walk of a listing: the index to go along (named with INDEXED BY, so the plan cannot
+ * turn into a scan and a sort), the range of it the filter and cursor allow, and the filter as a
+ * column rather than a WHERE clause, so every row read comes back to be counted against the scan limit.
+ */
+/** The order a listing with this filter walks; a cursor of another order does not fit it. */
+export function inventoryOrder(filter: InventoryFilter): InventoryOrder {
+  if (filter.expiringWithinMs !== undefined) return "expiring";
+  return filter.status === "expired" ? "expired" : "newest";
+}
+
+export function inventoryWalk(filter: InventoryFilter, now: Date, cursor?: InventoryCursor): InventoryWalk {
+  const nowText = now.toISOString();
+  const checks: string[] = [];
+  const checkParams: (string | number)[] = [];
+  const check = (clause: string, ...values: (string | number)[]) => {
+    checks.push(clause);
+    checkParams.push(...values);
+  };
+  if (filter.status === "revoked") check("status = 'revoked'");
+  if (filter.status === "good") check("status = 'good' AND expiry > ?", nowText);
+  if (filter.status === "expired") check("status = 'good' AND expiry <= ?", nowText);
+  if (filter.profile !== undefined) check("profile = ?", filter.profile);
+  if (filter.label !== undefined) check("ca_label = ?", filter.label);
+  if (filter.text !== undefined) {
+    // instr, not LIKE: what the operator types is text, never a pattern. SANs are stored as JSON.
+    const needle = filter.text.toLowerCase();
+    check("(instr(lower(common_name), ?) > 0 OR instr(lower(sans), ?) > 0)", needle, JSON.stringify(needle).slice(1, -1));
+  }
+  const until = filter.expiringWithinMs === undefined ? undefined : new Date(now.getTime() + filter.expiringWithinMs).toISOString();
+  if (until !== undefined) check("expiry > ? AND expiry <= ?", nowText, until);
+  if (filter.issuedAfter) check("issued_at >= ?", filter.issuedAfter.toISOString());
+  if (filter.issuedBefore) check("issued_at < ?", filter.issuedBefore.toISOString());
+
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  const bound = (clause: string, ...values: (string | number)[]) => {
+    where.push(clause);
+    params.push(...values);
+  };
+  const statusKey = filter.status === "revoked" ? "revoked" : filter.status === undefined ? undefined : "good";
+  const cursorKey = cursor ? new Date(cursor.keyMs).toISOString() : undefined;
+  let order: InventoryOrder;
+  let index: string;
+  let orderBy: string;
+  if (until !== undefined || filter.status === "expired") {
+    const column = "expiry";
+    if (statusKey !== undefined) {
+      index = "certificates_status_expiry";
+      bound("status = ?", statusKey);
+    } else {
+      index = "certificates_expiry";
+    }
+    if (until !== undefined) {
+      order = "expiring";
+      orderBy = "expiry ASC, rowid ASC";
+      // One bound on each side, the tighter of the filter's and the cursor's: with two, SQLite
+      // could walk from the looser one and filter its way to the cursor, page after page.
+      if (cursorKey !== undefined && cursorKey >= nowText && cursor!.order === order) {
+        bound(`${column} >= ? AND (${column} > ? OR rowid > ?)`, cursorKey, cursorKey, cursor!.id);
+      } else {
+        bound(`${column} > ?`, nowText);
+      }
+      bound(`${column} <= ?`, until);
+    } else {
+      order = "expired";
+      orderBy = "expiry DESC, rowid DESC";
+      if (cursorKey !== undefined && cursorKey <= nowText && cursor!.order === order) {
+        bound(`${column} <= ? AND (${column} < ? OR rowid < ?)`, cursorKey, cursorKey, cursor!.id);
+      } else {
+        bound(`${column} <= ?`, nowText);
+      }
+    }
+  } else {
+    order = "newest";
+    orderBy = "issued_at DESC, rowid DESC";
+    if (filter.profile !== undefined) {
+      index = "certificates_profile_issued";
+      bound("profile = ?", filter.profile);
+    } else if (statusKey !== undefined) {
+      index = "certificates_status_issued";
+      bound("status = ?", statusKey);
+    } else {
+      index = "certificates_issued";
+    }
+    const before = filter.issuedBefore?.toISOString();
+    if (cursorKey !== undefined && cursor!.order === order && (before === undefined || cursorKey < before)) {
+      bound("issued_at <= ? AND (issued_at < ? OR rowid < ?)", cursorKey, cursorKey, cursor!.id);
+    } else if (before !== undefined) {
+      bound("issued_at < ?", before);
+    }
+    if (filter.issuedAfter) bound("issued_at >= ?", filter.issuedAfter.toISOString());
+  }
+  const keyColumn = order === "newest" ? "issued_at" : "expiry";
+  const hit = checks.length > 0 ? `(${checks.join(" AND ")})` : "1";
+  const sql = `SELECT rowid, ${keyColumn}, ${hit} FROM certificates INDEXED BY ${index}
+    ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY ${orderBy}`;
+  return { sql, params: [...checkParams, ...params], order };
 }
 
 /** A revoked certificate as a CRL lists it: serial in decimal, the time and the RFC 5280 reason code. */
@@ -42,6 +180,12 @@ export class Inventory {
   private readonly tidyStatement: Database.Statement;
   private readonly countExpiringStatement: Database.Statement;
   private readonly writeProbeStatement: Database.Statement;
+  private readonly rowsByIdStatement: Database.Statement;
+
+  /** The database file, for a reader thread to open a connection of its own; undefined in memory. */
+  get databasePath(): string | undefined {
+    return this.db.memory ? undefined : this.db.name;
+  }
 
   constructor(private readonly db: Database.Database) {
     this.findStatement = db.prepare("SELECT rowid AS id, * FROM certificates WHERE serial_number = ? ORDER BY rowid DESC");
@@ -63,6 +207,7 @@ export class Inventory {
     this.countExpiringStatement = db.prepare("SELECT count(*) AS n FROM certificates WHERE status = 'good' AND expiry > ? AND expiry <= ?");
     // A write that changes nothing (row ids start at 1), so it needs the write lock and a writable file.
     this.writeProbeStatement = db.prepare("UPDATE certificates SET status = status WHERE rowid = 0");
+    this.rowsByIdStatement = db.prepare(rowsByIdSql);
   }
 
   /** How many good (unrevoked) certificates end after `now` and at most `withinMs` later. */
@@ -84,36 +229,47 @@ export class Inventory {
     }
   }
 
-  /** One page of the certificates that pass the filter, newest first, after the cursor (a row id). */
-  list(filter: InventoryFilter, now: Date, limit: number, cursor?: number): InventoryPage {
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    const add = (clause: string, ...values: (string | number)[]) => {
-      where.push(clause);
-      params.push(...values);
+  /**
+   * One page of the certificates that pass the filter, in the order the filter implies (see
+   * `InventoryOrder`), after the cursor. At most `scanLimit` rows are read: a page that reaches it
+   * first may be short or empty, and its cursor goes on from where it stopped.
+   */
+  list(filter: InventoryFilter, now: Date, limit: number, cursor?: InventoryCursor, scanLimit = defaultScanLimit): InventoryPage {
+    const walk = inventoryWalk(filter, now, cursor);
+    const statement = this.db.prepare(walk.sql).raw(true);
+    const hits: { id: number; key: string }[] = [];
+    let last: { id: number; key: string } | undefined;
+    let scanned = 0;
+    let more = false;
+    for (const [id, key, hit] of statement.iterate(...walk.params) as IterableIterator<[number, string, number | null]>) {
+      if (scanned === Math.max(scanLimit, limit + 1)) {
+        more = true;
+        break;
+      }
+      scanned++;
+      if (hit) {
+        // One match beyond the page tells that another page exists.
+        if (hits.length === limit) {
+          more = true;
+          break;
+        }
+        hits.push({ id, key });
+      }
+      last = { id, key };
+    }
+    const rows = hits.length > 0 ? (this.rowsByIdStatement.all(JSON.stringify(hits.map((h) => h.id))) as (Row & { id: number })[]) : [];
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    const records = hits.flatMap((h) => {
+      const row = byId.get(h.id);
+      return row ? [{ ...fromRow(row), id: row.id }] : [];
+    });
+    const end = hits.length === limit ? hits[hits.length - 1] : last;
+    return {
+      records,
+      nextCursor: more && end ? { order: walk.order, keyMs: new Date(end.key).getTime(), id: end.id } : null,
+      scanned,
+      scanLimited: more && hits.length < limit,
     };
-    const nowText = now.toISOString();
-    if (filter.status === "revoked") add("status = 'revoked'");
-    if (filter.status === "good") add("status = 'good' AND expiry > ?", nowText);
-    if (filter.status === "expired") add("status = 'good' AND expiry <= ?", nowText);
-    if (filter.profile !== undefined) add("profile = ?", filter.profile);
-    if (filter.label !== undefined) add("ca_label = ?", filter.label);
-    if (filter.text !== undefined) {
-      // instr, not LIKE: what the operator types is text, never a pattern. SANs are stored as JSON.
-      const needle = filter.text.toLowerCase();
-      add("(instr(lower(common_name), ?) > 0 OR instr(lower(sans), ?) > 0)", needle, JSON.stringify(needle).slice(1, -1));
-    }
-    if (filter.expiringWithinMs !== undefined) {
-      add("expiry > ? AND expiry <= ?", nowText, new Date(now.getTime() + filter.expiringWithinMs).toISOString());
-    }
-    if (filter.issuedAfter) add("issued_at >= ?", filter.issuedAfter.toISOString());
-    if (filter.issuedBefore) add("issued_at < ?", filter.issuedBefore.toISOString());
-    if (cursor !== undefined) add("rowid < ?", cursor);
-    const sql = `SELECT rowid AS id, * FROM certificates ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY rowid DESC LIMIT ?`;
-    // One row more than asked tells whether another page exists.
-    const rows = this.db.prepare(sql).all(...params, limit + 1) as (Row & { id: number })[];
-    const page = rows.slice(0, limit).map((row) => ({ ...fromRow(row), id: row.id }));
-    return { records: page, nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
   }
 
   /** Every recorded certificate with this decimal serial, whatever CA issued it. */

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { InventoryService } from "../../authority/inventory.js";
@@ -17,6 +17,7 @@ export const inventoryPrefix = "/api/v1/certificates";
 /** The certificate inventory: what was issued, what expires soon, and tidying old records. */
 export async function inventoryRoutes(app: FastifyInstance, { inventory, requireAdmin }: { inventory: InventoryService; requireAdmin: AdminCheck }) {
   const api = app.withTypeProvider<ZodTypeProvider>();
+  app.addHook("onClose", async () => inventory.close());
 
   api.get(
     inventoryPrefix,
@@ -28,9 +29,14 @@ export async function inventoryRoutes(app: FastifyInstance, { inventory, require
         response: responses(inventoryResultSchema),
       },
     },
-    async (request) => {
+    async (request, reply) => {
       requireAdmin(request);
-      return successEnvelope(inventory.list(request.query));
+      const { resultJson, messages } = await inventory.list(request.query);
+      // The page comes serialized from the reader thread; only the envelope is written here.
+      const envelope = successEnvelope(null, messages);
+      return (reply as FastifyReply)
+        .type("application/json; charset=utf-8")
+        .send(`{"success":true,"result":${resultJson},"errors":[],"messages":${JSON.stringify(envelope.messages)}}`);
     },
   );
 

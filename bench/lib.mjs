@@ -1,0 +1,166 @@
+// Small helpers shared by the benchmarks that run against a big database (inventory.mjs, soak.mjs):
+// a free port, the built server on a data directory, its resident memory, wrk and its output.
+import { execFileSync, spawn } from "node:child_process";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const root = dirname(dirname(fileURLToPath(import.meta.url)));
+export const mainJs = join(root, "dist", "cli", "main.js");
+export const MB = 1024 * 1024;
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function requireTools(tools) {
+  for (const tool of tools) {
+    try {
+      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
+    } catch {
+      console.error(`bench: ${tool} is missing (apt-get install -y ${tool})`);
+      process.exit(2);
+    }
+  }
+  if (!existsSync(mainJs)) {
+    console.error("bench: dist/cli/main.js is missing: run npm run build first");
+    process.exit(2);
+  }
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+
+/** One HTTP request to the service; resolves { status, body (parsed JSON or raw Buffer), ms }. */
+export function call(port, method, path, body) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = request(
+      { host: "127.0.0.1", port, method, path, agent, headers: payload ? { "content-type": "application/json", "content-length": payload.length } : {} },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => {
+          const raw = Buffer.concat(chunks);
+          let parsed = raw;
+          if ((res.headers["content-type"] ?? "").includes("json")) parsed = JSON.parse(raw.toString("utf8"));
+          resolve({ status: res.statusCode, body: parsed, ms: performance.now() - t0 });
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
+/** Resident memory of a process in bytes (its threads included), from /proc. */
+export function rss(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process and its children, recursively (the service runs as one process; this is a guard). */
+export function treeRss(pid) {
+  const parentOf = new Map();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      /* gone */
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
+  return tree.reduce((sum, p) => sum + (rss(p) ?? 0), 0);
+}
+
+/**
+ * Starts the built service as `npm start` does (`--max-semi-space-size=2`) on `dataDir`, logging to
+ * `logFile`, and waits for /health. Returns { child, port, stop() }.
+ */
+export async function startService(dataDir, logFile, extraArgs = []) {
+  const port = await freePort();
+  const fd = openSync(logFile, "a");
+  const child = spawn(
+    process.execPath,
+    ["--max-semi-space-size=2", mainJs, "serve", "--port", String(port), "--data-dir", dataDir, "--log-level", "info", ...extraArgs],
+    { cwd: root, stdio: ["ignore", fd, fd] },
+  );
+  closeSync(fd);
+  let exited = null;
+  child.once("exit", (code, signal) => (exited = code ?? signal));
+  const deadline = Date.now() + 120_000; // migrations on a big database take a while
+  for (;;) {
+    if (exited !== null) throw new Error(`the service exited (${exited}) before answering; see ${logFile}`);
+    try {
+      const r = await call(port, "GET", "/api/v1/cfssl/health");
+      if (r.status === 200) break;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`the service did not answer within 120 s; see ${logFile}`);
+    }
+    await sleep(50);
+  }
+  const stop = async () => {
+    if (exited !== null) return;
+    const done = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    const t = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    await done;
+    clearTimeout(t);
+  };
+  return { child, port, stop };
+}
+
+const UNIT = { us: 1e-3, ms: 1, s: 1000, m: 60_000 };
+
+/** Runs wrk with these arguments; resolves its latency percentiles (ms), requests/s and errors. */
+export function wrk(args, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn("wrk", args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.once("error", reject);
+    child.once("exit", () => {
+      const lat = {};
+      for (const m of out.matchAll(/^\s*(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$/gm)) lat[m[1]] = Number(m[2]) * UNIT[m[3]];
+      const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+      const total = /(\d+) requests in/.exec(out);
+      if (!rps || !total) return reject(new Error(`cannot read wrk's output:\n${out}`));
+      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+      const errors = (non2xx ? Number(non2xx[1]) : 0) + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+      resolve({ cmd: `wrk ${args.join(" ")}`, p50: lat["50"], p90: lat["90"], p99: lat["99"], rps: Number(rps[1]), requests: Number(total[1]), errors, raw: out });
+    });
+  });
+}
+
+/** The p-th percentile of a list of numbers. */
+export function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+export const fmtMb = (bytes) => (bytes === undefined ? "n/a" : `${(bytes / MB).toFixed(0)} MB`);
+export const fmtMs = (ms) => (ms === undefined || Number.isNaN(ms) ? "n/a" : `${ms.toFixed(2)} ms`);

@@ -1,0 +1,32 @@
+// The inventory reader thread: listing pages (index walks, row fetches, summaries) runs here on a
+// connection of its own, so a broad query never holds up the thread that serves HTTP.
+import { parentPort, workerData } from "node:worker_threads";
+import Database from "better-sqlite3";
+import { Inventory } from "../store/inventory.js";
+import { busyTimeoutMs } from "../store/database.js";
+import { listPageJson, type ListedPageJson, type PageRequest } from "./inventory.js";
+
+export interface InventoryThreadData {
+  /** The certificate database, already migrated by the main thread. */
+  path: string;
+}
+
+export type InventoryThreadRequest = { id: number } & PageRequest;
+export type InventoryThreadReply = { id: number; page: ListedPageJson } | { id: number; error: string };
+
+const { path } = workerData as InventoryThreadData;
+const db = new Database(path, { fileMustExist: true });
+db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+// It only ever reads: a bug that tried to write would fail here instead of taking the write lock.
+db.pragma("query_only = ON");
+const inventory = new Inventory(db);
+
+parentPort!.on("message", (request: InventoryThreadRequest) => {
+  let reply: InventoryThreadReply;
+  try {
+    reply = { id: request.id, page: listPageJson(inventory, request) };
+  } catch (error) {
+    reply = { id: request.id, error: (error as Error).message };
+  }
+  parentPort!.postMessage(reply);
+});
