@@ -1,5 +1,7 @@
 import { Worker } from "node:worker_threads";
+import { CertwrightError } from "../errors.js";
 import { threadEntry } from "../thread-entry.js";
+import { SupervisedThread, type ThreadEvent } from "../thread-supervisor.js";
 
 const { url: entry, built } = threadEntry(import.meta.url, "keygen-thread");
 // The thread's own code is tiny; the limits apply to the built service (a TypeScript loader, in tests, needs more).
@@ -17,48 +19,59 @@ export interface KeyPoolOptions {
 /**
  * RSA keys for newcert, made in low-priority threads so that a burst of RSA requests saturates
  * the idle CPU without slowing signing or health checks. A few keys per size are made ahead while
- * the service is idle and handed out once each: never reused, never written to disk.
+ * the service is idle and handed out once each: never reused, never written to disk. A thread that
+ * dies fails the keys it was making at once (503) and is restarted (see SupervisedThread).
  */
 export class KeyPool {
-  private readonly workers: { worker: Worker; busy: number }[] = [];
+  private readonly threads: SupervisedThread[] = [];
   private readonly spares = new Map<number, string[]>();
-  private readonly waiting = new Map<number, { size: number; resolve: (pem: string) => void; reject: (e: Error) => void }>();
   private readonly filling = new Map<number, number>();
   private nextId = 1;
   private closed = false;
 
-  constructor(private readonly options: KeyPoolOptions) {
+  constructor(
+    private readonly options: KeyPoolOptions,
+    onEvent?: (event: ThreadEvent) => void,
+  ) {
     for (let i = 0; i < options.threads; i++) {
-      const slot = { worker: new Worker(entry, { resourceLimits }), busy: 0 };
-      slot.worker.on("message", ({ id, pem }: { id: number; pem: string }) => {
-        slot.busy--;
-        const call = this.waiting.get(id);
-        this.waiting.delete(id);
-        call?.resolve(pem);
+      const thread = SupervisedThread.launchNow({
+        name: `key generation thread ${i + 1}`,
+        create: () => new Worker(entry, { resourceLimits }),
+        onMessage: (message) => {
+          const { id, pem } = message as { id: number; pem: string };
+          thread.settle(id, { value: pem });
+        },
+        callFailure: (reason) => new CertwrightError("notReady", `the RSA key for this request could not be made: ${reason}; try again`),
+        onRestarted: () => {
+          for (const size of options.sizes) this.refill(size);
+        },
+        onEvent,
       });
-      slot.worker.on("exit", () => {
-        for (const call of this.waiting.values()) call.reject(new Error("key generation thread exited"));
-      });
-      this.workers.push(slot);
+      this.threads.push(thread);
     }
     for (const size of options.sizes) this.refill(size);
   }
 
+  /** The threads, for readiness and for tests that stop one as a crash would. */
+  get supervised(): readonly SupervisedThread[] {
+    return this.threads;
+  }
+
   private generate(size: number): Promise<string> {
-    const slot = this.workers.reduce((best, w) => (w.busy < best.busy ? w : best));
+    const up = this.threads.filter((thread) => thread.down === undefined);
+    if (up.length === 0) {
+      return Promise.reject(new CertwrightError("notReady", "no key generation thread is running (they are restarting); try again"));
+    }
+    const thread = up.reduce((best, t) => (t.inFlight < best.inFlight ? t : best));
     const id = this.nextId++;
-    slot.busy++;
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { size, resolve, reject });
-      slot.worker.postMessage({ id, size });
-    });
+    return thread.call<string>(id, { id, size });
   }
 
   /** Makes spares on idle threads only, one each at a time, so a request never queues behind many spares. */
   private refill(size: number): void {
     if (this.closed || !this.options.sizes.includes(size)) return;
     const ready = (this.spares.get(size)?.length ?? 0) + (this.filling.get(size) ?? 0);
-    if (ready >= this.options.spares || !this.workers.some((w) => w.busy === 0)) return;
+    if (ready >= this.options.spares || !this.threads.some((t) => t.down === undefined && t.inFlight === 0)) return;
     this.filling.set(size, (this.filling.get(size) ?? 0) + 1);
     this.generate(size).then(
       (pem) => {
@@ -90,6 +103,6 @@ export class KeyPool {
   async close(): Promise<void> {
     this.closed = true;
     this.spares.clear();
-    await Promise.all(this.workers.map((slot) => slot.worker.terminate()));
+    await Promise.all(this.threads.map((thread) => thread.close()));
   }
 }

@@ -12,6 +12,13 @@ export interface ReadinessOptions {
   ca: CertificateAuthority;
   /** Throws unless the certificate database takes a write (Inventory.checkWritable). */
   database: { checkWritable(): void };
+  /**
+   * What really happened to writes (DatabaseHealth): the files deleted or replaced, the writer
+   * thread down, the last commit failed. Default: only the probe above.
+   */
+  writes?: { problem(): string | undefined };
+  /** The signing and key generation threads; one that is down fails the signing check. Default: none. */
+  threads?: () => readonly { name: string; down: string | undefined }[];
   /** Default: the system clock. */
   clock?: () => Date;
   /** How long before the CA's NotAfter to warn; default 30 days. */
@@ -25,12 +32,15 @@ function reason(error: unknown): string {
 /**
  * Whether the service can do its job right now: record certificates (the database takes a write)
  * and sign them (the CA key signs, and the CA certificate's public key verifies what it signed).
- * Each check is cheap: a rolled-back no-op write and one signature, so a probe every few seconds
- * costs nothing noticeable.
+ * Each check is cheap: the outcome of the last real write, a rolled-back no-op write and one
+ * signature, so a probe every few seconds costs nothing noticeable. The threads that sign and make
+ * keys count too: while one is down (restarting), the service is not ready.
  */
 export class ReadinessService {
   private readonly ca: CertificateAuthority;
   private readonly database: ReadinessOptions["database"];
+  private readonly writes: ReadinessOptions["writes"];
+  private readonly threads: NonNullable<ReadinessOptions["threads"]>;
   private readonly clock: () => Date;
   private readonly warnWithinMs: number;
   private caPublicKey: KeyObject | undefined;
@@ -38,6 +48,8 @@ export class ReadinessService {
   constructor(options: ReadinessOptions) {
     this.ca = options.ca;
     this.database = options.database;
+    this.writes = options.writes;
+    this.threads = options.threads ?? (() => []);
     this.clock = options.clock ?? (() => new Date());
     this.warnWithinMs = options.caExpiryWarningMs ?? caExpiryWarningMs;
   }
@@ -58,6 +70,10 @@ export class ReadinessService {
   }
 
   private checkDatabase(): ReadinessResult["checks"]["database"] {
+    // A rolled-back no-op write succeeds on a full disk and on a deleted file: what the real
+    // commits met comes first.
+    const problem = this.writes?.problem();
+    if (problem) return { ok: false, detail: `takes no writes: ${problem}` };
     try {
       this.database.checkWritable();
       return { ok: true, detail: "takes writes" };
@@ -69,6 +85,10 @@ export class ReadinessService {
   private checkCaKey(now: Date): ReadinessResult["checks"]["ca_key"] {
     if (now.getTime() >= this.ca.notAfter.getTime()) {
       return { ok: false, detail: `the CA certificate expired at ${this.ca.notAfter.toISOString()}: nothing it signs would be valid` };
+    }
+    const down = this.threads().filter((thread) => thread.down !== undefined);
+    if (down.length > 0) {
+      return { ok: false, detail: `cannot sign every request now: ${down.map((thread) => `${thread.name} is down (${thread.down})`).join("; ")}` };
     }
     try {
       this.caPublicKey ??= new X509Certificate(this.ca.pem).publicKey;

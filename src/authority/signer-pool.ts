@@ -1,6 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { CertwrightError } from "../errors.js";
 import { threadEntry } from "../thread-entry.js";
+import { SupervisedThread, type ThreadEvent } from "../thread-supervisor.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
 import type { NewCertRequest, SignRequest } from "../schemas/wire.js";
 import type { CertificateInfo } from "../pki/describe.js";
@@ -15,27 +16,23 @@ const { url: workerEntry, built } = threadEntry(import.meta.url, "signer-worker"
  */
 const workerHeap = built ? { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } : undefined;
 
-interface Task {
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-}
-
 interface Slot {
-  worker: Worker;
-  tasks: Map<number, Task>;
+  thread: SupervisedThread;
   /** Calls not yet posted: they leave together once this turn of the event loop ends. */
   outbox: SignerCall[];
+  /** The newest config generation the running worker was started with or sent. */
+  knows: number;
 }
 
 /**
  * Worker threads that do the CPU work of signing (CSR checks, DER, signatures, key generation),
- * so the main thread only serves HTTP and writes the database. Each call goes to the worker with
- * the fewest calls in flight; a worker that dies fails its calls and is replaced.
+ * so the main thread only serves HTTP and writes the database. Each call goes to the running worker
+ * with the fewest calls in flight; a worker that dies fails its calls at once (503) and is
+ * restarted (see SupervisedThread), with the config generations kept so far.
  */
 export class SignerPool implements SignerLike {
   private readonly slots: Slot[] = [];
   private nextId = 1;
-  private closing = false;
   private flushScheduled = false;
   /** The config generations a worker spawned now must know: those that calls in flight may name. */
   private configs: ConfigDocumentGeneration[];
@@ -43,54 +40,87 @@ export class SignerPool implements SignerLike {
   private constructor(
     private readonly data: SignerWorkerData,
     private readonly onError: (error: unknown) => void,
+    private readonly onEvent?: (event: ThreadEvent) => void,
   ) {
     this.configs = [{ generation: 0, document: data.configDocument }];
   }
 
-  /** Starts `size` workers and waits until each has loaded the CA and the config (generation 0). */
-  static async start(size: number, data: SignerWorkerData, onError: (error: unknown) => void = () => {}): Promise<SignerPool> {
-    const pool = new SignerPool(data, onError);
-    await Promise.all(Array.from({ length: size }, () => pool.spawn()));
+  /**
+   * Starts `size` workers and waits until each has loaded the CA and the config (generation 0).
+   * `onEvent` hears of a worker that stopped and of its restart.
+   */
+  static async start(
+    size: number,
+    data: SignerWorkerData,
+    onError: (error: unknown) => void = () => {},
+    onEvent?: (event: ThreadEvent) => void,
+  ): Promise<SignerPool> {
+    const pool = new SignerPool(data, onError, onEvent);
+    const started = await Promise.allSettled(Array.from({ length: size }, (_, i) => pool.spawn(i + 1)));
+    const failed = started.find((outcome) => outcome.status === "rejected");
+    if (failed) {
+      await pool.close();
+      throw failed.reason;
+    }
     return pool;
   }
 
-  private spawn(): Promise<void> {
-    const { caCertificate, caKey, label } = this.data;
-    const workerData: SignerThreadData = { caCertificate, caKey, label, configs: this.configs };
-    const worker = new Worker(workerEntry, { workerData, resourceLimits: workerHeap });
-    const slot: Slot = { worker, tasks: new Map(), outbox: [] };
-    this.slots.push(slot);
-    return new Promise((resolve, reject) => {
-      worker.on("message", (message: SignerReply[] | { ready: true }) => {
-        if ("ready" in message) return resolve();
-        for (const reply of message) {
-          const task = slot.tasks.get(reply.id);
-          if (!task) continue;
-          slot.tasks.delete(reply.id);
-          if ("value" in reply) task.resolve(reply.value);
-          else if ("kind" in reply.error) task.reject(new CertwrightError(reply.error.kind, reply.error.message));
-          else task.reject(new Error(`signer worker: ${reply.error.internal}`));
-        }
-      });
-      worker.on("error", (error) => {
-        this.onError(error);
-        reject(error);
-      });
-      worker.on("exit", (code) => {
-        this.slots.splice(this.slots.indexOf(slot), 1);
-        for (const task of slot.tasks.values()) task.reject(new Error(`signer worker exited with code ${code}`));
-        if (!this.closing) this.spawn().catch(this.onError);
-      });
-    });
+  /** The threads, for readiness and for tests that stop one as a crash would. */
+  get supervised(): readonly SupervisedThread[] {
+    return this.slots.map((slot) => slot.thread);
   }
 
-  private call<T>(method: SignerCall["method"], args: unknown[], slot = this.slots.reduce((best, s) => (s.tasks.size < best.tasks.size ? s : best))): Promise<T> {
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      slot.tasks.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      slot.outbox.push({ id, method, args } as SignerCall);
-      this.scheduleFlush();
+  private async spawn(number: number): Promise<void> {
+    const { caCertificate, caKey, label } = this.data;
+    const slot: Slot = { thread: undefined as unknown as SupervisedThread, outbox: [], knows: 0 };
+    slot.thread = await SupervisedThread.start({
+      name: `signer thread ${number}`,
+      create: () => {
+        const workerData: SignerThreadData = { caCertificate, caKey, label, configs: this.configs };
+        slot.knows = this.configs[this.configs.length - 1]!.generation;
+        return new Worker(workerEntry, { workerData, resourceLimits: workerHeap });
+      },
+      // A reload while the thread was restarting did not reach it: it gets what it missed first.
+      onRestarted: () => {
+        for (const entry of this.configs.filter((c) => c.generation > slot.knows)) {
+          this.call("useConfig", [entry], slot).catch(this.onError);
+        }
+      },
+      handshake: true,
+      onMessage: (message) => {
+        for (const reply of message as SignerReply[]) {
+          if ("value" in reply) slot.thread.settle(reply.id, { value: reply.value });
+          else if ("kind" in reply.error) slot.thread.settle(reply.id, { error: new CertwrightError(reply.error.kind, reply.error.message) });
+          else slot.thread.settle(reply.id, { error: new Error(`signer worker: ${reply.error.internal}`) });
+        }
+      },
+      callFailure: (reason) => new CertwrightError("notReady", `the request could not be signed: ${reason}; try again`),
+      onEvent: this.onEvent,
     });
+    this.slots.push(slot);
+  }
+
+  private call<T>(method: SignerCall["method"], args: unknown[], slot?: Slot): Promise<T> {
+    const target = slot ?? this.pick();
+    if (!target) return Promise.reject(new CertwrightError("notReady", "no signer thread is running (they are restarting); try again"));
+    const id = this.nextId++;
+    const answer = target.thread.expect<T>(id);
+    // A thread that is down refuses at once; nothing to post.
+    if (target.thread.down === undefined) {
+      target.outbox.push({ id, method, args } as SignerCall);
+      this.scheduleFlush();
+    }
+    return answer;
+  }
+
+  /** The running worker with the fewest calls in flight. */
+  private pick(): Slot | undefined {
+    let best: Slot | undefined;
+    for (const slot of this.slots) {
+      if (slot.thread.down !== undefined) continue;
+      if (!best || slot.thread.inFlight < best.thread.inFlight) best = slot;
+    }
+    return best;
   }
 
   /**
@@ -107,7 +137,8 @@ export class SignerPool implements SignerLike {
         if (slot.outbox.length === 0) continue;
         const calls = slot.outbox;
         slot.outbox = [];
-        this.post(slot, calls);
+        // A thread that stopped since has failed these calls already.
+        if (slot.thread.down === undefined) this.post(slot, calls);
       }
     });
   }
@@ -119,16 +150,16 @@ export class SignerPool implements SignerLike {
    */
   private post(slot: Slot, calls: SignerCall[]): void {
     try {
-      slot.worker.postMessage(calls);
+      slot.thread.post(calls);
     } catch (error) {
       if (calls.length > 1) {
         for (const call of calls) this.post(slot, [call]);
         return;
       }
       this.onError(error);
-      const task = slot.tasks.get(calls[0]!.id);
-      slot.tasks.delete(calls[0]!.id);
-      task?.reject(new CertwrightError("invalidRequest", "the request could not be handed to a signer thread (a value nested too deeply or too large); send it without free-form fields such as metadata"));
+      slot.thread.settle(calls[0]!.id, {
+        error: new CertwrightError("invalidRequest", "the request could not be handed to a signer thread (a value nested too deeply or too large); send it without free-form fields such as metadata"),
+      });
     }
   }
 
@@ -155,7 +186,14 @@ export class SignerPool implements SignerLike {
   async useConfig(generation: number, _config: SigningConfig, document: unknown): Promise<void> {
     const entry: ConfigDocumentGeneration = { generation, document };
     this.configs = [...this.configs, entry].slice(-keptGenerations);
-    await Promise.all(this.slots.map((slot) => this.call("useConfig", [entry], slot)));
+    await Promise.all(
+      this.slots
+        .filter((slot) => slot.thread.down === undefined)
+        .map((slot) => {
+          slot.knows = generation;
+          return this.call("useConfig", [entry], slot);
+        }),
+    );
   }
 
   reissue(certificatePem: string): Promise<{ pem: string; serialNumber: string }> {
@@ -163,7 +201,6 @@ export class SignerPool implements SignerLike {
   }
 
   async close(): Promise<void> {
-    this.closing = true;
-    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+    await Promise.all(this.slots.map((slot) => slot.thread.close()));
   }
 }

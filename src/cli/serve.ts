@@ -23,7 +23,10 @@ import { csrRequestSchema } from "../schemas/wire.js";
 import { CertificateStore } from "../store/certificate-store.js";
 import { GroupCommitRecorder } from "../store/group-commit.js";
 import { GuardStore } from "../store/guard-store.js";
+import { captureDatabaseFiles } from "../store/database-files.js";
+import { DatabaseHealth } from "../store/database-health.js";
 import { WriterThread } from "../store/writer-client.js";
+import type { ThreadEvent } from "../thread-supervisor.js";
 import { packageRoot, type ServeOptions } from "./options.js";
 
 /** A start-up failure: one line for the operator, no stack. */
@@ -180,16 +183,23 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   notes.push(`database ${databasePath}: journal_mode=${store.pragma("journal_mode")} synchronous=${synchronousNames[store.pragma("synchronous") as number] ?? "?"}`);
   let app: FastifyInstance | undefined;
   const logError = (message: string) => (error: unknown) => app?.log.error({ err: error }, message);
+  const threadEvent = (event: ThreadEvent) => app?.log[event.level]({ err: event.error }, event.message);
   const signer =
     options.workers > 0
-      ? await SignerPool.start(options.workers, { caCertificate: certificatePem, caKey: keyPem, label: ca.label, configDocument }, logError("signer worker failed"))
+      ? await SignerPool.start(options.workers, { caCertificate: certificatePem, caKey: keyPem, label: ca.label, configDocument }, logError("signer worker failed"), threadEvent)
       : undefined;
   if (signer) notes.push(`signing in ${options.workers} worker thread(s)`);
+  // The files as opened: one deleted or replaced under the service stops writes (see DatabaseHealth).
+  const health = new DatabaseHealth(captureDatabaseFiles(databasePath), {
+    log: (level, message) => app?.log[level](message),
+    checkpoint: () => store.db.pragma("wal_checkpoint(FULL)"),
+  });
   // The main thread reads (certinfo); a writer thread commits, so fsyncs never block HTTP.
-  const writer = await WriterThread.start(databasePath);
+  const writer = await WriterThread.start(databasePath, { health, onEvent: threadEvent });
+  health.watch(writer);
   const metrics = new Metrics();
   const recorder = new GroupCommitRecorder(writer, { onCommit: (ms, rows) => metrics.databaseCommitted(ms, rows) });
-  const keyPool = new KeyPool({ threads: availableParallelism(), spares: rsaSpares, sizes: [2048] });
+  const keyPool = new KeyPool({ threads: availableParallelism(), spares: rsaSpares, sizes: [2048] }, threadEvent);
   // Replay nonces and rate-limit counts outlive restarts, in the same database.
   const guardStore = options.replayWindowMs !== undefined || options.rateLimit ? GuardStore.open(databasePath) : undefined;
   if (options.replayWindowMs !== undefined) notes.push(`replay protection: authenticated requests need a timestamp within ${options.replayWindowMs / 1000}s and a fresh nonce`);
@@ -244,7 +254,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const reloader = new SigningConfigReloader(authority, options.config);
   app = await buildApp({
     authority,
-    ...operatorServices(ca, store.db, () => new Date(), responder),
+    ...operatorServices(ca, store.db, () => new Date(), responder, { writes: health, threads: () => [...(signer?.supervised ?? []), ...keyPool.supervised] }),
     logger: { level: options.logLevel, stream: logStream },
     version: packageVersion(),
     adminToken,
