@@ -22,6 +22,13 @@ import { findRecord, summarize } from "./inventory.js";
 /** cfssl's default CRL lifetime (its crl endpoint's `expiry`): seven days. */
 export const defaultCrlLifetimeMs = 7 * 24 * 3_600_000;
 
+/** A DER OCSP response and, when caches may keep it (RFC 5019), the window it holds for. */
+export interface OcspAnswer {
+  der: Uint8Array;
+  thisUpdate?: Date;
+  nextUpdate?: Date;
+}
+
 /** How long a client may rely on an OCSP answer: an hour, so a revocation reaches clients soon. */
 export const ocspValidityMs = 3_600_000;
 
@@ -147,16 +154,16 @@ export class RevocationService {
    * certificate asked about, with the request's nonce echoed. A request this responder cannot read
    * gets `malformedRequest`; one about another CA's certificates only, `unauthorized`.
    */
-  ocsp(der: Uint8Array): Uint8Array {
+  ocsp(der: Uint8Array): OcspAnswer {
     let request;
     try {
       request = parseOcspRequest(der);
     } catch (error) {
-      if (error instanceof OcspMalformedError) return ocspErrorResponse("malformedRequest");
+      if (error instanceof OcspMalformedError) return { der: ocspErrorResponse("malformedRequest") };
       throw error;
     }
-    if (request.requests.length > maxOcspRequests) return ocspErrorResponse("malformedRequest");
-    if (!request.requests.some((r) => isForIssuer(r, this.ca))) return ocspErrorResponse("unauthorized");
+    if (request.requests.length > maxOcspRequests) return { der: ocspErrorResponse("malformedRequest") };
+    if (!request.requests.some((r) => isForIssuer(r, this.ca))) return { der: ocspErrorResponse("unauthorized") };
     const now = this.clock();
     const nextUpdate = new Date(now.getTime() + ocspValidityMs);
     const responses = request.requests.map((r): OcspSingleResponse => {
@@ -169,7 +176,10 @@ export class RevocationService {
       }
       return { certId: r.certId, status: "good", thisUpdate: now, nextUpdate };
     });
-    return buildOcspResponse(this.ocspSigner, { producedAt: now, responses, ...(request.nonce ? { nonce: request.nonce } : {}) });
+    const answer = buildOcspResponse(this.ocspSigner, { producedAt: now, responses, ...(request.nonce ? { nonce: request.nonce } : {}) });
+    // An "unknown" answer carries no nextUpdate: nothing says how long it holds, so it is not to be cached.
+    const cacheable = responses.every((r) => r.nextUpdate !== undefined) && !request.nonce;
+    return { der: answer, ...(cacheable ? { thisUpdate: now, nextUpdate } : {}) };
   }
 
   /**

@@ -1,6 +1,6 @@
 // Revoke through the API, then judge the CRL (both endpoints) and the OCSP responder with the
 // openssl command line: openssl crl, openssl verify -crl_check and openssl ocsp.
-import { X509Certificate } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
@@ -159,6 +159,40 @@ t.test("the OCSP responder answers good, revoked and unknown, echoing the nonce;
   const garbage = await ctx.app.inject({ method: "POST", url: "/ocsp", headers: { "content-type": "application/ocsp-request" }, payload: Buffer.from("not der") });
   t.equal(garbage.statusCode, 200);
   t.same([...garbage.rawPayload], [0x30, 0x03, 0x0a, 0x01, 0x01], "malformedRequest");
+});
+
+t.test("OCSP answers fetched by GET carry RFC 5019's caching headers; POST, unknown and nonce answers are not cached", async (t) => {
+  const ctx = await testApp(t, { adminToken });
+  const caFile = writeFile(ctx.dir, "ca.pem", ctx.caPem);
+  const goodFile = writeFile(ctx.dir, "good.pem", await newCert(ctx.app, "cached.internal"));
+  const request = (name: string, args: string[]) => {
+    const reqFile = join(ctx.dir, `${name}.req`);
+    const made = openssl(["ocsp", "-issuer", caFile, ...args, "-reqout", reqFile]);
+    if (made.status !== 0) throw new Error(made.stderr);
+    return readFileSync(reqFile);
+  };
+  const get = (der: Buffer) => ctx.app.inject({ method: "GET", url: `/ocsp/${encodeURIComponent(der.toString("base64"))}` });
+  const good = await get(request("good", ["-cert", goodFile, "-no_nonce"]));
+  t.equal(good.statusCode, 200);
+  const lastModified = Date.parse(String(good.headers["last-modified"]));
+  const expires = Date.parse(String(good.headers["expires"]));
+  t.equal(expires - lastModified, 3_600_000, "Expires is nextUpdate, Last-Modified thisUpdate: an hour apart");
+  t.ok(Math.abs(lastModified - Date.now()) < 5_000, "thisUpdate is now");
+  const maxAge = Number(/^max-age=(\d+), public, no-transform, must-revalidate$/.exec(String(good.headers["cache-control"]))?.[1]);
+  t.ok(maxAge > 3590 && maxAge <= 3600, `max-age is the seconds left: ${good.headers["cache-control"]}`);
+  t.equal(good.headers["etag"], `"${createHash("sha1").update(good.rawPayload).digest("hex")}"`, "ETag: the SHA-1 of the answer's bytes");
+  const respFile = writeFile(ctx.dir, "good.resp", "");
+  writeFileSync(respFile, good.rawPayload);
+  const checked = openssl(["ocsp", "-respin", respFile, "-issuer", caFile, "-CAfile", caFile, "-cert", goodFile, "-resp_text"]);
+  t.match(checked.stdout, /This Update: .*\n\s*Next Update: /, "the answer's own window, which the headers repeat");
+
+  const withNonce = await get(request("nonce", ["-cert", goodFile]));
+  t.equal(withNonce.headers["cache-control"], "no-cache, no-store", "an answer echoing a nonce is for one client");
+  const unknown = await get(request("unknown", ["-serial", "0x0A0B0C0D0E0F", "-no_nonce"]));
+  t.equal(unknown.headers["cache-control"], "no-cache, no-store", "unknown says nothing of how long it holds");
+  t.equal(unknown.headers["etag"], undefined);
+  const posted = await ctx.app.inject({ method: "POST", url: "/ocsp", headers: { "content-type": "application/ocsp-request" }, payload: request("post", ["-cert", goodFile, "-no_nonce"]) });
+  t.equal(posted.headers["cache-control"], "no-cache, no-store", "POST answers are not cacheable (RFC 5019 5)");
 });
 
 t.test("the inventory lists with filters and pages, and finds one certificate by serial", async (t) => {

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { maxCachedCrlLifetimes, type RevocationService } from "../../authority/revocation.js";
+import { createHash } from "node:crypto";
+import { maxCachedCrlLifetimes, type OcspAnswer, type RevocationService } from "../../authority/revocation.js";
 import { CertwrightError } from "../../errors.js";
 import { formatHours, parseDuration } from "../../profiles/duration.js";
 import { certificateSummarySchema, ocspSignRequestSchema, ocspSignResultSchema, revokeRequestSchema } from "../../schemas/wire.js";
@@ -16,6 +17,27 @@ const publicCache = "public, max-age=300";
 
 function sendDer(reply: FastifyReply, type: string, der: Uint8Array) {
   return reply.header("content-type", type).header("cache-control", publicCache).send(Buffer.from(der));
+}
+
+/**
+ * RFC 5019 6.2: an OCSP answer fetched by GET is cached by HTTP caches and CDNs for as long as it
+ * holds: Last-Modified its thisUpdate, Expires its nextUpdate, max-age the seconds left, and an
+ * ETag of its bytes. One that does not say how long it holds (unknown, an error, a nonce echoed) is
+ * not kept. POST answers are not cacheable (RFC 5019 5).
+ */
+function sendOcsp(reply: FastifyReply, answer: OcspAnswer, method: "GET" | "POST", now = new Date()) {
+  reply.header("content-type", "application/ocsp-response");
+  if (method === "GET" && answer.thisUpdate && answer.nextUpdate) {
+    const maxAge = Math.max(0, Math.floor((answer.nextUpdate.getTime() - now.getTime()) / 1000));
+    reply
+      .header("cache-control", `max-age=${maxAge}, public, no-transform, must-revalidate`)
+      .header("last-modified", answer.thisUpdate.toUTCString())
+      .header("expires", answer.nextUpdate.toUTCString())
+      .header("etag", `"${createHash("sha1").update(answer.der).digest("hex")}"`);
+  } else {
+    reply.header("cache-control", "no-cache, no-store");
+  }
+  return reply.send(Buffer.from(answer.der));
 }
 
 /** Revoking, and the two ways clients learn of it: the CRL and the OCSP responder. */
@@ -126,7 +148,7 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
       } catch {
         der = new Uint8Array();
       }
-      return sendDer(reply, "application/ocsp-response", revocation.ocsp(der));
+      return sendOcsp(reply, revocation.ocsp(der), "GET");
     },
   );
 
@@ -135,7 +157,7 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
     { schema: { summary: "OCSP responder (RFC 6960): POST an application/ocsp-request body", tags: ["revocation"] } },
     async (request, reply) => {
       const der = Buffer.isBuffer(request.body) ? request.body : (request.rawBody ?? Buffer.alloc(0));
-      return sendDer(reply, "application/ocsp-response", revocation.ocsp(der));
+      return sendOcsp(reply, revocation.ocsp(der), "POST");
     },
   );
 }
