@@ -31,9 +31,9 @@ const depth = 5_000;
 const hostileValues: Record<string, string> = {
   "arrays 5,000 deep": "[".repeat(depth) + "]".repeat(depth),
   "objects 5,000 deep": '{"a":'.repeat(depth) + "1" + "}".repeat(depth),
-  "a 100 kB string": JSON.stringify("A".repeat(100_000)),
-  "an array of 20,000 numbers": `[${Array.from({ length: 20_000 }, (_, i) => i).join(",")}]`,
-  "an object of 5,000 keys": `{${Array.from({ length: 5_000 }, (_, i) => `"k${i}":${i}`).join(",")}}`,
+  "a 64 kB string": JSON.stringify("A".repeat(64_000)),
+  "an array of 10,000 numbers": `[${Array.from({ length: 10_000 }, (_, i) => i).join(",")}]`,
+  "an object of 2,000 keys": `{${Array.from({ length: 2_000 }, (_, i) => `"k${i}":${i}`).join(",")}}`,
 };
 type Shape = Record<string, z.ZodType>;
 /** The objects nested in request bodies, by field name, so their fields get the same treatment. */
