@@ -26,7 +26,7 @@ export const errorKinds = {
   recordFailed: { code: 11100, status: 503, summary: "The certificate could not be recorded in the database, so it was not issued." },
   certificateNotFound: { code: 11200, status: 404, summary: "No certificate with that serial and authority key id is recorded." },
   unknownCaLabel: { code: 12100, status: 404, summary: "No CA with that label is served here." },
-  notReady: { code: 12200, status: 503, summary: "The service is not ready: its database takes no writes or its CA key cannot sign." },
+  notReady: { code: 12200, status: 503, summary: "The service is not ready: its database takes no writes, its CA key cannot sign, or a thread the request needed stopped." },
   configInvalid: { code: 12300, status: 400, summary: "The signing config file does not validate, so the service keeps the config it has." },
   authenticationRequired: { code: 13100, status: 401, summary: "The request needs credentials: an auth key HMAC, or the admin token." },
   authenticationFailed: { code: 13200, status: 403, summary: "The request's credentials are wrong, malformed or for another key." },

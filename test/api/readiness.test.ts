@@ -1,4 +1,5 @@
 // Readiness at GET /api/v1/ready: the database takes writes and the CA key signs; a CA near its end warns.
+import { X509Certificate } from "node:crypto";
 import Database from "better-sqlite3";
 import { join } from "node:path";
 import t from "tap";
@@ -125,4 +126,25 @@ t.test("the OpenAPI document has readiness and leaves /metrics out", async (t) =
   const document = (await app.inject({ method: "GET", url: "/openapi.json" })).json();
   t.ok(document.paths["/api/v1/ready"]?.get, "documents GET /api/v1/ready");
   t.notOk(document.paths["/metrics"], "/metrics is Prometheus' text, described in the README");
+});
+
+t.test("a database that refuses writes: revoke and tidy answer 503 (code 12200) with the envelope, not 500", async (t) => {
+  const { app, store } = await testApp(t);
+  const issued = await app.inject({ method: "POST", url: "/api/v1/cfssl/newcert", payload: { request: { CN: "r.internal", hosts: ["r.internal"] } } });
+  t.equal(issued.statusCode, 200);
+  const serial = BigInt(`0x${new X509Certificate(issued.json().result.certificate).serialNumber}`).toString();
+  store.db.pragma("query_only = ON");
+  const revoke = await app.inject({ method: "POST", url: "/api/v1/cfssl/revoke", payload: { serial } });
+  t.equal(revoke.statusCode, 503);
+  t.match(revoke.json(), {
+    success: false,
+    result: null,
+    errors: [{ code: 12200, message: /^the revocation was not recorded: the database takes no writes \(SQLITE_READONLY\); try again once \/api\/v1\/ready answers 200$/ }],
+  });
+  const tidy = await app.inject({ method: "POST", url: "/api/v1/certificates/tidy", payload: { older_than: "365d" } });
+  t.equal(tidy.statusCode, 503);
+  t.equal(tidy.json().errors[0].code, 12200);
+  store.db.pragma("query_only = OFF");
+  const again = await app.inject({ method: "POST", url: "/api/v1/cfssl/revoke", payload: { serial } });
+  t.equal(again.statusCode, 200, "revoked once the database takes writes");
 });
