@@ -6,3 +6,6 @@
 CREATE INDEX certificates_issued ON certificates (issued_at);
 CREATE INDEX certificates_profile_issued ON certificates (profile, issued_at);
 CREATE INDEX certificates_status_issued ON certificates (status, issued_at);
+-- What a CRL lists, read from the index alone (a partial index: revoked rows only, so it stays
+-- small): at 10,000 revoked certificates reading them from the table took ~85 ms of the HTTP thread.
+CREATE INDEX certificates_revoked ON certificates (authority_key_identifier, expiry, serial_number, revoked_at, reason) WHERE status = 'revoked';

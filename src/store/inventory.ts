@@ -47,9 +47,16 @@ export interface InventoryPage {
  */
 export const defaultScanLimit = 5000;
 
+/**
+ * What a CRL lists, from the partial index certificates_revoked alone (migration 005), in its
+ * order: no table reads and no sort, whatever the table holds.
+ */
+export const revokedUnexpiredSql = `SELECT serial_number, revoked_at, reason FROM certificates
+  WHERE authority_key_identifier = ? AND status = 'revoked' AND expiry > ? ORDER BY expiry, serial_number`;
+
 /** Row ids of a page go to SQLite as one JSON array (no statement per page size). */
 const rowsByIdSql = `SELECT rowid AS id, serial_number, authority_key_identifier, ca_label, profile, status, reason, expiry, revoked_at,
-  '' AS pem, issued_at, not_before, metadata, sans, common_name, requested_by
+  '' AS pem, issued_at, not_before, metadata, sans, common_name, subject_names, requested_by
   FROM certificates WHERE rowid IN (SELECT value FROM json_each(?))`;
 
 /** The SQL of one page's walk: its rows' ids, keys and whether each passes the whole filter. */
@@ -84,9 +91,11 @@ export function inventoryWalk(filter: InventoryFilter, now: Date, cursor?: Inven
   if (filter.profile !== undefined) check("profile = ?", filter.profile);
   if (filter.label !== undefined) check("ca_label = ?", filter.label);
   if (filter.text !== undefined) {
-    // instr, not LIKE: what the operator types is text, never a pattern. SANs are stored as JSON.
+    // instr, not LIKE: what the operator types is text, never a pattern. SANs and the subject's
+    // other names (further CNs, email addresses) are stored as JSON.
     const needle = filter.text.toLowerCase();
-    check("(instr(lower(common_name), ?) > 0 OR instr(lower(sans), ?) > 0)", needle, JSON.stringify(needle).slice(1, -1));
+    const inJson = JSON.stringify(needle).slice(1, -1);
+    check("(instr(lower(common_name), ?) > 0 OR instr(lower(sans), ?) > 0 OR instr(lower(subject_names), ?) > 0)", needle, inJson, inJson);
   }
   const until = filter.expiringWithinMs === undefined ? undefined : new Date(now.getTime() + filter.expiringWithinMs).toISOString();
   if (until !== undefined) check("expiry > ? AND expiry <= ?", nowText, until);
@@ -193,10 +202,7 @@ export class Inventory {
       `UPDATE certificates SET status = 'revoked', reason = @reason, revoked_at = @revokedAt
        WHERE serial_number = @serialNumber AND authority_key_identifier = @authorityKeyId AND status = 'good'`,
     );
-    this.revokedStatement = db.prepare(
-      `SELECT serial_number, revoked_at, reason FROM certificates
-       WHERE authority_key_identifier = ? AND status = 'revoked' AND expiry > ? ORDER BY rowid`,
-    );
+    this.revokedStatement = db.prepare(revokedUnexpiredSql);
     this.bumpCrlNumberStatement = db.prepare(
       `INSERT INTO crl_numbers (authority_key_identifier, last_number) VALUES (?, 1)
        ON CONFLICT (authority_key_identifier) DO UPDATE SET last_number = last_number + 1

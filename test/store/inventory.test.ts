@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type Database from "better-sqlite3";
 import t from "tap";
 import { openDatabase } from "../../src/store/database.js";
-import { Inventory, inventoryOrder, inventoryWalk, type InventoryCursor, type InventoryFilter } from "../../src/store/inventory.js";
+import { Inventory, inventoryOrder, inventoryWalk, revokedUnexpiredSql, type InventoryCursor, type InventoryFilter } from "../../src/store/inventory.js";
 import { tempDir } from "../helpers/app.js";
 
 const day = 86_400_000;
@@ -166,4 +166,7 @@ t.test("migration 005 made the indexes the walks name", async (t) => {
     t.ok(names.includes(index), index);
   }
   t.ok((db.pragma("user_version", { simple: true }) as number) >= 5);
+  const crlPlan = (db.prepare(`EXPLAIN QUERY PLAN ${revokedUnexpiredSql}`).all("aa", now.toISOString()) as { detail: string }[]).map((r) => r.detail).join(" | ");
+  t.match(crlPlan, /USING COVERING INDEX certificates_revoked/, `the CRL's rows come from the index alone: ${crlPlan}`);
+  t.notMatch(crlPlan, /TEMP B-TREE/);
 });
