@@ -14,6 +14,7 @@ import {
   tokenMatches,
   type Requester,
 } from "./authentication.js";
+import { commonNameOid, emailAddressOid } from "../pki/subject.js";
 import { initCa } from "./init-ca.js";
 import type { ReplayFields, ReplayGuard } from "./replay-guard.js";
 import { makeKeyAndCsr, Signer, type SignedCertificate, type SignerLike } from "./signer.js";
@@ -74,6 +75,14 @@ export interface IssuedFacts {
 
 function factsOf(issued: SignedCertificate, requestedBy: string): IssuedFacts {
   return { profile: issued.profile, serialNumber: issued.serialNumber, commonName: issued.commonName, sans: issued.sans, requestedBy };
+}
+
+/** The names a subject carries beyond its first CN (further CNs, email addresses), for the inventory's search. */
+function subjectNamesOf(issued: SignedCertificate): string[] {
+  const names = issued.subjectAttributes.filter((a) => a.oid === commonNameOid || a.oid === emailAddressOid).map((a) => a.value);
+  const first = names.indexOf(issued.commonName);
+  if (first >= 0 && issued.commonName !== "") names.splice(first, 1);
+  return names;
 }
 
 const maxSerialAttempts = 5;
@@ -323,6 +332,7 @@ export class Authority {
           metadata: null,
           sans: issued.sans,
           commonName: issued.commonName,
+          subjectNames: subjectNamesOf(issued),
           requestedBy: describeRequester(requester),
         };
         await this.store.insert(record);

@@ -60,6 +60,7 @@ export function summarize(record: CertificateRecord, now: Date, withPem = false)
     ...(record.status === "revoked" ? { reason: reasonName(record.reason), revoked_at: record.revokedAt?.toISOString() ?? null } : {}),
     common_name: record.commonName,
     sans: record.sans,
+    ...(record.subjectNames.length > 0 ? { subject_names: record.subjectNames } : {}),
     not_before: record.notBefore.toISOString(),
     not_after: record.expiry.toISOString(),
     issued_at: record.issuedAt.toISOString(),

@@ -289,6 +289,7 @@ export const certificateSummarySchema = z
     revoked_at: z.string().nullable().optional(),
     common_name: z.string(),
     sans: z.array(z.string()),
+    subject_names: z.array(z.string()).optional().meta({ description: "The subject's names beyond common_name: further CNs and email addresses" }),
     not_before: z.string(),
     not_after: z.string(),
     issued_at: z.string(),

@@ -17,11 +17,16 @@ export interface CertificateRecord {
   metadata: string | null;
   sans: string[];
   commonName: string;
+  /** The subject's names beyond the first CN: further CN values and email addresses. */
+  subjectNames: string[];
   /** Who asked: an auth key name, a client certificate's CN, or an address; null before it was kept. */
   requestedBy: string | null;
 }
 
-export type NewCertificate = Omit<CertificateRecord, "status" | "reason" | "revokedAt" | "requestedBy"> & { requestedBy?: string | null };
+export type NewCertificate = Omit<CertificateRecord, "status" | "reason" | "revokedAt" | "requestedBy" | "subjectNames"> & {
+  requestedBy?: string | null;
+  subjectNames?: string[];
+};
 
 export interface Row {
   serial_number: string;
@@ -38,6 +43,7 @@ export interface Row {
   metadata: string | null;
   sans: string;
   common_name: string;
+  subject_names: string;
   requested_by: string | null;
 }
 
@@ -57,6 +63,7 @@ export function fromRow(row: Row): CertificateRecord {
     metadata: row.metadata,
     sans: JSON.parse(row.sans) as string[],
     commonName: row.common_name,
+    subjectNames: JSON.parse(row.subject_names ?? "[]") as string[],
     requestedBy: row.requested_by,
   };
 }
@@ -75,8 +82,8 @@ export class CertificateStore {
   constructor(readonly db: Database.Database) {
     this.insertStatement = db.prepare(
       `INSERT INTO certificates (serial_number, authority_key_identifier, ca_label, profile, expiry, pem, issued_at,
-         not_before, metadata, sans, common_name, requested_by)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         not_before, metadata, sans, common_name, requested_by, subject_names)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.getStatement = db.prepare(
       "SELECT * FROM certificates WHERE serial_number = ? AND authority_key_identifier = ?",
@@ -134,6 +141,7 @@ export class CertificateStore {
         JSON.stringify(record.sans),
         record.commonName,
         record.requestedBy ?? null,
+        record.subjectNames?.length ? JSON.stringify(record.subjectNames) : "[]",
       );
     } catch (error) {
       if ((error as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {

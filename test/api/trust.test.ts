@@ -233,3 +233,18 @@ t.test("init_ca makes keys the same rules accept", async (t) => {
   t.equal(tooBig.status, 400, "init_ca makes only the documented sizes");
   t.match(tooBig.body.errors[0]?.message, /rsa size 8192 is not accepted/);
 });
+
+t.test("1. the inventory records every name the certificate carries, so q= finds a second CN and the subject email", async (t) => {
+  const dir = tempDir(t);
+  const { app, store } = await testApp(t, { config: { signing: { default: { usages, expiry: "24h" } } } });
+  const issued = await post(app, "sign", { certificate_request: opensslCsr(dir, "/CN=web.svc.cluster.local/CN=api.svc.cluster.local/emailAddress=ops@example.com") });
+  t.equal(issued.status, 200, JSON.stringify(issued.body.errors));
+  const list = async (q: string) => (await app.inject({ method: "GET", url: `/api/v1/certificates?q=${encodeURIComponent(q)}` })).json().result.certificates;
+  for (const q of ["web.svc", "API.svc.cluster", "ops@example"]) {
+    const found = await list(q);
+    t.equal(found.length, 1, `q=${q} finds it`);
+    t.same(found[0]?.subject_names, ["api.svc.cluster.local", "ops@example.com"]);
+  }
+  t.equal((await list("nothing-like-it")).length, 0);
+  t.equal(store.count(), 1);
+});
