@@ -69,7 +69,7 @@ async function waitFor<T>(what: () => Promise<T>, done: (value: T) => boolean, m
 t.test("certs.db deleted under load: no success after the delete, 503 with the envelope, not ready, one log line", async (t) => {
   const cwd = tempDir(t);
   const dataDir = join(cwd, "data");
-  const server = await startService(t, { cwd, args: ["--data-dir", dataDir, "--log-level", "warn"] });
+  const server = await startService(t, { cwd, args: ["--data-dir", dataDir, "--log-level", "warn"], timeoutMs: 45_000 });
   const body = signBody(cwd);
   const { answers, actedAt } = await underLoad(server, body, () => unlinkSync(join(dataDir, "certs.db")));
   const after = answers.filter((a) => a.sentAt > actedAt);
@@ -103,7 +103,7 @@ t.test("certs.db deleted under load: no success after the delete, 503 with the e
 t.test("certs.db-wal deleted under load, then kill -9: every certificate answered with success is in certs.db after the restart", async (t) => {
   const cwd = tempDir(t);
   const dataDir = join(cwd, "data");
-  const server = await startService(t, { cwd, args: ["--data-dir", dataDir, "--log-level", "warn"] });
+  const server = await startService(t, { cwd, args: ["--data-dir", dataDir, "--log-level", "warn"], timeoutMs: 45_000 });
   const body = signBody(cwd);
   const { answers, actedAt } = await underLoad(server, body, () => unlinkSync(join(dataDir, "certs.db-wal")), { afterMs: 1000 });
   t.equal(answers.filter((a) => a.sentAt > actedAt && a.status === 200).length, 0, "none sent after the delete is answered with success");
@@ -118,7 +118,7 @@ t.test("certs.db-wal deleted under load, then kill -9: every certificate answere
   db.close();
   t.same(answered.filter((serial) => !recorded.has(serial)), [], `all ${answered.length} answered are in certs.db (${recorded.size} rows)`);
 
-  const restarted = await startService(t, { cwd, args: ["--data-dir", dataDir, "--log-level", "warn"] });
+  const restarted = await startService(t, { cwd, args: ["--data-dir", dataDir, "--log-level", "warn"], timeoutMs: 45_000 });
   const again = await sign(restarted, body);
   t.equal(again.status, 200, "the restarted service issues again");
   const inventory = await fetch(`${restarted.url}/api/v1/certificates/${serialOf(answers.find((a) => a.status === 200)!)}`);
@@ -175,7 +175,7 @@ t.test("a full disk: issuance and revocation 503, not ready; the space back: iss
   t.teardown(() => {
     spawnSync("umount", ["-l", dataDir]);
   });
-  const server = await startService(t, { cwd, args: ["--data-dir", dataDir, "--log-level", "warn"] });
+  const server = await startService(t, { cwd, args: ["--data-dir", dataDir, "--log-level", "warn"], timeoutMs: 45_000 });
   const body = signBody(cwd);
   const first = await sign(server, body);
   t.equal(first.status, 200);
