@@ -17,7 +17,12 @@ import {
 import { parseRevocationReason, serialToDecimal } from "../pki/revocation.js";
 import type { CertificateSummary, OcspSignRequest, RevokeRequest } from "../schemas/wire.js";
 import type { Inventory } from "../store/inventory.js";
+import { threadEntry } from "../thread-entry.js";
+import type { CrlThreadData, CrlThreadReply, CrlThreadRequest } from "./crl-thread.js";
 import { findRecord, summarize } from "./inventory.js";
+import { LazyThread } from "./lazy-thread.js";
+
+const crlThreadEntry = threadEntry(import.meta.url, "crl-thread").url;
 
 /** cfssl's default CRL lifetime (its crl endpoint's `expiry`): seven days. */
 export const defaultCrlLifetimeMs = 7 * 24 * 3_600_000;
@@ -43,7 +48,8 @@ const maxOcspRequests = 64;
 export const maxCachedCrlLifetimes = 8;
 
 interface CachedCrl {
-  der: Uint8Array;
+  /** Signed in the CRL thread; a CRL that failed to sign leaves the cache. */
+  der: Promise<Uint8Array>;
   thisUpdate: Date;
   lifetimeMs: number;
   /** The revocation generation it lists: a revocation since makes it stale. */
@@ -65,6 +71,8 @@ export class RevocationService {
   private readonly cached = new Map<number, CachedCrl>();
   /** Grows with each revocation; a cached CRL of an older generation is re-signed before it is served. */
   private generation = 0;
+  /** Where CRLs are read and signed, off the HTTP thread; none for an in-memory database (tests). */
+  private readonly crlThread: LazyThread<Omit<CrlThreadRequest, "id">, CrlThreadReply> | undefined;
   private readonly ocspSigner: OcspSigner;
   private readonly caCertificate: X509Certificate;
 
@@ -78,6 +86,16 @@ export class RevocationService {
   ) {
     this.ocspSigner = ocspSigner ?? { key: ca.key, responderKeyHash: responderKeyHash(ca.key.spki) };
     this.caCertificate = new X509Certificate(ca.pem);
+    const path = inventory.databasePath;
+    this.crlThread =
+      path === undefined
+        ? undefined
+        : new LazyThread({
+            name: "the CRL thread",
+            entry: crlThreadEntry,
+            workerData: { path, caCertificate: ca.pem, caKey: ca.key.pem, label: ca.label } satisfies CrlThreadData,
+            resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
+          });
   }
 
   /** The CA's label; the default CA's is empty. */
@@ -103,8 +121,13 @@ export class RevocationService {
   }
 
   /** The CA's CRL with the default lifetime, DER. */
-  crl(): Uint8Array {
-    return this.crlFor(this.crlLifetimeMs).der;
+  async crl(): Promise<Uint8Array> {
+    return (await this.crlFor(this.crlLifetimeMs)).der;
+  }
+
+  /** Stops the CRL thread, if one was started. */
+  async close(): Promise<void> {
+    await this.crlThread?.close();
   }
 
   /**
@@ -114,7 +137,7 @@ export class RevocationService {
    * are kept fresh, another lifetime is answered with the nearest kept one (the shorter when two are
    * as near): the CRL a relying party gets is always current, only its nextUpdate differs.
    */
-  crlFor(lifetimeMs: number): ServedCrl {
+  async crlFor(lifetimeMs: number): Promise<ServedCrl> {
     const now = this.clock();
     const fresh = (entry: CachedCrl) => entry.generation === this.generation && now.getTime() - entry.thisUpdate.getTime() <= entry.lifetimeMs / 2;
     for (const [lifetime, entry] of this.cached) if (!fresh(entry)) this.cached.delete(lifetime);
@@ -131,22 +154,33 @@ export class RevocationService {
     // Map order is insertion order: re-inserting keeps the most recently used last.
     this.cached.delete(entry.lifetimeMs);
     this.cached.set(entry.lifetimeMs, entry);
-    return { der: entry.der, lifetimeMs: entry.lifetimeMs };
+    return { der: await entry.der, lifetimeMs: entry.lifetimeMs };
   }
 
+  /**
+   * Takes the next CRL number here (a write, on the main connection) and has the CRL thread read
+   * the revoked certificates and sign; requests that come while it signs wait for the same CRL.
+   */
   private makeCrl(now: Date, lifetimeMs: number): CachedCrl {
-    const revoked = this.inventory.revokedUnexpired(this.ca.subjectKeyId, now).map((entry) => ({
+    const crlNumber = this.inventory.nextCrlNumber(this.ca.subjectKeyId);
+    const nextUpdate = new Date(now.getTime() + lifetimeMs);
+    const der = this.crlThread
+      ? this.crlThread.call({ crlNumber, thisUpdateMs: now.getTime(), nextUpdateMs: nextUpdate.getTime() }).then((reply) => reply.der)
+      : Promise.resolve(this.signCrlHere(now, nextUpdate, crlNumber));
+    const entry: CachedCrl = { der, thisUpdate: now, lifetimeMs, generation: this.generation };
+    der.catch(() => {
+      if (this.cached.get(lifetimeMs) === entry) this.cached.delete(lifetimeMs);
+    });
+    return entry;
+  }
+
+  private signCrlHere(thisUpdate: Date, nextUpdate: Date, crlNumber: bigint): Uint8Array {
+    const revoked = this.inventory.revokedUnexpired(this.ca.subjectKeyId, thisUpdate).map((entry) => ({
       serial: BigInt(entry.serialNumber),
       revokedAt: entry.revokedAt,
       reason: entry.reason,
     }));
-    const der = buildCrl(this.ca, {
-      crlNumber: this.inventory.nextCrlNumber(this.ca.subjectKeyId),
-      thisUpdate: now,
-      nextUpdate: new Date(now.getTime() + lifetimeMs),
-      revoked,
-    });
-    return { der, thisUpdate: now, lifetimeMs, generation: this.generation };
+    return buildCrl(this.ca, { crlNumber, thisUpdate, nextUpdate, revoked });
   }
 
   /**

@@ -43,6 +43,7 @@ function sendOcsp(reply: FastifyReply, answer: OcspAnswer, method: "GET" | "POST
 /** Revoking, and the two ways clients learn of it: the CRL and the OCSP responder. */
 export async function revocationRoutes(app: FastifyInstance, { revocation, requireAdmin }: { revocation: RevocationService; requireAdmin: AdminCheck }) {
   const api = app.withTypeProvider<ZodTypeProvider>();
+  app.addHook("onClose", async () => revocation.close());
   const crlName = `${revocation.label || "default"}.crl`;
 
   api.post(
@@ -91,8 +92,8 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
       if (expiry !== undefined && lifetime === undefined) {
         throw new CertwrightError("invalidRequest", `expiry: "${expiry}" is not a duration; write it as 168h or 7d`);
       }
-      if (lifetime === undefined) return successEnvelope(Buffer.from(revocation.crl()).toString("base64"));
-      const served = revocation.crlFor(lifetime);
+      if (lifetime === undefined) return successEnvelope(Buffer.from(await revocation.crl()).toString("base64"));
+      const served = await revocation.crlFor(lifetime);
       const note =
         served.lifetimeMs === lifetime
           ? []
@@ -114,7 +115,7 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
       if (request.params.name !== crlName) {
         throw new CertwrightError("unknownCaLabel", `no CRL ${request.params.name} here; this service's CA publishes /crl/${crlName}`);
       }
-      return sendDer(reply, "application/pkix-crl", revocation.crl());
+      return sendDer(reply, "application/pkix-crl", await revocation.crl());
     },
   );
 

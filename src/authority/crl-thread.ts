@@ -1,0 +1,50 @@
+// The CRL thread: reads what a CRL lists and signs it, on a connection of its own, so re-signing a
+// CRL of thousands of entries (~100-150 ms at 10,000) never holds up the thread that serves HTTP.
+import { parentPort, workerData } from "node:worker_threads";
+import Database from "better-sqlite3";
+import { loadCertificateAuthority } from "../pki/ca.js";
+import { buildCrl } from "../pki/crl.js";
+import { busyTimeoutMs } from "../store/database.js";
+import { Inventory } from "../store/inventory.js";
+
+export interface CrlThreadData {
+  /** The certificate database, already migrated by the main thread. */
+  path: string;
+  caCertificate: string;
+  caKey: string;
+  label: string;
+}
+
+/** The CRL number is taken by the main thread (it writes); this thread only reads and signs. */
+export interface CrlThreadRequest {
+  id: number;
+  crlNumber: bigint;
+  thisUpdateMs: number;
+  nextUpdateMs: number;
+}
+
+export type CrlThreadReply = { id: number; der: Uint8Array } | { id: number; error: string };
+
+const data = workerData as CrlThreadData;
+const ca = await loadCertificateAuthority(data.caCertificate, data.caKey, data.label);
+const db = new Database(data.path, { fileMustExist: true });
+db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+db.pragma("query_only = ON");
+const inventory = new Inventory(db);
+
+parentPort!.on("message", (request: CrlThreadRequest) => {
+  let reply: CrlThreadReply;
+  try {
+    const thisUpdate = new Date(request.thisUpdateMs);
+    const revoked = inventory.revokedUnexpired(ca.subjectKeyId, thisUpdate).map((entry) => ({
+      serial: BigInt(entry.serialNumber),
+      revokedAt: entry.revokedAt,
+      reason: entry.reason,
+    }));
+    const der = buildCrl(ca, { crlNumber: request.crlNumber, thisUpdate, nextUpdate: new Date(request.nextUpdateMs), revoked });
+    reply = { id: request.id, der };
+  } catch (error) {
+    reply = { id: request.id, error: (error as Error).message };
+  }
+  parentPort!.postMessage(reply);
+});
