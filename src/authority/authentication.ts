@@ -110,18 +110,24 @@ export function credentialFromHeader(header: string | undefined, body: Uint8Arra
   const [, keyName, token] = match;
   const key = keys.get(keyName!);
   if (!key || !tokenMatches(key, body, Buffer.from(token!, "base64"))) {
-    throw new CertwrightError("authenticationFailed", `Authorization: the HMAC does not match auth key "${keyName}" over the request body`);
+    // "invalid token" is cfssl's wording, which clients such as certmgr look for to tell a wrong key from an outage.
+    throw new CertwrightError("authenticationFailed", `Authorization: invalid token: the HMAC does not match auth key "${keyName}" over the request body`);
   }
   return { keyName: keyName! };
 }
 
 /** Checks `Authorization: Bearer <token>` against the admin token, in constant time. */
 export function requireAdmin(header: string | undefined, adminToken: string | undefined): void {
+  // With auth_keys but no admin token the admin endpoints are closed to everyone: say so, rather
+  // than ask the client for a token that does not exist.
+  if (!adminToken) {
+    throw new CertwrightError(
+      "authenticationFailed",
+      "this endpoint is closed: authentication is configured (auth_keys) but no admin token is; the operator opens it by starting the service with --admin-token-file or CERTWRIGHT_ADMIN_TOKEN",
+    );
+  }
   const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   if (!match) throw new CertwrightError("authenticationRequired", "this endpoint needs the admin token: send \"Authorization: Bearer <token>\"");
-  if (!adminToken) {
-    throw new CertwrightError("authenticationFailed", "no admin token is configured; start the service with --admin-token-file or CERTWRIGHT_ADMIN_TOKEN");
-  }
   const given = Buffer.from(match[1]!);
   const expected = Buffer.from(adminToken);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {

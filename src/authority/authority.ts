@@ -236,7 +236,8 @@ export class Authority {
     const token = Buffer.from(envelope.token, "base64");
     const keyName = names.find((name) => tokenMatches(current.config.authKeys.get(name)!, bytes, token));
     if (!keyName) {
-      throw new CertwrightError("authenticationFailed", `token: not the HMAC-SHA256 of request under auth key "${profile.authKey}"`);
+      // "invalid token" is cfssl's wording, which clients such as certmgr look for to tell a wrong key from an outage.
+      throw new CertwrightError("authenticationFailed", `token: invalid token: not the HMAC-SHA256 of request under auth key "${profile.authKey}"`);
     }
     return this.signUnder(current, parsed.data, { ...requester, credential: { keyName } });
   }

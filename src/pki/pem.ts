@@ -27,6 +27,7 @@ export function encodePem(label: string, der: ArrayBuffer | Uint8Array): string 
 export interface Sum {
   md5: string;
   "sha-1": string;
+  "sha-256": string;
 }
 
 export function sumOf(der: ArrayBuffer | Uint8Array): Sum {
@@ -34,6 +35,7 @@ export function sumOf(der: ArrayBuffer | Uint8Array): Sum {
   return {
     md5: createHash("md5").update(bytes).digest("hex").toUpperCase(),
     "sha-1": createHash("sha1").update(bytes).digest("hex").toUpperCase(),
+    "sha-256": createHash("sha256").update(bytes).digest("hex").toUpperCase(),
   };
 }
 

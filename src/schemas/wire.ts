@@ -200,7 +200,7 @@ export const certInfoRequestSchema = z
 
 export type CertInfoRequest = z.infer<typeof certInfoRequestSchema>;
 
-const sumSchema = z.object({ md5: z.string(), "sha-1": z.string() });
+const sumSchema = z.object({ md5: z.string(), "sha-1": z.string(), "sha-256": z.string() }).meta({ description: "Upper-case hex digests of the DER" });
 
 export const initCaResultSchema = z.object({ certificate: z.string(), private_key: z.string() }).meta({ id: "InitCaResult" });
 

@@ -84,7 +84,7 @@ t.test("newkey sums are the digests of the CSR's DER", async (t) => {
   const answer = await post(app, "newkey", { CN: "newkey.example.com", hosts: ["newkey.example.com"], key: { algo: "ecdsa", size: 384 } });
   t.equal(answer.status, 200);
   const der = pemToDer(answer.body.result.certificate_request, "CERTIFICATE REQUEST");
-  t.same(answer.body.result.sums, { certificate_request: { md5: upperHex("md5", der), "sha-1": upperHex("sha1", der) } });
+  t.same(answer.body.result.sums, { certificate_request: { md5: upperHex("md5", der), "sha-1": upperHex("sha1", der), "sha-256": upperHex("sha256", der) } });
   t.match(answer.body.result.private_key, /^-----BEGIN EC PRIVATE KEY-----/);
   t.equal(store.count(), 0);
 });

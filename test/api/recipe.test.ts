@@ -102,7 +102,7 @@ t.test("gencert is newcert; newkey makes a key and CSR only", async (t) => {
   const gencert = await post(app, "gencert", { request: readProfileJson("client-csr.json"), profile: "client" });
   t.equal(gencert.status, 200);
   t.match(openssl(["x509", "-noout", "-text"], gencert.body.result.certificate).stdout, /TLS Web Client Authentication/);
-  t.match(gencert.body.messages[0]?.message ?? "", /no hosts/, "a certificate without hosts comes with cfssl's warning");
+  t.notMatch(JSON.stringify(gencert.body.messages), /no hosts/, "a client certificate without hosts gets no warning about hosts (cfssl warns; it is meant for servers)");
   const newkey = await post(app, "newkey", readProfileJson("server-csr.json"));
   t.equal(newkey.status, 200);
   t.same(Object.keys(newkey.body.result).sort(), ["certificate_request", "private_key", "sums"]);

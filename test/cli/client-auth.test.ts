@@ -50,7 +50,7 @@ t.test("gencert with --auth-key and --auth-key-name sends the CFSSL-HMAC header"
   t.match(anonymous.stderr, /certwright: gencert: the profile takes only authenticated requests: give --auth-key and --auth-key-name\n$/);
   const wrong = await client(t, ["gencert", "--remote", remote, "--profile", "secure", "--auth-key", otherKey, "--auth-key-name", "ci", csrJson], { cwd: dir });
   t.equal(wrong.code, 1);
-  t.match(wrong.stderr, /^certwright: newcert: error 13200: Authorization: the HMAC does not match auth key "ci"/);
+  t.match(wrong.stderr, /^certwright: newcert: error 13200: Authorization: invalid token: the HMAC does not match auth key "ci"/);
   const otherName = await client(t, ["gencert", "--remote", remote, "--profile", "secure", "--auth-key", otherKey, "--auth-key-name", "other", csrJson], { cwd: dir });
   t.match(otherName.stderr, /^certwright: newcert: error 13200: profile "secure" takes requests signed with auth key "ci", not "other"/);
 
@@ -74,7 +74,7 @@ t.test("sign with --auth-key goes through authsign; the key from env: or file:",
   writeFileSync(join(dir, "other.key"), `${otherKey}\n`);
   const wrong = await client(t, ["sign", "--remote", remote, "--profile", "secure", "--auth-key", "file:other.key", "x.csr"], { cwd: dir });
   t.equal(wrong.code, 1);
-  t.match(wrong.stderr, /^certwright: authsign: error 13200: token: not the HMAC-SHA256 of request under auth key "ci"/);
+  t.match(wrong.stderr, /^certwright: authsign: error 13200: token: invalid token: not the HMAC-SHA256 of request under auth key "ci"/);
   const anonymous = await client(t, ["sign", "--remote", remote, "--profile", "secure", "x.csr"], { cwd: dir });
   t.match(anonymous.stderr, /^certwright: sign: error 13100: .*\ncertwright: sign: the profile takes only authenticated requests: give --auth-key\n$/);
   const open = await client(t, ["sign", "--remote", remote, "--auth-key", ciKey, "x.csr"], { cwd: dir });
