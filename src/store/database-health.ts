@@ -11,10 +11,12 @@ export interface DatabaseHealthOptions {
   checkpoint?: () => void;
 }
 
-/** What the health watch needs of the writer: a real write, and whether its thread is up. */
+/** What the health watch needs of the writer: a real write, whether its thread is up, a rescue copy. */
 export interface ProbedWriter {
   probe(): Promise<void>;
   readonly down: string | undefined;
+  /** Copies what the open database holds to `target`; resolves with it. */
+  rescue?(target: string): Promise<string>;
 }
 
 /**
@@ -56,6 +58,20 @@ export class DatabaseHealth {
   markLost(reason: string): void {
     if (this.lostReason) return;
     this.lostReason = reason;
+    const consequence = "certificates written now would be lost, so issuance and revocation answer 503 and readiness fails until the service is restarted";
+    const rescue = this.writer?.rescue;
+    if (!databaseFileIntact(this.files) && rescue) {
+      const target = `${this.files.path}.rescued-${new Date().toISOString().replace(/[-:]|\.\d+/g, "")}`;
+      rescue.call(this.writer, target).then(
+        () =>
+          this.options.log?.(
+            "error",
+            `${reason}: ${consequence}; everything it held is copied to ${target}: to keep it, stop the service, move that copy to ${this.name} (removing ${this.name}-wal and ${this.name}-shm beside it) and start again`,
+          ),
+        (error: Error) => this.options.log?.("error", `${reason}: ${consequence}; copying what it held to ${target} failed too (${error.message})`),
+      );
+      return;
+    }
     let rescued = "";
     if (databaseFileIntact(this.files) && this.options.checkpoint) {
       try {
@@ -65,10 +81,7 @@ export class DatabaseHealth {
         rescued = `; copying the WAL into ${this.name} failed (${(error as Error).message})`;
       }
     }
-    this.options.log?.(
-      "error",
-      `${reason}${rescued}: certificates written now would be lost, so issuance and revocation answer 503 and readiness fails until the service is restarted`,
-    );
+    this.options.log?.("error", `${reason}${rescued}: ${consequence}`);
   }
 
   /** A write reached the disk: clears a failure seen before. */

@@ -68,7 +68,9 @@ export class WriterThread implements BatchWriter {
     const records = this.batches.get(reply.id);
     this.batches.delete(reply.id);
     let outcome: { value: unknown } | { error: unknown };
-    if ("lost" in reply) {
+    if ("rescued" in reply) {
+      outcome = { value: reply.rescued };
+    } else if ("lost" in reply) {
       this.health.markLost(reply.lost);
       outcome = { error: new WriteRefusedError(`not recorded: ${reply.lost}`) };
     } else if ("error" in reply) {
@@ -95,6 +97,15 @@ export class WriterThread implements BatchWriter {
     this.batches.set(id, records);
     sent.catch(() => this.batches.delete(id));
     return sent;
+  }
+
+  /**
+   * Copies everything the open database holds to `target` (VACUUM INTO), even once its file was
+   * deleted or replaced: the writer thread still has the old file open.
+   */
+  rescue(target: string): Promise<string> {
+    const id = this.nextId++;
+    return this.thread.call<string>(id, { id, rescueTo: target } satisfies WriterRequest);
   }
 
   /** A real write that leaves nothing behind (see the writer thread); its outcome goes to the health too. */

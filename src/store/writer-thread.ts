@@ -4,13 +4,14 @@ import { parentPort, workerData } from "node:worker_threads";
 import { CertificateStore, DuplicateSerialError, type NewCertificate } from "./certificate-store.js";
 import { databaseFileIntact, databaseFilesChange, type DatabaseFiles } from "./database-files.js";
 
-export type WriterRequest = { id: number; records: NewCertificate[] } | { id: number; probe: true };
+export type WriterRequest = { id: number; records: NewCertificate[] } | { id: number; probe: true } | { id: number; rescueTo: string };
 
 export type WriterReply =
   | { id: number; duplicates: number[] }
   | { id: number; error: string; code?: string }
   /** The database files were deleted or replaced: what was committed is not in the live file. */
-  | { id: number; lost: string };
+  | { id: number; lost: string }
+  | { id: number; rescued: string };
 
 export interface WriterThreadData {
   path: string;
@@ -64,6 +65,18 @@ let lost: string | undefined;
 parentPort!.on("message", (request: WriterRequest) => {
   const { id } = request;
   let reply: WriterReply;
+  if ("rescueTo" in request) {
+    // The database file is gone from its path but still open here: a consistent copy of all it
+    // holds (the WAL's commits included) is the only way left to keep what was answered.
+    try {
+      store.db.prepare("VACUUM INTO ?").run(request.rescueTo);
+      reply = { id, rescued: request.rescueTo };
+    } catch (error) {
+      reply = { id, error: error instanceof Error ? error.message : String(error) };
+    }
+    parentPort!.postMessage(reply);
+    return;
+  }
   lost ??= databaseFilesChange(files);
   if (lost) {
     parentPort!.postMessage({ id, lost } satisfies WriterReply);

@@ -2,7 +2,7 @@
 // certificates are being issued, and a disk that fills up. The real server, real files, real load.
 import { X509Certificate } from "node:crypto";
 import { spawnSync } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -66,7 +66,7 @@ async function waitFor<T>(what: () => Promise<T>, done: (value: T) => boolean, m
   }
 }
 
-t.test("certs.db deleted under load: no success after the delete, 503 with the envelope, not ready, one log line", async (t) => {
+t.test("certs.db deleted under load: no success after the delete, 503 with the envelope, not ready, one log line, and a copy that loses nothing", async (t) => {
   const cwd = tempDir(t);
   const dataDir = join(cwd, "data");
   const server = await startService(t, { cwd, args: ["--data-dir", dataDir, "--log-level", "warn"], timeoutMs: 45_000 });
@@ -97,7 +97,26 @@ t.test("certs.db deleted under load: no success after the delete, 503 with the e
   await new Promise((resolve) => setTimeout(resolve, 1200));
   const lines = server.stdout().split("\n").filter((line) => /certs\.db was deleted while the service had it open: certificates written now would be lost/.test(line));
   t.equal(lines.length, 1, "one error line says what happened");
-  t.match(JSON.parse(lines[0]!), { level: 50 });
+  const line = JSON.parse(lines[0]!) as { level: number; msg: string };
+  t.equal(line.level, 50);
+  const copy = /everything it held is copied to (\S+certs\.db\.rescued-\d{8}T\d{6}Z): to keep it, stop the service/.exec(line.msg)?.[1];
+  t.ok(copy, `and where what the deleted file held was copied: ${line.msg}`);
+
+  // The operator's way back: stop, put the copy in place, start. Nothing answered is lost.
+  server.child.kill("SIGKILL");
+  await server.exited;
+  renameSync(copy!, join(dataDir, "certs.db"));
+  rmSync(join(dataDir, "certs.db-wal"), { force: true });
+  rmSync(join(dataDir, "certs.db-shm"), { force: true });
+  const db = new Database(join(dataDir, "certs.db"), { readonly: true });
+  t.equal(db.pragma("integrity_check", { simple: true }), "ok", "the copy is a sound database");
+  const recorded = new Set((db.prepare("SELECT serial_number FROM certificates").all() as { serial_number: string }[]).map((row) => row.serial_number));
+  db.close();
+  const answered = before.map(serialOf);
+  t.same(answered.filter((serial) => !recorded.has(serial)), [], `all ${answered.length} answered with success are in the copy`);
+  const restarted = await startService(t, { cwd, args: ["--data-dir", dataDir, "--log-level", "warn"], timeoutMs: 45_000 });
+  t.equal((await fetch(`${restarted.url}/api/v1/certificates/${answered[0]}`)).status, 200, "the restarted service finds them");
+  t.equal((await sign(restarted, body)).status, 200, "and issues again");
 });
 
 t.test("certs.db-wal deleted under load, then kill -9: every certificate answered with success is in certs.db after the restart", async (t) => {

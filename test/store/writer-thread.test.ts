@@ -2,8 +2,8 @@
 // leaving a request waiting; its database files deleted under it stop every write; a commit that
 // fails marks the database as taking no writes until a write succeeds again.
 import { once } from "node:events";
-import { unlinkSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, unlinkSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import t from "tap";
 import { ReadinessService } from "../../src/authority/readiness.js";
@@ -96,7 +96,7 @@ t.test("the WAL deleted: the next batch is refused, what was committed before is
 });
 
 t.test("certs.db replaced by another file: the batch committed into the old one is answered with failure", async (t) => {
-  const { path, writer, health } = await setUp(t);
+  const { path, writer, health, logs } = await setUp(t);
   await writer.insertMany([row()]);
   const other = join(tempDir(t), "other.db");
   CertificateStore.open(other).close();
@@ -104,6 +104,13 @@ t.test("certs.db replaced by another file: the batch committed into the old one 
   renameSync(other, path);
   await t.rejects(writer.insertMany([row()]), { message: /certs\.db was replaced by another file while the service had it open/ });
   t.match(health.lost, /replaced/);
+  // What the replaced file held is copied beside it, for the operator to put back.
+  t.ok(await until(() => logs.length > 0));
+  const copy = /copied to (\S+certs\.db\.rescued-\d{8}T\d{6}Z)/.exec(logs[0]!)?.[1];
+  t.ok(copy && readdirSync(dirname(path)).includes(basename(copy)), `the copy is there: ${logs[0]}`);
+  const rescued = new Database(copy!, { readonly: true });
+  t.teardown(() => rescued.close());
+  t.equal((rescued.prepare("SELECT count(*) AS n FROM certificates").get() as { n: number }).n, 1, "with the row committed before (the next batch was refused before its commit)");
 });
 
 t.test("a commit that fails marks the database as taking no writes; a probe that succeeds clears it, without a restart", async (t) => {
