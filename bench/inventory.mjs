@@ -4,13 +4,15 @@
 // Fills a fresh data directory's certs.db with ROWS certificates (default 1,000,000) in one
 // better-sqlite3 transaction, starts the built service on it as `npm start` does, then runs wrk on
 // /health (1 thread, 4 connections) while two loops send broad inventory queries one after
-// another (following next_cursor a few pages). Prints /health's p50/p99 alone and under the
+// another (following next_cursor a few pages). Prints the CPU one listing costs the service's HTTP
+// thread and the whole process (the loops alone, 10 s), /health's p50/p99 alone and under the
 // inventory load, each query's latency, and the service's resident memory (RSS).
 //
 // Env: ROWS (default 1000000), DURATION (seconds of the loaded case, default 20), BENCH_DATA_DIR
-// (a data directory this bench filled before: reused as it is, and kept). Needs wrk.
+// (a data directory this bench filled before: reused as it is, and kept), IDLE_RSS=0 (skip the
+// last minute, which waits for the reader thread to stop and prints RSS again). Needs wrk.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -81,6 +83,18 @@ function fill(pem, aki) {
   return performance.now() - t0;
 }
 
+const ticks = 100; // USER_HZ on Linux
+function threadCpuMs(pid, tid) {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / ticks;
+}
+function processCpuMs(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / ticks;
+}
+
 function queries() {
   const yearAgo = new Date(Date.now() - 365 * day).toISOString().slice(0, 10);
   return [
@@ -128,6 +142,7 @@ async function main() {
 
   const latencies = new Map();
   let stop = false;
+  let counting = true;
   let inventoryErrors = 0;
   let peak = rssStart;
   const sampler = setInterval(() => (peak = Math.max(peak, rss(pid) ?? 0)), 250);
@@ -143,14 +158,34 @@ async function main() {
           inventoryErrors++;
           break;
         }
-        if (!latencies.has(query)) latencies.set(query, []);
-        latencies.get(query).push(r.ms);
+        if (counting) {
+          if (!latencies.has(query)) latencies.set(query, []);
+          latencies.get(query).push(r.ms);
+        } else {
+          aloneRequests++;
+        }
         cursor = r.body.result.next_cursor;
         if (!cursor) break;
       }
     }
   };
-  const loops = [loop(0), loop(6)];
+  // First the inventory loops alone: CPU the service's main (HTTP) thread and its whole process
+  // spend per listing, from /proc (the main thread's task id is the pid).
+  let aloneRequests = 0;
+  counting = false;
+  const cpu0 = { main: threadCpuMs(pid, pid), all: processCpuMs(pid) };
+  let loops = [loop(0), loop(6)];
+  await sleep(10_000);
+  stop = true;
+  await Promise.all(loops);
+  const cpu1 = { main: threadCpuMs(pid, pid), all: processCpuMs(pid) };
+  console.log(
+    `inventory alone (10 s, two loops): ${aloneRequests} requests; per request ${((cpu1.main - cpu0.main) / aloneRequests).toFixed(2)} ms CPU of the HTTP thread, ` +
+      `${((cpu1.all - cpu0.all) / aloneRequests).toFixed(2)} ms of the whole process`,
+  );
+  stop = false;
+  counting = true;
+  loops = [loop(0), loop(6)];
   const loaded = await wrk(["-t1", "-c4", `-d${DURATION}s`, "--latency", url]);
   stop = true;
   await Promise.all(loops);
@@ -169,6 +204,11 @@ async function main() {
   console.log(`  ${total} inventory requests in ${DURATION} s, ${inventoryErrors} errors`);
   console.log(`\nRSS: ${fmtMb(rssStart)} after start, ${fmtMb(peak)} peak, ${fmtMb(rssEnd)} at the end (${ROWS} rows, ${fmtMb(dbBytes)} database)`);
   console.log(`TARGET health p99 < 20 ms under inventory load: ${loaded.p99 < 20 ? "PASS" : "FAIL"} (${fmtMs(loaded.p99)})`);
+  if (process.env.IDLE_RSS !== "0") {
+    // The inventory reader thread stops after 60 s idle: what a quiet service holds at this size.
+    await sleep(65_000);
+    console.log(`RSS 65 s after the load (the reader thread stopped): ${fmtMb(rss(pid))}`);
+  }
   await service.stop();
   service = undefined;
   if (reuse) rmSync(log, { force: true });

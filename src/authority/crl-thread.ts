@@ -6,6 +6,7 @@ import { loadCertificateAuthority } from "../pki/ca.js";
 import { buildCrl } from "../pki/crl.js";
 import { busyTimeoutMs } from "../store/database.js";
 import { Inventory } from "../store/inventory.js";
+import { lowerThreadPriority } from "../thread-priority.js";
 
 export interface CrlThreadData {
   /** The certificate database, already migrated by the main thread. */
@@ -26,6 +27,9 @@ export interface CrlThreadRequest {
 export type CrlThreadReply = { id: number; der: Uint8Array } | { id: number; error: string };
 
 const data = workerData as CrlThreadData;
+// Below the HTTP thread and the signers, as the inventory reader is: a relying party can wait for a
+// re-signed CRL longer than a client for its certificate.
+lowerThreadPriority(10);
 const ca = await loadCertificateAuthority(data.caCertificate, data.caKey, data.label);
 const db = new Database(data.path, { fileMustExist: true });
 db.pragma(`busy_timeout = ${busyTimeoutMs}`);

@@ -3,6 +3,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { Inventory } from "../store/inventory.js";
+import { lowerThreadPriority } from "../thread-priority.js";
 import { busyTimeoutMs } from "../store/database.js";
 import { listPageJson, type ListedPageJson, type PageRequest } from "./inventory.js";
 
@@ -15,6 +16,9 @@ export type InventoryThreadRequest = { id: number } & PageRequest;
 export type InventoryThreadReply = { id: number; page: ListedPageJson } | { id: number; error: string };
 
 const { path } = workerData as InventoryThreadData;
+// Below the HTTP thread (0) and the signers (5), as the key generation threads are: a broad listing
+// takes the CPU that serving and signing leave, so /health and sign answer first on a busy machine.
+lowerThreadPriority(10);
 const db = new Database(path, { fileMustExist: true });
 db.pragma(`busy_timeout = ${busyTimeoutMs}`);
 // It only ever reads: a bug that tried to write would fail here instead of taking the write lock.
