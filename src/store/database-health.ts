@@ -103,7 +103,11 @@ export class DatabaseHealth {
   /** Why writes cannot be trusted now, or undefined when they can. */
   problem(): string | undefined {
     const lost = this.checkFiles();
-    if (lost) return `${lost}; restart the service (restore ${this.name} from a backup first if it was deleted)`;
+    if (lost) {
+      return databaseFileIntact(this.files)
+        ? `${lost}; restart the service`
+        : `${lost}; restart the service, after putting back the copy of what it held that the log names`;
+    }
     const down = this.writer?.down;
     if (down) return `the database writer thread is down (${down})`;
     if (this.failure) return `the last write failed (${this.failure}); checking again every second`;
