@@ -8,6 +8,8 @@ declare module "fastify" {
   interface FastifyRequest {
     /** The code of the error envelope this request was answered with, for the metrics. */
     errorCode?: number;
+    /** A refusal's message, PEM masked, for the request's one log line. */
+    errorMessage?: string;
   }
 }
 
@@ -53,11 +55,12 @@ export function handleError(error: FastifyError | Error, request: FastifyRequest
   const { status } = errorKinds[failure.kind];
   if (request.audit) Object.assign(request.audit, { outcome: "refused", code: failure.code });
   request.errorCode = failure.code;
-  // The client reads its own input back in the message; the log gets it with any PEM masked.
+  // The client reads its own input back in the message; the log gets it with any PEM masked. A
+  // refusal goes on the request's one line (RequestLog); an internal error gets its own, with the cause.
   if (status >= 500) {
     request.log.error({ err: failure.cause ?? error, code: failure.code }, maskPem(failure.message));
   } else {
-    request.log.info({ code: failure.code }, maskPem(failure.message));
+    request.errorMessage = maskPem(failure.message);
   }
   return reply.status(status).send(errorEnvelope(failure.code, failure.message));
 }

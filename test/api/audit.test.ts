@@ -74,3 +74,22 @@ t.test("issuances, refusals and revocations each leave one audit line; the row s
   t.notOk(text.includes(mac), "no HMAC in the log");
   t.notOk(text.includes(adminToken), "no admin token in the log");
 });
+
+t.test("a refused request writes one log line, with its error code and message on it", async (t) => {
+  const lines: (Line & { error?: { code: number; message: string }; statusCode?: number })[] = [];
+  const ctx = await testApp(t, { config, adminToken, logStream: { write: (line) => lines.push(JSON.parse(line)) } });
+  const refused = await ctx.app.inject({ method: "POST", url: "/api/v1/cfssl/newcert", payload: { request: { CN: "x", hosts: ["bad host!"] } } });
+  t.equal(refused.statusCode, 400);
+  const notAudited = await ctx.app.inject({ method: "POST", url: "/api/v1/cfssl/info", payload: { profile: "nope" } });
+  t.equal(notAudited.statusCode, 400);
+  const byRequest = new Map<string | undefined, typeof lines>();
+  for (const line of lines) byRequest.set(line.reqId, [...(byRequest.get(line.reqId) ?? []), line]);
+  t.equal(byRequest.size, 2, "two requests");
+  for (const [reqId, own] of byRequest) {
+    t.equal(own.length, 1, `${reqId}: one line`);
+    t.equal(own[0]!.statusCode, 400);
+  }
+  const [first, second] = [...byRequest.values()].map((own) => own[0]!);
+  t.match(first, { msg: "audit", audit: { outcome: "refused", code: 9300 }, error: { code: 9300, message: /hosts\[0\] "bad host!" is not a valid/ } });
+  t.match(second, { msg: "request completed", error: { code: 5400, message: /profile "nope" does not exist/ } });
+});
