@@ -43,6 +43,13 @@ export function toCertwrightError(error: FastifyError | Error): CertwrightError 
   if (error instanceof SyntaxError || fastifyError.code === "FST_ERR_CTP_INVALID_JSON_BODY") {
     return new CertwrightError("malformedBody", `request body is not valid JSON (${error.message})`);
   }
+  // A database that takes no writes (a full disk, an I/O error, a lock held past the busy timeout)
+  // is the service's state, not the request's fault: 503 as for a certificate that cannot be
+  // recorded, wherever the write was (replay nonces, rate-limit counts...).
+  const databaseCode = (error as { code?: unknown }).code;
+  if (typeof databaseCode === "string" && /^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN)/.test(databaseCode)) {
+    return new CertwrightError("notReady", `the database takes no writes now (${databaseCode}); try again once /api/v1/ready answers 200`, { cause: error });
+  }
   if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     return new CertwrightError("invalidRequest", error.message);
   }

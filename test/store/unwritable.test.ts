@@ -7,6 +7,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import t, { type Test } from "tap";
 import { CertificateStore } from "../../src/store/certificate-store.js";
+import { GuardStore } from "../../src/store/guard-store.js";
 import { busyTimeoutMs, openDatabase } from "../../src/store/database.js";
 import { post, testApp } from "../helpers/app.js";
 import { mustOpenssl, postJson, startService, tempDir, type ApiAnswer, type ServerProcess } from "../helpers/server.js";
@@ -210,4 +211,19 @@ t.test("in process, on any machine: a read-only connection, and a database at it
     t.notMatch(JSON.stringify(answer?.body), /BEGIN CERTIFICATE/);
     t.equal(store.count(), signed, "a row for each answered certificate, none for the refused one");
   });
+});
+
+t.test("the replay and rate-limit tables cannot be written: 503 with the envelope (code 12200), not 500", async (t) => {
+  const path = join(tempDir(t), "guard.db");
+  const store = GuardStore.open(path);
+  t.teardown(() => store.close());
+  const { app } = await testApp(t, { guard: { store, rateLimit: { requests: 100, periodMs: 60_000 } } });
+  const other = new Database(path);
+  t.teardown(() => other.close());
+  other.exec("BEGIN IMMEDIATE");
+  const answer = await post(app, "newcert", { request: { CN: "g.internal", hosts: ["g.internal"] } });
+  t.equal(answer.status, 503);
+  t.match(answer.body, { success: false, result: null, errors: [{ code: 12200, message: /^the database takes no writes now \(SQLITE_BUSY\); try again once \/api\/v1\/ready answers 200$/ }] });
+  other.exec("ROLLBACK");
+  t.equal((await post(app, "newcert", { request: { CN: "g.internal", hosts: ["g.internal"] } })).status, 200, "served again once it takes writes");
 });
