@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
 import { CertwrightError } from "../errors.js";
+import { isUnwritableCode } from "../store/database-health.js";
 import { Inventory, type RevokeOutcome } from "../store/inventory.js";
 
 /** The part of DatabaseHealth the operator writes report to. */
@@ -11,8 +12,7 @@ export interface WriteHealth {
 }
 
 function isDatabaseError(error: unknown): error is Error & { code: string } {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return error instanceof Error && typeof code === "string" && code.startsWith("SQLITE_");
+  return error instanceof Error && isUnwritableCode((error as { code?: unknown }).code);
 }
 
 /**

@@ -1,6 +1,15 @@
 import { basename } from "node:path";
 import { databaseFileIntact, databaseFilesChange, type DatabaseFiles } from "./database-files.js";
 
+/**
+ * Whether an SQLite error code says the database takes no writes (a full disk, an I/O error, a
+ * lock held too long, a file that cannot be opened or read), rather than that this write was wrong
+ * (a constraint, a value too big).
+ */
+export function isUnwritableCode(code: unknown): boolean {
+  return typeof code === "string" && /^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN|CORRUPT|NOTADB|PROTOCOL|PERM|NOMEM)/.test(code);
+}
+
 export interface DatabaseHealthOptions {
   /** Where the one line about each change of state goes; default nowhere. */
   log?: (level: "error" | "info", message: string) => void;

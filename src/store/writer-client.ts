@@ -3,7 +3,7 @@ import { threadEntry } from "../thread-entry.js";
 import { SupervisedThread, type ThreadEvent } from "../thread-supervisor.js";
 import { DuplicateSerialError, type NewCertificate } from "./certificate-store.js";
 import { captureDatabaseFiles } from "./database-files.js";
-import { DatabaseHealth } from "./database-health.js";
+import { DatabaseHealth, isUnwritableCode } from "./database-health.js";
 import type { BatchWriter } from "./group-commit.js";
 import type { WriterReply, WriterRequest, WriterThreadData } from "./writer-thread.js";
 
@@ -74,7 +74,8 @@ export class WriterThread implements BatchWriter {
       this.health.markLost(reply.lost);
       outcome = { error: new WriteRefusedError(`not recorded: ${reply.lost}`) };
     } else if ("error" in reply) {
-      this.health.failed(reply.code ? `${reply.code}: ${reply.error}` : reply.error);
+      // A batch refused for itself (a constraint) says nothing of the database.
+      if (isUnwritableCode(reply.code)) this.health.failed(`${reply.code}: ${reply.error}`);
       outcome = { error: new Error(`database write failed: ${reply.error}`) };
     } else {
       this.health.succeeded();
