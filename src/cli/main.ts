@@ -31,7 +31,17 @@ async function serve(argv: string[]): Promise<number> {
   process.on("SIGHUP", () => {
     if (server && !stopping) void server.reload();
   });
-  server = await (await loadServe()).startServer(options);
+  try {
+    server = await (await loadServe()).startServer(options);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    // One line whatever failed (an unexpected error's message, not its stack), then exit at once:
+    // threads started before the failure (signers, the writer, key generation) would keep the
+    // process running with nothing listening.
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`certwright: cannot start: ${message.replace(/\s*\n\s*/g, " ").trim()}`);
+    process.exit(1);
+  }
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;

@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseRateLimit, type RateLimit } from "../api/rate-limit.js";
+import { splitHosts } from "../pki/hosts.js";
 import { parseDuration } from "../profiles/duration.js";
 
 /** The package's own folder (where `profiles/` and `migrations/` live), from `src/cli` or `dist/cli`. */
@@ -45,6 +46,8 @@ export interface ServeOptions {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** Accept a database new to the CA: an empty one where certs.db is missing or empty, or another CA's. */
+  allowNewDatabase: boolean;
 }
 
 interface FlagSpec {
@@ -54,6 +57,8 @@ interface FlagSpec {
   value: string;
   help: string;
   default?: string;
+  /** A switch: `--name` alone (or `--name=false`), `1`/`true`/`0`/`false` in its variable. */
+  boolean?: true;
 }
 
 /** `cfssl serve`'s flag names, each with a CERTWRIGHT_ variable; a flag beats its variable. */
@@ -69,7 +74,7 @@ export const serveFlags: FlagSpec[] = [
   { name: "tls-key", key: "tlsKey", env: "CERTWRIGHT_TLS_KEY", value: "FILE", help: "the private key PEM of --tls-cert" },
   { name: "tls-hosts", key: "tlsHosts", env: "CERTWRIGHT_TLS_HOSTS", value: "LIST", help: "serve HTTPS with a certificate the CA issues itself for these comma-separated names and IPs, renewed (instead of --tls-cert)" },
   { name: "tls-lifetime", key: "tlsLifetimeMs", env: "CERTWRIGHT_TLS_LIFETIME", value: "DURATION", help: "lifetime of --tls-hosts certificates, renewed two thirds in", default: "720h" },
-  { name: "mutual-tls-ca", key: "mutualTlsCa", env: "CERTWRIGHT_MUTUAL_TLS_CA", value: "FILE", help: "require client certificates issued by this CA (needs --tls-cert)" },
+  { name: "mutual-tls-ca", key: "mutualTlsCa", env: "CERTWRIGHT_MUTUAL_TLS_CA", value: "FILE", help: "require client certificates issued by this CA (needs --tls-cert or --tls-hosts)" },
   { name: "mutual-tls-cn", key: "mutualTlsCn", env: "CERTWRIGHT_MUTUAL_TLS_CN", value: "REGEX", help: "allowed client certificate CNs, a regular expression matched whole" },
   { name: "admin-token-file", key: "adminTokenFile", env: "CERTWRIGHT_ADMIN_TOKEN_FILE", value: "FILE", help: "file with the admin token for init_ca (or the token itself in CERTWRIGHT_ADMIN_TOKEN)" },
   { name: "replay-window", key: "replayWindowMs", env: "CERTWRIGHT_REPLAY_WINDOW", value: "DURATION", help: "replay protection: authenticated requests must carry a timestamp within this window (5m) and a fresh nonce" },
@@ -79,6 +84,7 @@ export const serveFlags: FlagSpec[] = [
   { name: "headers-timeout", key: "headersTimeoutMs", env: "CERTWRIGHT_HEADERS_TIMEOUT", value: "DURATION", help: "a client that has not sent its request's headers within this is cut off", default: "10s" },
   { name: "request-timeout", key: "requestTimeoutMs", env: "CERTWRIGHT_REQUEST_TIMEOUT", value: "DURATION", help: "a client that has not sent its whole request (headers and body) within this is cut off", default: "30s" },
   { name: "keep-alive-timeout", key: "keepAliveTimeoutMs", env: "CERTWRIGHT_KEEP_ALIVE_TIMEOUT", value: "DURATION", help: "an idle keep-alive connection is closed after this", default: "5s" },
+  { name: "allow-new-database", key: "allowNewDatabase", env: "CERTWRIGHT_ALLOW_NEW_DATABASE", value: "", boolean: true, help: "start once with a database new to the CA: an empty one where certs.db is missing or empty, or another CA's certs.db (refused otherwise)" },
   { name: "log-level", key: "logLevel", env: "CERTWRIGHT_LOG_LEVEL", value: "LEVEL", help: `log level: ${logLevels.join(", ")}`, default: "info" },
 ];
 
@@ -88,7 +94,7 @@ export class UsageError extends Error {
 
 export function serveHelp(): string {
   const lines = serveFlags.map((flag) => {
-    const left = `  --${flag.name} ${flag.value}`.padEnd(26);
+    const left = `  --${flag.name}${flag.value ? ` ${flag.value}` : ""}`.padEnd(26);
     const dflt = flag.default ? ` (default ${flag.default})` : "";
     return `${left}${flag.help}${dflt}; env ${flag.env}`;
   });
@@ -123,6 +129,7 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     const flag = serveFlags.find((f) => f.name === name);
     if (!flag) throw new UsageError(`unknown flag "${arg}"; see certwright serve --help`);
     let value = inline;
+    if (value === undefined && flag.boolean) value = "true";
     if (value === undefined) {
       value = argv[++i];
       if (value === undefined) throw new UsageError(`flag --${flag.name} needs a value (${flag.value})`);
@@ -146,6 +153,14 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
   const tlsHostsText = values.get("tls-hosts");
   const tlsHosts = tlsHostsText?.split(",").map((host) => host.trim()).filter((host) => host !== "");
   if (tlsHosts !== undefined && tlsHosts.length === 0) throw new UsageError("--tls-hosts: name at least one host or address the service is reached by");
+  if (tlsHosts) {
+    // Checked here, before anything starts, with the rules every issued SAN follows.
+    try {
+      splitHosts(tlsHosts);
+    } catch (error) {
+      throw new UsageError(`--tls-hosts: ${(error as Error).message.replace(/^hosts\[\d+\] /, "")}`);
+    }
+  }
   if (tlsHosts && tlsCert) throw new UsageError("--tls-hosts and --tls-cert are two ways to serve HTTPS: give one of them");
   const tlsLifetimeText = get("tls-lifetime")!;
   const tlsLifetimeMs = parseDuration(tlsLifetimeText);
@@ -180,6 +195,9 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
   if (headersTimeoutMs > requestTimeoutMs) {
     throw new UsageError(`--headers-timeout (${get("headers-timeout")}) is longer than --request-timeout (${get("request-timeout")}); the headers are part of the request`);
   }
+  const allowText = values.get("allow-new-database") ?? "false";
+  const allowNewDatabase = /^(1|true|yes)$/i.test(allowText);
+  if (!allowNewDatabase && !/^(0|false|no)$/i.test(allowText)) throw new UsageError(`--allow-new-database: "${allowText}" is not true or false`);
   const ca = values.get("ca");
   const caKey = values.get("ca-key");
   if ((ca === undefined) !== (caKey === undefined)) {
@@ -206,6 +224,7 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     mutualTlsCn,
     adminTokenFile: values.get("admin-token-file"),
     adminToken: env.CERTWRIGHT_ADMIN_TOKEN || undefined,
+    allowNewDatabase,
     headersTimeoutMs,
     requestTimeoutMs,
     keepAliveTimeoutMs,

@@ -1,7 +1,7 @@
 import type { Server } from "node:https";
 import { availableParallelism } from "node:os";
 import { createSecureContext } from "node:tls";
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
@@ -28,11 +28,10 @@ import { DatabaseHealth } from "../store/database-health.js";
 import { WriterThread } from "../store/writer-client.js";
 import type { ThreadEvent } from "../thread-supervisor.js";
 import { packageRoot, type ServeOptions } from "./options.js";
+import { StartupError } from "./startup-error.js";
+import { caIdentity, checkDatabase, databaseOfSomeCa, lockDataDir, removeTemporaries, syncDirectory, writeNewFile } from "./data-dir.js";
 
-/** A start-up failure: one line for the operator, no stack. */
-export class StartupError extends Error {
-  override name = "StartupError";
-}
+export { StartupError };
 
 export function packageVersion(): string {
   return (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
@@ -66,24 +65,49 @@ async function loadCa(certPath: string, keyPath: string): Promise<LoadedCa> {
 
 /**
  * The CA in the data directory, made on first start from the package's `profiles/ca-csr.json`.
- * The key is written first, with mode 0600 and never over an existing file.
+ * Each file is written whole or not at all (a full disk leaves neither), the key first, with mode
+ * 0600 and never over an existing file. No CA is made beside a database of another one: those
+ * files were lost, and a new CA would silently orphan every certificate recorded there.
+ * `created` lists the files made, for a start that fails later to take back.
  */
-async function dataDirCa(dataDir: string, log: (message: string) => void): Promise<LoadedCa> {
+async function dataDirCa(dataDir: string, log: (message: string) => void): Promise<LoadedCa & { created: string[] }> {
   const certPath = join(dataDir, "ca.pem");
   const keyPath = join(dataDir, "ca-key.pem");
   const haveCert = existsSync(certPath);
   const haveKey = existsSync(keyPath);
-  if (haveCert && haveKey) return loadCa(certPath, keyPath);
+  if (haveCert && haveKey) return { ...(await loadCa(certPath, keyPath)), created: [] };
   if (haveCert !== haveKey) {
     throw new StartupError(`${haveCert ? keyPath : certPath} is missing while ${haveCert ? certPath : keyPath} exists; restore it, or move both away to make a new CA`);
+  }
+  const databasePath = join(dataDir, "certs.db");
+  const owner = databaseOfSomeCa(databasePath);
+  if (owner) {
+    throw new StartupError(
+      `${certPath} and ${keyPath} are missing beside ${databasePath}, the database of the CA with subject key id ${owner.caSubjectKeyId ?? "unknown"}; restore both from a backup (no new CA is made over its certificates; to start a new CA, move certs.db away first)`,
+    );
   }
   const csrPath = join(packageRoot, "profiles", "ca-csr.json");
   const request = csrRequestSchema.parse(JSON.parse(readText(csrPath, "CA CSR JSON")));
   const { certificate, private_key } = await initCa(request, new Date());
-  writeFileSync(keyPath, private_key, { mode: 0o600, flag: "wx" });
-  writeFileSync(certPath, certificate, { mode: 0o644, flag: "wx" });
+  const created: string[] = [];
+  try {
+    writeNewFile(keyPath, private_key, 0o600);
+    created.push(keyPath);
+    writeNewFile(certPath, certificate, 0o644);
+    created.push(certPath);
+    syncDirectory(dataDir);
+  } catch (error) {
+    removeCreated(dataDir, created);
+    throw new StartupError(`cannot write a new CA in ${dataDir} (${(error as Error).message}); nothing was left half-made`);
+  }
   log(`created a new CA in ${dataDir} (ca.pem, ca-key.pem) from ${csrPath}`);
-  return loadCa(certPath, keyPath);
+  return { ...(await loadCa(certPath, keyPath)), created };
+}
+
+/** Takes back the files a failed first start made, so the next start begins afresh. */
+function removeCreated(dataDir: string, created: readonly string[]): void {
+  for (const path of created) rmSync(path, { force: true });
+  if (created.length > 0) syncDirectory(dataDir);
 }
 
 function prepareDataDir(dataDir: string): void {
@@ -120,6 +144,35 @@ const rsaSpares = 8;
  * that stalls mid-request would otherwise hold the exit for Node's request timeout (5 minutes).
  */
 const shutdownGraceMs = 5_000;
+/**
+ * How long the start waits for `PRAGMA quick_check`, and on databases up to what size. It reads
+ * every page: 1.5 GB (a million certificates) takes 3 s cached and 34 s from a cold disk, so 256 MB
+ * is about half a second cached. A check that takes longer, or of a larger database, goes on in the
+ * background at low priority and its result is logged.
+ */
+const quickCheckWaitMs = 1_000;
+const quickCheckWaitBytes = 256 * 1024 * 1024;
+/** How long the stop waits for the log's last lines to be taken by stdout (a reader that stopped reading must not hold the exit). */
+const logFlushMs = 1_000;
+
+/**
+ * Writes out the log's buffered lines, waiting at most `ms`. Never sonic-boom's flushSync here: it
+ * retries a write that failed with EPIPE (stdout a pipe whose reader is gone) forever, and so did
+ * pino's own flush at exit, which a destroyed stream skips. An EPIPE found by this asynchronous
+ * write makes pino drop further lines instead.
+ */
+function flushLog(stream: ReturnType<typeof pino.destination>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      stream.destroy();
+      resolve();
+    }, ms);
+    stream.flush(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -132,6 +185,9 @@ export interface RunningServer {
 /** Starts the service: data directory, signing config, CA, database, then the listener. */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   prepareDataDir(options.dataDir);
+  // Held until the process ends: a second service on this directory is refused, naming this one.
+  const lock = lockDataDir(options.dataDir);
+  removeTemporaries(options.dataDir);
   const adminToken = adminTokenOf(options);
   const clientTls = {
     clientCa: options.mutualTlsCa ? readText(options.mutualTlsCa, "mutual TLS CA") : undefined,
@@ -161,8 +217,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     throw new StartupError(`signing config: ${(error as Error).message}`);
   }
   const notes: string[] = [];
-  const { ca, certificatePem, keyPem } =
-    options.ca && options.caKey ? await loadCa(options.ca, options.caKey) : await dataDirCa(options.dataDir, (m) => notes.push(m));
+  const { ca, certificatePem, keyPem, created } =
+    options.ca && options.caKey ? { ...(await loadCa(options.ca, options.caKey)), created: [] } : await dataDirCa(options.dataDir, (m) => notes.push(m));
   let responder;
   if (options.responder && options.responderKey) {
     try {
@@ -174,6 +230,27 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     notes.push(`OCSP answers are signed by the delegated responder ${options.responder}`);
   }
   const databasePath = join(options.dataDir, "certs.db");
+  let app: FastifyInstance | undefined;
+  try {
+    await checkDatabase({
+      dataDir: options.dataDir,
+      databasePath,
+      identity: caIdentity(ca.subjectKeyId, certificatePem),
+      caSource: options.ca ? `--ca ${options.ca}` : join(options.dataDir, "ca.pem"),
+      allowNewDatabase: options.allowNewDatabase,
+      quickCheckWaitMs,
+      quickCheckWaitBytes,
+      note: (message) => notes.push(message),
+      onLateQuickCheck: (result) =>
+        result.ok
+          ? app?.log.info(`PRAGMA quick_check of ${databasePath}: ok`)
+          : app?.log.error(`PRAGMA quick_check of ${databasePath} found damage: ${result.problem}; stop the service and restore certs.db from a backup`),
+    });
+  } catch (error) {
+    // A CA made by this start and no database for it: take the CA back too, so nothing is half-made.
+    removeCreated(options.dataDir, created);
+    throw error;
+  }
   let store: CertificateStore;
   try {
     store = CertificateStore.open(databasePath);
@@ -181,7 +258,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     throw new StartupError(`database ${databasePath} cannot be opened: ${(error as Error).message}`);
   }
   notes.push(`database ${databasePath}: journal_mode=${store.pragma("journal_mode")} synchronous=${synchronousNames[store.pragma("synchronous") as number] ?? "?"}`);
-  let app: FastifyInstance | undefined;
   const logError = (message: string) => (error: unknown) => app?.log.error({ err: error }, message);
   const threadEvent = (event: ThreadEvent) => app?.log[event.level]({ err: event.error }, event.message);
   const signer =
@@ -339,8 +415,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       clearTimeout(cut);
       // A request whose client went away (or was cut) may still be committing: release waits for it.
       await release();
+      lock.release();
       clearInterval(logFlusher);
-      logStream.flushSync();
+      await flushLog(logStream, logFlushMs);
     },
   };
 }

@@ -47,3 +47,40 @@ export function migrate(db: Database.Database, dir = migrationsDir): void {
     })();
   }
 }
+
+/** The CA a database belongs to, recorded in its `meta` table (migration 004). */
+export interface DatabaseIdentity {
+  /** The CA's subject key id, lower-case hex: the authority key id of everything it issued. */
+  caSubjectKeyId: string;
+  /** SHA-256 of the CA certificate's DER, lower-case hex (it changes when the certificate is renewed). */
+  caCertificateSha256: string;
+}
+
+/** The recorded identity; undefined for a database made before it was recorded. */
+export function readIdentity(db: Database.Database): DatabaseIdentity | undefined {
+  const rows = db.prepare("SELECT key, value FROM meta WHERE key IN ('ca_subject_key_id', 'ca_certificate_sha256')").all() as { key: string; value: string }[];
+  const value = (key: string) => rows.find((row) => row.key === key)?.value;
+  const caSubjectKeyId = value("ca_subject_key_id");
+  if (caSubjectKeyId === undefined) return undefined;
+  return { caSubjectKeyId, caCertificateSha256: value("ca_certificate_sha256") ?? "" };
+}
+
+export function recordIdentity(db: Database.Database, identity: DatabaseIdentity, now = new Date()): void {
+  const put = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+  db.transaction(() => {
+    put.run("ca_subject_key_id", identity.caSubjectKeyId);
+    put.run("ca_certificate_sha256", identity.caCertificateSha256);
+    put.run("ca_recorded_at", now.toISOString());
+  })();
+}
+
+/** True when the database holds at least one certificate. */
+export function holdsCertificates(db: Database.Database): boolean {
+  return (db.prepare("SELECT EXISTS (SELECT 1 FROM certificates) AS any").get() as { any: number }).any === 1;
+}
+
+/** The authority key id of the certificate recorded last, if any (the rowid order is the insert order). */
+export function newestAuthorityKeyId(db: Database.Database): string | undefined {
+  const row = db.prepare("SELECT authority_key_identifier AS aki FROM certificates ORDER BY rowid DESC LIMIT 1").get() as { aki: string } | undefined;
+  return row?.aki;
+}

@@ -21,7 +21,10 @@ t.test("every command has --help with its exit codes; the top-level help lists t
     t.equal(help.code, 0, `${command} --help`);
     t.match(help.stdout, new RegExp(`^Usage: certwright ${command}`), command);
     t.match(help.stdout, /Exit codes: 0 /, `${command} lists its exit codes`);
+    t.notMatch(help.stdout, /--\w\b/, `${command}: one-letter flags read -f, not --f`);
+    for (const line of help.stdout.split("\n").filter((l) => /^ {2}-/.test(l))) t.match(line, /^ {2}\S.* {1,}\S/, `${command}: "${line.trim()}" has its help after a space`);
   }
+  t.match((await client(t, ["json", "--help"], { cwd: workDir })).stdout, /\n {2}-f FILE +read the JSON from FILE/);
   const top = await client(t, ["help"], { cwd: workDir });
   for (const command of ["serve", "initca", "gencert", "sign", "info", "json", "renew"]) t.match(top.stdout, new RegExp(`\\n  ${command} `));
   t.match(top.stdout, /renew also exits 3 when the certificate is not due/);

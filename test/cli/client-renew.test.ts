@@ -75,9 +75,9 @@ t.test("renew past the window: a new serial and key, the same names, --exec run,
     { cwd: dir },
   );
   t.equal(renewed.code, 0, `renewed is exit 0: ${renewed.stderr}`);
-  t.match(renewed.stdout, /certwright: renew: renewed svc\.pem: serial [0-9a-f]+, valid .* \(the old one was past its renewal point .*, (7\d|8\d|90)% of its lifetime\)/);
+  t.match(renewed.stdout, /certwright: renew: renewed svc\.pem: serial [0-9A-F]+, valid .* \(the old one was past its renewal point .*, (7\d|8\d|90)% of its lifetime\)/);
   t.match(renewed.stdout, /ran --exec/);
-  t.equal(renewed.stderr, "", "no warning: the names came back the same");
+  t.notMatch(renewed.stderr, /warning/, "no warning: the names came back the same");
   const fresh = certOf(dir, "svc");
   t.not(fresh.serialNumber, old.serialNumber, "a new serial");
   t.not(read(dir, "svc-key.pem"), oldKey, "a new key");

@@ -460,6 +460,8 @@ t.test("serve --help and the top-level commands", async (t) => {
       t.ok(result.stdout.includes(variable), `serve ${flag} lists ${variable}`);
     }
     t.match(result.stdout, /default 127\.0\.0\.1/, "says the default address");
+    t.match(result.stdout, /--replay-window DURATION +replay/, "a long flag still has a space before its help");
+    t.match(result.stdout, /--mutual-tls-ca FILE +require client certificates issued by this CA \(needs --tls-cert or --tls-hosts\)/);
   }
   t.notOk(existsSync(join(cwd, "data")), "help makes nothing");
   const version = await runCli(t, ["version"], { cwd });

@@ -70,8 +70,9 @@ export function parseArgs(command: string, argv: readonly string[], specs: reado
 /** A command's help: usage, what it does, its flags, and its exit codes. */
 export function renderHelp(usage: string, description: string[], specs: readonly FlagSpec[], exitCodes: string): string {
   const lines = specs.map((spec) => {
-    const names = [spec.name, ...(spec.aliases ?? [])].map((n) => `--${n}`).join(", ");
-    return `${`  ${names}${spec.value ? ` ${spec.value}` : ""}`.padEnd(30)}${spec.help}`;
+    // cfssljson's one-letter flags read as they are typed: -f, not --f.
+    const names = [spec.name, ...(spec.aliases ?? [])].map((n) => (n.length === 1 ? `-${n}` : `--${n}`)).join(", ");
+    return `${`  ${names}${spec.value ? ` ${spec.value}` : ""}`.padEnd(29)} ${spec.help}`;
   });
   return [`Usage: ${usage}`, "", ...description, "", "Flags (also as -name value or --name=value):", ...lines, `${"  --help".padEnd(30)}this help`, "", exitCodes].join("\n");
 }

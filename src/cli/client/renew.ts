@@ -203,7 +203,8 @@ class Renewer {
             ? `the old one expired ${iso(summary.notAfter)}`
             : `the old one was past its renewal point ${iso(point.at)}, ${percent(point.fraction)} of its lifetime`;
       const fresh = await this.replace(summary, oldPem);
-      this.log(`renewed ${options.paths.cert}: serial ${fresh.serialHex}, valid ${iso(fresh.notBefore)} to ${iso(fresh.notAfter)} (${why})`);
+      // Upper-case hex, as openssl x509 -serial and every other command print serials.
+      this.log(`renewed ${options.paths.cert}: serial ${fresh.serialHex.toUpperCase()}, valid ${iso(fresh.notBefore)} to ${iso(fresh.notAfter)} (${why})`);
       return { renewed: true, summary: fresh };
     } finally {
       release();
