@@ -94,7 +94,8 @@ export class UsageError extends Error {
 
 export function serveHelp(): string {
   const lines = serveFlags.map((flag) => {
-    const left = `  --${flag.name}${flag.value ? ` ${flag.value}` : ""}`.padEnd(26);
+    // At least one space after the flag, however long it is (`--replay-window DURATION` filled the column).
+    const left = `${`  --${flag.name}${flag.value ? ` ${flag.value}` : ""}`.padEnd(25)} `;
     const dflt = flag.default ? ` (default ${flag.default})` : "";
     return `${left}${flag.help}${dflt}; env ${flag.env}`;
   });
