@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { CertwrightError } from "../errors.js";
 import { commonNameOid, type SubjectAttribute } from "../pki/subject.js";
-import type { SigningProfile } from "../profiles/signing-config.js";
+import type { SigningConfig, SigningProfile } from "../profiles/signing-config.js";
 
 /** Who a request proved to be: the auth key whose HMAC it carried. */
 export interface Credential {
@@ -68,6 +68,25 @@ export function requireOwnNames(profile: SigningProfile, requester: Requester, s
       `profile "${profile.name}" issues only for the client's own names and subject (${[...own].join(", ")}); not for ${[...new Set(foreign.length ? foreign : ["an empty CN"])].join(", ")}`,
     );
   }
+}
+
+/**
+ * What an operator who configured `auth_keys` should hear at start: cfssl's habits leave gaps that
+ * look closed. Without an admin token the admin endpoints (init_ca, revoke, the inventory, reload)
+ * are shut to everyone; a profile without `auth_key` (the default one included, which a request
+ * that names no profile gets) still issues to anyone.
+ */
+export function authenticationWarnings(config: SigningConfig, adminToken: string | undefined): string[] {
+  if (config.authKeys.size === 0) return [];
+  const warnings: string[] = [];
+  if (!adminToken) {
+    warnings.push("auth_keys are configured but no admin token: init_ca, revoke, the inventory and reload answer 403 to everyone; set --admin-token-file or CERTWRIGHT_ADMIN_TOKEN to use them");
+  }
+  const open = [config.defaultProfile, ...config.profiles.values()].filter((profile) => !profile.authKey).map((profile) => `"${profile.name}"`);
+  if (open.length > 0) {
+    warnings.push(`auth_keys are configured, yet these profiles issue without authentication: ${open.join(", ")}${open.includes('"default"') ? " (a request that names no profile gets default)" : ""}; give them an auth_key to close them`);
+  }
+  return warnings;
 }
 
 /** cfssl's standard token: HMAC-SHA256 of the request bytes under the key. */

@@ -7,6 +7,7 @@ import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { buildApp } from "../api/app.js";
 import { Metrics } from "../api/metrics.js";
+import { authenticationWarnings } from "../authority/authentication.js";
 import { Authority } from "../authority/authority.js";
 import { SigningConfigReloader } from "../authority/config-reload.js";
 import { initCa } from "../authority/init-ca.js";
@@ -359,6 +360,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     store.close();
   };
   for (const note of notes) app.log.info(note);
+  for (const warning of authenticationWarnings(config, adminToken)) app.log.warn(warning);
   try {
     await app.listen({ host: options.address, port: options.port });
   } catch (error) {
