@@ -2,7 +2,8 @@ import type { Server } from "node:https";
 import { availableParallelism } from "node:os";
 import { createSecureContext } from "node:tls";
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { createServer as createNetServer } from "node:net";
+import { dirname, join, resolve as resolvePath } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { buildApp } from "../api/app.js";
@@ -111,9 +112,28 @@ function removeCreated(dataDir: string, created: readonly string[]): void {
   if (created.length > 0) syncDirectory(dataDir);
 }
 
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdirSync never returns for a path under /proc
+ * (the kernel answers ENOENT for every level, and Node keeps retrying).
+ */
+function makeDirectories(path: string): void {
+  const missing: string[] = [];
+  for (let dir = resolvePath(path); !existsSync(dir); dir = dirname(dir)) {
+    missing.unshift(dir);
+    if (dirname(dir) === dir) break;
+  }
+  for (const dir of missing) {
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+  }
+}
+
 function prepareDataDir(dataDir: string): void {
   try {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    makeDirectories(dataDir);
     accessSync(dataDir, constants.W_OK);
   } catch (error) {
     throw new StartupError(`data directory ${dataDir} is not writable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); pick another with --data-dir`);
@@ -183,8 +203,33 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Why the listener cannot start, as one line for the operator. */
+function listenFailure(error: unknown, options: ServeOptions): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "EADDRINUSE") return new StartupError(`port ${options.port} on ${options.address} is already in use; pick another with --port`);
+  if (code === "EADDRNOTAVAIL") return new StartupError(`address ${options.address} is not an address of this machine; pick another with --address`);
+  if (code === "EACCES") return new StartupError(`port ${options.port} needs privileges this process lacks; pick one above 1023 with --port`);
+  return error as Error;
+}
+
+/**
+ * Binds the address and port once and lets go, before anything is made: a port in use would
+ * otherwise be found only after a first start had written a CA and a database.
+ */
+async function checkListenable(options: ServeOptions): Promise<void> {
+  if (options.port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once("error", reject);
+    probe.listen({ host: options.address, port: options.port, exclusive: true }, () => probe.close(() => resolve()));
+  }).catch((error: unknown) => {
+    throw listenFailure(error, options);
+  });
+}
+
 /** Starts the service: data directory, signing config, CA, database, then the listener. */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  await checkListenable(options);
   prepareDataDir(options.dataDir);
   // Held until the process ends: a second service on this directory is refused, naming this one.
   const lock = lockDataDir(options.dataDir);
@@ -365,11 +410,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await app.listen({ host: options.address, port: options.port });
   } catch (error) {
     await release();
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "EADDRINUSE") throw new StartupError(`port ${options.port} on ${options.address} is already in use; pick another with --port`);
-    if (code === "EADDRNOTAVAIL") throw new StartupError(`address ${options.address} is not an address of this machine; pick another with --address`);
-    if (code === "EACCES") throw new StartupError(`port ${options.port} needs privileges this process lacks; pick one above 1023 with --port`);
-    throw error;
+    throw listenFailure(error, options);
   }
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
