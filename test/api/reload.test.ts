@@ -271,8 +271,9 @@ t.test("reloading is an admin's act once authentication is configured; auth keys
     t.equal(signed.statusCode, 200, `the new key authenticates: ${signed.body}`);
 
     const locked = await reload(app);
-    t.equal(locked.status, 401, "with auth_keys configured, reloading needs the admin token (SIGHUP still works)");
-    t.equal((await app.inject({ method: "POST", url: "/api/v1/cfssl/init_ca", payload: { CN: "x" } })).statusCode, 401, "and so does init_ca");
+    t.equal(locked.status, 403, "with auth_keys configured and no admin token, reloading over HTTP is closed (SIGHUP still works)");
+    t.match(locked.body.errors[0]?.message, /this endpoint is closed/);
+    t.equal((await app.inject({ method: "POST", url: "/api/v1/cfssl/init_ca", payload: { CN: "x" } })).statusCode, 403, "and so is init_ca");
     t.equal((await reload(app, { authorization: `Bearer ${adminToken}` })).status, 403, "no admin token is configured here, so none is right");
   });
 });
