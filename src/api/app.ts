@@ -2,11 +2,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TLSSocket } from "node:tls";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
-import {
-  jsonSchemaTransform,
-  jsonSchemaTransformObject,
-  validatorCompiler,
-} from "fastify-type-provider-zod";
+import { validatorCompiler } from "fastify-type-provider-zod";
 import { requireAdmin } from "../authority/authentication.js";
 import type { Authority } from "../authority/authority.js";
 import type { SigningConfigReloader } from "../authority/config-reload.js";
@@ -18,6 +14,7 @@ import type { ReadinessService } from "../authority/readiness.js";
 import { handleError } from "./error-handler.js";
 import { logSerializers } from "./log-redaction.js";
 import type { Metrics } from "./metrics.js";
+import { openapiOptions } from "./openapi.js";
 import { installRateLimit, type RateLimit } from "./rate-limit.js";
 import { refuseRevokedClientCertificates } from "./client-revocation.js";
 import { RequestLog } from "./request-log.js";
@@ -90,13 +87,6 @@ declare module "fastify" {
   }
 }
 
-export const openapiInfo = {
-  title: "certwright",
-  description:
-    "A certificate signing service with cfssl's wire API. Every answer uses cfssl's envelope: " +
-    "{success, result, errors: [{code, message}], messages}.",
-};
-
 /**
  * Builds the HTTP app; it never listens, so tests drive it with `inject` and `serve` owns the port.
  */
@@ -131,6 +121,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // out: the response schemas document them (OpenAPI) and type-check the handlers.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   app.setErrorHandler(handleError);
+  // Before any route: the document lists the routes registered after it (GET /metrics too).
+  await app.register(swagger, openapiOptions(options.version ?? "0.1.0"));
   // Before any route, so every answer is counted, the not-found handler's included.
   const inventory = options.inventory;
   options.metrics?.instrument(app, {
@@ -198,15 +190,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return handleError(new CertwrightError("notFound", `no endpoint ${request.method} ${path}; see /openapi.json`), request, reply);
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: "3.0.3",
-      info: { ...openapiInfo, version: options.version ?? "0.1.0" },
-      tags: [{ name: "cfssl", description: "cfssl-compatible endpoints" }],
-    },
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
-  });
   await app.register(swaggerUi, { routePrefix: "/docs" });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 

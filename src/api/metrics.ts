@@ -1,5 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { z } from "zod";
+import { access } from "./openapi.js";
+import { errorAnswers } from "./routes/common.js";
 
 const day = 24 * 60 * 60 * 1000;
 
@@ -140,8 +143,15 @@ export class Metrics {
       if (request.errorCode !== undefined) this.refusals.inc({ code: String(request.errorCode) });
       done();
     });
-    // Prometheus' text format, not the envelope: left out of the OpenAPI document, described in the README.
-    app.get("/metrics", { schema: { hide: true } }, async (_request, reply) => {
+    // Prometheus' text format, not the envelope; each metric is described in the README.
+    const schema = {
+      operationId: "getMetrics",
+      summary: "Prometheus metrics, in its text format (the README lists them)",
+      tags: ["operations"],
+      security: access.open,
+      response: { 200: { description: "The metrics", content: { "text/plain": { schema: z.string() } } }, ...errorAnswers([403]) },
+    };
+    app.get("/metrics", { schema }, async (_request, reply) => {
       const text = await this.registry.metrics();
       return reply.type(this.registry.contentType).send(text);
     });

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildApp } from "../api/app.js";
+import { Metrics } from "../api/metrics.js";
 import { Authority } from "../authority/authority.js";
 import { SigningConfigReloader } from "../authority/config-reload.js";
 import { operatorServices } from "../authority/operator-services.js";
@@ -25,7 +26,9 @@ export async function renderOpenapi(): Promise<string> {
   const configPath = join(packageRoot, "profiles", "ca-config.json");
   const authority = new Authority({ ca, config: loadSigningConfig(configPath), store });
   const reloader = new SigningConfigReloader(authority, configPath);
-  const app = await buildApp({ authority, ...operatorServices(ca, store.db, () => new Date()), reloader, version: packageVersion() });
+  // The served app always has metrics (serve.ts), so the document has GET /metrics.
+  const metrics = new Metrics({ defaultMetrics: false });
+  const app = await buildApp({ authority, ...operatorServices(ca, store.db, () => new Date()), reloader, metrics, version: packageVersion() });
   await app.ready();
   const yaml = app.swagger({ yaml: true });
   await app.close();

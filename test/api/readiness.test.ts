@@ -121,11 +121,11 @@ t.test("a CA that has expired: not ready", async (t) => {
   t.same(result.warnings, []);
 });
 
-t.test("the OpenAPI document has readiness and leaves /metrics out", async (t) => {
+t.test("the OpenAPI document has readiness, and /metrics as Prometheus' text", async (t) => {
   const { app } = await testApp(t, { metrics: new Metrics({ defaultMetrics: false }) });
   const document = (await app.inject({ method: "GET", url: "/openapi.json" })).json();
   t.ok(document.paths["/api/v1/ready"]?.get, "documents GET /api/v1/ready");
-  t.notOk(document.paths["/metrics"], "/metrics is Prometheus' text, described in the README");
+  t.ok(document.paths["/metrics"]?.get?.responses["200"].content["text/plain"], "documents GET /metrics as text/plain");
 });
 
 t.test("a database that refuses writes: revoke and tidy answer 503 (code 12200) with the envelope, not 500", async (t) => {

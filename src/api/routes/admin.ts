@@ -5,6 +5,7 @@ import { reloadResultSchema } from "../../schemas/wire.js";
 import { audit } from "../audit.js";
 import { clientIdentity } from "../client-identity.js";
 import { successEnvelope } from "../envelope.js";
+import { access } from "../openapi.js";
 import { responses, type AdminCheck } from "./common.js";
 
 export const reloadPath = "/api/v1/admin/reload";
@@ -16,9 +17,11 @@ export async function adminRoutes(app: FastifyInstance, { reloader, requireAdmin
     reloadPath,
     {
       schema: {
+        operationId: "reloadSigningConfig",
         summary: "Re-read the signing config file, as SIGHUP does; if it does not validate, the old config stays (400, code 12300)",
         tags: ["operations"],
-        response: responses(reloadResultSchema),
+        security: access.admin,
+        response: responses(reloadResultSchema, [400, 401, 403, 413, 429]),
       },
     },
     async (request) => {

@@ -21,6 +21,7 @@ import type { IssuedFacts } from "../../authority/authority.js";
 import { audit } from "../audit.js";
 import { clientIdentity, requesterOf } from "../client-identity.js";
 import { successEnvelope } from "../envelope.js";
+import { access } from "../openapi.js";
 import { responses, type AdminCheck } from "./common.js";
 
 export const apiPrefix = "/api/v1/cfssl";
@@ -36,15 +37,17 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmi
   const credential = (request: FastifyRequest) =>
     credentialFromHeader(request.headers.authorization, request.rawBody ?? Buffer.alloc(0), authority.config.authKeys);
 
-  for (const name of ["init_ca", "initca"]) {
+  for (const [name, operationId] of [["init_ca", "cfsslInitCa"], ["initca", "cfsslInitCaAlias"]] as const) {
     api.post(
       `${apiPrefix}/${name}`,
       {
         schema: {
+          operationId,
           summary: "Make a new self-signed CA from a CSR JSON; nothing is kept",
           tags: ["cfssl"],
+          security: access.admin,
           body: csrRequestSchema,
-          response: responses(initCaResultSchema),
+          response: responses(initCaResultSchema, [400, 401, 403, 413, 429]),
         },
       },
       async (request) => {
@@ -61,10 +64,12 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmi
     `${apiPrefix}/newkey`,
     {
       schema: {
+        operationId: "cfsslNewKey",
         summary: "Make a private key and a CSR from a CSR JSON",
         tags: ["cfssl"],
+        security: access.open,
         body: csrRequestSchema,
-        response: responses(newKeyResultSchema),
+        response: responses(newKeyResultSchema, [400, 403, 413, 429]),
       },
     },
     async (request) => {
@@ -73,15 +78,17 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmi
     },
   );
 
-  for (const name of ["newcert", "gencert"]) {
+  for (const [name, operationId] of [["newcert", "cfsslNewCert"], ["gencert", "cfsslGenCert"]] as const) {
     api.post(
       `${apiPrefix}/${name}`,
       {
         schema: {
+          operationId,
           summary: "Make a key, a CSR and a certificate signed by the CA under a profile",
           tags: ["cfssl"],
+          security: access.issuing,
           body: newCertRequestSchema,
-          response: responses(newCertResultSchema),
+          response: responses(newCertResultSchema, [400, 401, 403, 404, 413, 429]),
         },
       },
       async (request) => {
@@ -107,10 +114,12 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmi
     `${apiPrefix}/sign`,
     {
       schema: {
+        operationId: "cfsslSign",
         summary: "Sign a PEM CSR under a profile",
         tags: ["cfssl"],
+        security: access.issuing,
         body: signRequestSchema,
-        response: responses(signResultSchema),
+        response: responses(signResultSchema, [400, 401, 403, 404, 413, 429]),
       },
     },
     async (request) => {
@@ -128,10 +137,13 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmi
     `${apiPrefix}/authsign`,
     {
       schema: {
+        operationId: "cfsslAuthSign",
         summary: "cfssl's authenticated sign: a base64 sign request and its HMAC under the profile's auth key",
+        description: "The HMAC is in the body (`token`), not in a header.",
         tags: ["cfssl"],
+        security: access.open,
         body: authSignRequestSchema,
-        response: responses(signResultSchema),
+        response: responses(signResultSchema, [400, 403, 404, 413, 429]),
       },
     },
     async (request) => {
@@ -147,10 +159,12 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmi
     `${apiPrefix}/info`,
     {
       schema: {
+        operationId: "cfsslInfo",
         summary: "The CA certificate and a profile's usages and expiry",
         tags: ["cfssl"],
+        security: access.open,
         body: infoRequestSchema,
-        response: responses(infoResultSchema),
+        response: responses(infoResultSchema, [400, 403, 404, 413, 429]),
       },
     },
     async (request) => {
@@ -164,9 +178,11 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmi
     {
       schema: {
         summary: "Describe a PEM certificate, or a recorded one by serial and authority key id (admin token needed once authentication is configured)",
+        operationId: "cfsslCertInfo",
         tags: ["cfssl"],
+        security: access.admin,
         body: certInfoRequestSchema,
-        response: responses(certInfoResultSchema),
+        response: responses(certInfoResultSchema, [400, 401, 403, 404, 413, 429]),
       },
     },
     async (request) => {
@@ -180,7 +196,15 @@ export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmi
 
   api.get(
     `${apiPrefix}/health`,
-    { schema: { summary: "Liveness, as cfssl answers it", tags: ["cfssl"], response: responses(healthResultSchema) } },
+    {
+      schema: {
+        operationId: "cfsslHealth",
+        summary: "Liveness, as cfssl answers it",
+        tags: ["cfssl"],
+        security: access.open,
+        response: responses(healthResultSchema, [403]),
+      },
+    },
     async () => successEnvelope({ healthy: true }),
   );
 }

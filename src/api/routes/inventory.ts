@@ -10,6 +10,7 @@ import {
   tidyResultSchema,
 } from "../../schemas/wire.js";
 import { successEnvelope } from "../envelope.js";
+import { access } from "../openapi.js";
 import { responses, type AdminCheck } from "./common.js";
 
 export const inventoryPrefix = "/api/v1/certificates";
@@ -23,10 +24,12 @@ export async function inventoryRoutes(app: FastifyInstance, { inventory, require
     inventoryPrefix,
     {
       schema: {
+        operationId: "listCertificates",
         summary: "List issued certificates, newest first, with filters and cursor pagination",
         tags: ["inventory"],
+        security: access.admin,
         querystring: inventoryQuerySchema,
-        response: responses(inventoryResultSchema),
+        response: responses(inventoryResultSchema, [400, 401, 403, 429]),
       },
     },
     async (request, reply) => {
@@ -44,11 +47,13 @@ export async function inventoryRoutes(app: FastifyInstance, { inventory, require
     `${inventoryPrefix}/:serial`,
     {
       schema: {
+        operationId: "getCertificate",
         summary: "One issued certificate by serial: decimal, or hex as openssl prints it",
         tags: ["inventory"],
+        security: access.admin,
         params: z.object({ serial: z.string().max(128) }),
         querystring: z.object({ authority_key_id: z.string().max(256).optional() }),
-        response: responses(certificateSummarySchema),
+        response: responses(certificateSummarySchema, [400, 401, 403, 404, 429]),
       },
     },
     async (request) => {
@@ -61,10 +66,12 @@ export async function inventoryRoutes(app: FastifyInstance, { inventory, require
     `${inventoryPrefix}/tidy`,
     {
       schema: {
+        operationId: "tidyCertificates",
         summary: "Remove the records of certificates that expired longer ago than older_than",
         tags: ["inventory"],
+        security: access.admin,
         body: tidyRequestSchema,
-        response: responses(tidyResultSchema),
+        response: responses(tidyResultSchema, [400, 401, 403, 413, 429]),
       },
     },
     async (request) => {

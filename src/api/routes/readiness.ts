@@ -4,6 +4,8 @@ import type { ReadinessService } from "../../authority/readiness.js";
 import { errorKinds } from "../../errors.js";
 import { envelopeSchema, readinessResultSchema } from "../../schemas/wire.js";
 import { successEnvelope } from "../envelope.js";
+import { access } from "../openapi.js";
+import { errorAnswers } from "./common.js";
 
 export const readinessPath = "/api/v1/ready";
 
@@ -19,9 +21,11 @@ export async function readinessRoutes(app: FastifyInstance, { readiness }: { rea
     readinessPath,
     {
       schema: {
+        operationId: "getReadiness",
         summary: "Readiness: the database takes writes and the CA key signs; warns when the CA expires within 30 days",
         tags: ["operations"],
-        response: { 200: answer, 503: answer },
+        security: access.open,
+        response: { 200: answer, 503: answer.meta({ description: "Not ready: the same result, and code 12200 in errors" }), ...errorAnswers([403]) },
       },
     },
     async (request, reply) => {

@@ -10,7 +10,8 @@ import { audit } from "../audit.js";
 import { clientIdentity } from "../client-identity.js";
 import { successEnvelope } from "../envelope.js";
 import { apiPrefix } from "./cfssl.js";
-import { responses, type AdminCheck } from "./common.js";
+import { access, documentedAs } from "../openapi.js";
+import { binary, errorAnswers, responses, type AdminCheck } from "./common.js";
 
 /** CRLs and OCSP answers are public and cheap to keep: let caches hold them for five minutes. */
 const publicCache = "public, max-age=300";
@@ -50,10 +51,12 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
     `${apiPrefix}/revoke`,
     {
       schema: {
+        operationId: "cfsslRevoke",
         summary: "Revoke a certificate by serial (decimal or hex) and authority key id, with an RFC 5280 reason",
         tags: ["revocation"],
+        security: access.admin,
         body: revokeRequestSchema,
-        response: responses(certificateSummarySchema),
+        response: responses(certificateSummarySchema, [400, 401, 403, 404, 413, 429]),
       },
     },
     async (request) => {
@@ -75,10 +78,12 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
     `${apiPrefix}/crl`,
     {
       schema: {
+        operationId: "cfsslCrl",
         summary: "The CA's CRL as base64 DER, as cfssl's crl endpoint answers it",
         tags: ["revocation"],
+        security: access.open,
         querystring: z.object({ expiry: z.string().max(64).optional().meta({ description: "CRL lifetime as a Go duration; default 168h" }) }),
-        response: responses(z.string().meta({ description: "base64 DER CRL" })),
+        response: responses(z.string().meta({ description: "base64 DER CRL" }), [400, 403, 429]),
       },
     },
     async (request) => {
@@ -106,9 +111,12 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
     "/crl/:name",
     {
       schema: {
+        operationId: "getCrl",
         summary: `A CRL distribution point: DER, application/pkix-crl (${crlName} here), for a profile's crl_url`,
         tags: ["revocation"],
-        params: z.object({ name: z.string().max(300) }),
+        security: access.open,
+        params: z.object({ name: z.string().max(300).meta({ description: `The CRL's file name: ${crlName} here` }) }),
+        response: { 200: binary("application/pkix-crl", "The CRL, DER"), ...errorAnswers([400, 403, 404]) },
       },
     },
     async (request, reply) => {
@@ -123,10 +131,12 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
     `${apiPrefix}/ocspsign`,
     {
       schema: {
+        operationId: "cfsslOcspSign",
         summary: "cfssl's ocspsign: a signed OCSP answer for a certificate of this CA, with the status given",
         tags: ["revocation"],
+        security: access.admin,
         body: ocspSignRequestSchema,
-        response: responses(ocspSignResultSchema),
+        response: responses(ocspSignResultSchema, [400, 401, 403, 413, 429]),
       },
     },
     async (request) => {
@@ -137,10 +147,27 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
     },
   );
 
-  // RFC 6960 appendix A: GET with the base64 DER request in the path (URL-encoded), or POST.
+  // RFC 6960 appendix A: GET with the base64 DER request in the path (URL-encoded), or POST. An
+  // OCSP request the responder cannot read is answered in OCSP (malformedRequest), not with 400.
+  const ocspAnswer = binary("application/ocsp-response", "The OCSP response, DER; a request it cannot read gets malformedRequest");
   api.get(
     "/ocsp/*",
-    { schema: { summary: "OCSP responder (RFC 6960), GET form: /ocsp/<base64 DER request>", tags: ["revocation"] } },
+    {
+      schema: {
+        operationId: "ocspGet",
+        summary: "OCSP responder (RFC 6960), GET form: /ocsp/<base64 DER request>",
+        tags: ["revocation"],
+        security: access.open,
+        response: { 200: ocspAnswer, ...errorAnswers([403]) },
+      },
+      // The wildcard, which takes a base64 request with its slashes, has no legal OpenAPI name.
+      config: {
+        swaggerTransform: documentedAs({
+          url: "/ocsp/:request",
+          params: z.object({ request: z.string().meta({ description: "The base64 DER OCSP request, URL-encoded (its / as %2F)" }) }),
+        }),
+      },
+    },
     async (request, reply) => {
       const encoded = (request.params as { "*": string })["*"];
       let der: Uint8Array;
@@ -155,7 +182,22 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
 
   api.post(
     "/ocsp",
-    { schema: { summary: "OCSP responder (RFC 6960): POST an application/ocsp-request body", tags: ["revocation"] } },
+    {
+      schema: {
+        operationId: "ocspPost",
+        summary: "OCSP responder (RFC 6960): POST an application/ocsp-request body",
+        tags: ["revocation"],
+        security: access.open,
+        response: { 200: ocspAnswer, ...errorAnswers([400, 403, 413]) },
+      },
+      // The body is DER; it is not validated as a schema, since one the responder cannot read is answered in OCSP.
+      config: {
+        swaggerTransform: documentedAs({
+          body: z.string().meta({ format: "binary", description: "The OCSP request, DER" }),
+          consumes: ["application/ocsp-request"],
+        }),
+      },
+    },
     async (request, reply) => {
       const der = Buffer.isBuffer(request.body) ? request.body : (request.rawBody ?? Buffer.alloc(0));
       return sendOcsp(reply, revocation.ocsp(der), "POST");
