@@ -3,7 +3,7 @@ import type { ListedPageJson, PageRequest } from "./inventory.js";
 import type { InventoryThreadData, InventoryThreadReply } from "./inventory-thread.js";
 import { LazyThread } from "./lazy-thread.js";
 
-const entry = threadEntry(import.meta.url, "inventory-thread").url;
+const entry = threadEntry(import.meta.url, "inventory-thread");
 
 /**
  * Lists inventory pages in a reader thread with its own connection to the database file (see
@@ -17,8 +17,9 @@ export class InventoryReader {
       name: "the inventory reader thread",
       entry,
       workerData: { path } satisfies InventoryThreadData,
-      // A page holds at most 1,000 summaries: a small heap is plenty, and keeps the service's RSS down.
-      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 },
+      // A page holds at most 1,000 summaries (under 1 MB as JSON): a small heap is plenty, and keeps
+      // the service's RSS down.
+      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
     });
   }
 

@@ -3,8 +3,10 @@ import { Worker, type ResourceLimits } from "node:worker_threads";
 export interface LazyThreadOptions {
   /** What the thread is, for error messages ("the CRL thread"). */
   name: string;
-  entry: URL;
+  /** The module it runs, from `threadEntry`. */
+  entry: { url: URL; built: boolean };
   workerData: unknown;
+  /** Applied in the built service only: under tests the thread also compiles TypeScript. */
   resourceLimits?: ResourceLimits;
   /** An idle thread is stopped after this long, so a quiet service gives its memory back; default 60 s. */
   idleMs?: number;
@@ -14,7 +16,7 @@ export interface LazyThreadOptions {
  * A worker thread for work the HTTP thread must not do itself, started on the first call (a
  * service that never needs it pays nothing), stopped when idle, and started again after it died
  * (the calls in flight then fail). Calls carry an `id`; replies are `{ id, ... }` or `{ id, error }`.
- * It never keeps the process alive.
+ * It keeps the process alive only while a call waits for it.
  */
 export class LazyThread<Request extends object, Reply extends { id: number }> {
   private worker: Worker | undefined;
@@ -29,6 +31,9 @@ export class LazyThread<Request extends object, Reply extends { id: number }> {
     if (this.closed) return Promise.reject(new Error(`${this.options.name} is closed`));
     clearTimeout(this.idleTimer);
     const worker = (this.worker ??= this.spawn());
+    // Held while a call waits for it (nothing else may keep the process alive, as under inject);
+    // let go once idle.
+    worker.ref();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (reply: Reply) => void, reject });
@@ -37,12 +42,16 @@ export class LazyThread<Request extends object, Reply extends { id: number }> {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(this.options.entry, { workerData: this.options.workerData, resourceLimits: this.options.resourceLimits });
+    const { entry, workerData, resourceLimits } = this.options;
+    const worker = new Worker(entry.url, { workerData, ...(entry.built ? { resourceLimits } : {}) });
     worker.unref();
     worker.on("message", (reply: Reply) => {
       const call = this.pending.get(reply.id);
       this.pending.delete(reply.id);
-      if (this.pending.size === 0) this.idleTimer = setTimeout(() => this.stopIdle(worker), this.options.idleMs ?? 60_000).unref();
+      if (this.pending.size === 0) {
+        worker.unref();
+        this.idleTimer = setTimeout(() => this.stopIdle(worker), this.options.idleMs ?? 60_000).unref();
+      }
       if (!call) return;
       if ("error" in reply) call.reject(new Error(`${this.options.name}: ${String(reply.error)}`));
       else call.resolve(reply);
