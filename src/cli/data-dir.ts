@@ -272,8 +272,12 @@ export async function checkDatabase(check: DatabaseCheck): Promise<void> {
       if (recordedHere?.ca_subject_key_id === ski) {
         throw new StartupError(`database ${databasePath} is missing, but ${identityPath} says this CA (subject key id ${ski}) recorded its certificates there; ${restoreHint}, or start once with ${allowNewDatabaseFlag} to begin a new empty database`);
       }
+      if ((statSync(`${databasePath}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) {
+        throw new StartupError(`database ${databasePath} is missing, but ${databasePath}-wal beside it holds commits of a database; ${restoreHint}, or start once with ${allowNewDatabaseFlag} to begin a new empty database`);
+      }
     }
-    if (state === "empty") unlinkSync(databasePath);
+    // What was left of the old database: SQLite would take an old WAL for the new file's.
+    for (const suffix of state === "empty" ? ["", "-wal", "-shm"] : ["-wal", "-shm"]) unlinkQuietly(databasePath + suffix);
     try {
       createDatabase(databasePath, identity);
       syncDirectory(dataDir);

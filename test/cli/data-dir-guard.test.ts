@@ -7,6 +7,9 @@ import t, { type Test } from "tap";
 import { datedCa } from "../helpers/dated-ca.js";
 import { freePort, postJson, runCli, startService, subjectKeyId, tempDir, writeFile } from "../helpers/server.js";
 
+// Many real starts and stops of the service: more than the two minutes a file gets by default, on a busy machine.
+t.setTimeout(300_000);
+
 function oneLine(t: Test, stderr: string) {
   const lines = stderr.trim().split("\n");
   t.equal(lines.length, 1, `one line on stderr: ${JSON.stringify(stderr)}`);
@@ -69,6 +72,13 @@ t.test("certs.db missing beside a CA that recorded certificates: refused, and --
   oneLine(t, refused.stderr);
   t.match(refused.stderr, /certs\.db is missing.*--allow-new-database/);
   t.notOk(existsSync(join(dataDir, "certs.db")), "no new database is made");
+  // Without the identity file, a WAL left behind still tells of a database (and would be replayed into a new one).
+  rmSync(join(dataDir, "database-identity.json"));
+  writeFileSync(join(dataDir, "certs.db-wal"), Buffer.alloc(8192, 1));
+  const walLeft = await runCli(t, await serveArgs("data"), { cwd });
+  t.equal(walLeft.code, 1);
+  oneLine(t, walLeft.stderr);
+  t.match(walLeft.stderr, /certs\.db is missing, but data\/certs\.db-wal beside it holds commits/);
   const allowed = await startService(t, { cwd, args: ["--data-dir", "data", "--workers", "1", "--allow-new-database"] });
   await allowed.stop("SIGTERM");
   const after = await startService(t, { cwd, args: ["--data-dir", "data", "--workers", "1"] });

@@ -2,10 +2,14 @@
 // bad --tls-hosts that printed a stack and kept running, and a SIGTERM that a dead stdout pipe held.
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { closeSync, existsSync, openSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { childEnv, freePort, isListening, mainJs, postJson, runCli, startService, tempDir } from "../helpers/server.js";
+
+// Many real starts and stops of the service: more than the two minutes a file gets by default, on a busy machine.
+t.setTimeout(300_000);
 
 function oneLine(t: Test, stderr: string) {
   const lines = stderr.trim().split("\n");
@@ -16,8 +20,18 @@ function oneLine(t: Test, stderr: string) {
 
 const serveArgs = async (dataDir: string, ...more: string[]) => ["serve", "--port", String(await freePort()), "--data-dir", dataDir, "--workers", "1", ...more];
 
-// A full disk is a small tmpfs, which needs root (CI runs as root).
-const canMount = process.getuid?.() === 0 && spawnSync("mount", ["--version"]).status === 0;
+/** A full disk is a small tmpfs, which needs root (CI runs as root) and a system that lets it mount. */
+function canMountTmpfs(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  const probe = mkdtempSync(join(tmpdir(), "certwright-mount-probe-"));
+  try {
+    if (spawnSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe]).status !== 0) return false;
+    return spawnSync("umount", [probe]).status === 0;
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
+}
+const canMount = canMountTmpfs();
 
 t.test("a first start on a full disk leaves nothing half-made; the next start on a good disk works", { skip: canMount ? false : "mounting a small tmpfs needs root" }, async (t) => {
   const mount = tempDir(t, "certwright-tmpfs-");
