@@ -27,6 +27,11 @@ export class LazyThread<Request extends object, Reply extends { id: number }> {
 
   constructor(private readonly options: LazyThreadOptions) {}
 
+  /** Whether the thread is up now (started and not yet stopped idle, closed or dead). */
+  get running(): boolean {
+    return this.worker !== undefined;
+  }
+
   call(request: Request): Promise<Exclude<Reply, { error: string }>> {
     if (this.closed) return Promise.reject(new Error(`${this.options.name} is closed`));
     clearTimeout(this.idleTimer);
