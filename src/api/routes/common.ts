@@ -9,7 +9,7 @@ import type { ErrorStatus } from "../openapi.js";
  * or 5xx. 403 is every endpoint's: --mutual-tls-cn and revoked client certificates refuse any request.
  */
 export function responses<T extends z.ZodType>(result: T, errors: readonly ErrorStatus[]) {
-  return { 200: envelopeSchema(result), ...errorAnswers(errors) };
+  return { 200: envelopeSchema(result).meta({ description: "Done: the result, in cfssl's envelope" }), ...errorAnswers(errors) };
 }
 
 /** The error envelope under each of `errors` and 5xx. */

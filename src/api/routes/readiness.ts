@@ -25,7 +25,7 @@ export async function readinessRoutes(app: FastifyInstance, { readiness }: { rea
         summary: "Readiness: the database takes writes and the CA key signs; warns when the CA expires within 30 days",
         tags: ["operations"],
         security: access.open,
-        response: { 200: answer, 503: answer.meta({ description: "Not ready: the same result, and code 12200 in errors" }), ...errorAnswers([403]) },
+        response: { 200: answer.meta({ description: "Ready" }), 503: answer.meta({ description: "Not ready: the same result, and code 12200 in errors" }), ...errorAnswers([403]) },
       },
     },
     async (request, reply) => {
