@@ -410,6 +410,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await app.listen({ host: options.address, port: options.port });
   } catch (error) {
     await release();
+    // The notes are in the log's buffer: written now, boundedly, not by pino's flushSync at exit,
+    // which a stdout pipe whose reader is gone holds forever.
+    clearInterval(logFlusher);
+    await flushLog(logStream, logFlushMs);
     throw listenFailure(error, options);
   }
   const address = app.server.address();
