@@ -164,7 +164,19 @@ export function openapiOptions(version: string): SwaggerOptions {
     openapi: {
       openapi: "3.1.0",
       info: { ...openapiInfo, version },
-      servers: [{ url: "http://127.0.0.1:8888", description: "certwright serve with its defaults (--address 127.0.0.1 --port 8888)" }],
+      // First the service that serves the document, so /docs tries requests where it was loaded from.
+      servers: [
+        { url: "/", description: "This service, where the document was fetched from" },
+        {
+          url: "{scheme}://{address}:{port}",
+          description: "certwright serve; its defaults are --address 127.0.0.1 --port 8888, plain HTTP",
+          variables: {
+            scheme: { default: "http", enum: ["http", "https"] },
+            address: { default: "127.0.0.1" },
+            port: { default: "8888" },
+          },
+        },
+      ],
       tags: [
         { name: "cfssl", description: "cfssl-compatible endpoints" },
         { name: "revocation", description: "Revoking, CRLs and OCSP" },
