@@ -183,7 +183,7 @@ function runNode(args) {
 // ---------------------------------------------------------------- the server
 let server = null; // { child, port, dataDir, out, exited, exitCode }
 const restarts = [];
-/** The service as `npm start` runs it: V8's young generation capped at 2 MB semi-spaces (README "Memory"). */
+/** The service as `npm start` runs it: V8's young generation capped at 2 MB semi-spaces (docs/performance.md, "Memory"). */
 function serverCommand(port, dataDir) {
   return ["--max-semi-space-size=2", "dist/cli/main.js", "serve", "--port", String(port), "--data-dir", dataDir, "--log-level", "info"];
 }

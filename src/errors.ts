@@ -4,7 +4,7 @@
  * Codes follow cfssl's numbering where cfssl has one (category × 1000 + reason, see cfssl's
  * `errors/doc.go`); cfssl answers request-shape problems with the HTTP status as the code (400,
  * 404, 405...), and so do we. Categories cfssl leaves free hold our own codes (12xxx).
- * The HTTP status of each kind is decided here and nowhere else; the README lists this table and
+ * The HTTP status of each kind is decided here and nowhere else; docs/errors.md lists this table and
  * a test keeps the two in step.
  */
 export const errorKinds = {

@@ -13,7 +13,7 @@ declare module "fastify" {
   }
 }
 
-/** `/request/hosts/0` → `request.hosts[0]`, the way the README and messages name fields. */
+/** `/request/hosts/0` → `request.hosts[0]`, the way the docs and messages name fields. */
 function fieldName(instancePath: string): string {
   const parts = instancePath.split("/").filter(Boolean);
   if (parts.length === 0) return "request body";

@@ -74,7 +74,7 @@ export class Metrics {
     });
     this.refusals = new Counter({
       name: "certwright_refusals_total",
-      help: "Requests answered with an error envelope, by error code (the README's Errors table: 4xx refusals and 5xx failures)",
+      help: "Requests answered with an error envelope, by error code (the Errors table of docs/errors.md: 4xx refusals and 5xx failures)",
       labelNames: ["code"],
       registers,
     });
@@ -143,10 +143,10 @@ export class Metrics {
       if (request.errorCode !== undefined) this.refusals.inc({ code: String(request.errorCode) });
       done();
     });
-    // Prometheus' text format, not the envelope; each metric is described in the README.
+    // Prometheus' text format, not the envelope; each metric is described in docs/operations.md.
     const schema = {
       operationId: "getMetrics",
-      summary: "Prometheus metrics, in its text format (the README lists them)",
+      summary: "Prometheus metrics, in its text format (docs/operations.md lists them)",
       tags: ["operations"],
       security: access.open,
       response: { 200: { description: "The metrics", content: { "text/plain": { schema: z.string() } } }, ...errorAnswers([403]) },
