@@ -1,7 +1,7 @@
 import type { Server } from "node:https";
 import { availableParallelism } from "node:os";
 import { createSecureContext } from "node:tls";
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer as createNetServer } from "node:net";
 import { dirname, join, resolve as resolvePath } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -134,6 +134,7 @@ function makeDirectories(path: string): void {
 function prepareDataDir(dataDir: string): void {
   try {
     makeDirectories(dataDir);
+    if (!statSync(dataDir).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
     accessSync(dataDir, constants.W_OK);
   } catch (error) {
     throw new StartupError(`data directory ${dataDir} is not writable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); pick another with --data-dir`);

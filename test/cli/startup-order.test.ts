@@ -1,5 +1,5 @@
 // Start-up refusals that must come before anything is made, and must not hang.
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import t from "tap";
@@ -24,4 +24,12 @@ t.test("a data directory under /proc is refused at once with one line (Node's re
   t.equal(result.code, 1);
   t.match(result.stderr, /^certwright: cannot start: data directory \/proc\/certwright-nope\/data is not writable \(ENOENT\); pick another with --data-dir\n$/);
   t.ok(Date.now() - started < 15_000, "and promptly");
+});
+
+t.test("a data directory that is a file is refused with one line", async (t) => {
+  const cwd = tempDir(t);
+  writeFileSync(join(cwd, "data"), "not a directory");
+  const result = await runCli(t, ["serve", "--data-dir", join(cwd, "data"), "--port", String(await freePort())], { cwd, timeoutMs: 20_000 });
+  t.equal(result.code, 1);
+  t.match(result.stderr, /^certwright: cannot start: data directory .*data is not writable \(ENOTDIR\); pick another with --data-dir\n$/);
 });
