@@ -109,8 +109,10 @@ t.test("as root, the owner of the files is kept, and that user (not others) read
   commitPair(paths, next.cert, next.key);
   for (const path of [paths.cert, paths.key, join(dir, ".certwright/old.pem-2")]) t.equal(statSync(path).uid, 65534, `${path} keeps the owner`);
   t.equal(lstatSync(paths.key).uid, 65534, "the link too (fs.protected_symlinks)");
-  // From "/": the checkout may sit in a directory that user cannot enter, and node starts in its cwd.
-  const readAs = (uid: number, path: string) => spawnSync(process.execPath, ["-e", `process.stdout.write(require("fs").readFileSync(${JSON.stringify(path)}, "utf8"))`], { uid, gid: uid, encoding: "utf8", cwd: "/" });
+  // From "/" and without the NODE_OPTIONS tap adds to every child (its loader lives in this
+  // checkout's node_modules): the checkout may sit in a directory that user cannot enter.
+  const readAs = (uid: number, path: string) =>
+    spawnSync("env", ["-u", "NODE_OPTIONS", process.execPath, "-e", `process.stdout.write(require("fs").readFileSync(${JSON.stringify(path)}, "utf8"))`], { uid, gid: uid, encoding: "utf8", cwd: "/" });
   t.equal(readAs(65534, paths.key).stdout, next.key, "the owner reads the key through the links");
   t.equal(readAs(65533, paths.cert).stdout, next.cert, "another user reads the world-readable certificate");
   t.not(readAs(65533, paths.key).status, 0, "but not the key");
