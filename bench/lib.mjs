@@ -73,8 +73,8 @@ export function rss(pid) {
   }
 }
 
-/** The process and its children, recursively (the service runs as one process; this is a guard). */
-export function treeRss(pid) {
+/** Child processes of a pid, recursively, from /proc (pid first). */
+export function processTree(pid) {
   const parentOf = new Map();
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
@@ -82,12 +82,17 @@ export function treeRss(pid) {
       const stat = readFileSync(`/proc/${name}/stat`, "utf8");
       parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
     } catch {
-      /* gone */
+      /* exited meanwhile */
     }
   }
   const tree = [pid];
   for (let i = 0; i < tree.length; i++) for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
-  return tree.reduce((sum, p) => sum + (rss(p) ?? 0), 0);
+  return tree;
+}
+
+/** RSS of the process and its children (the service runs as one process; this is a guard). */
+export function treeRss(pid) {
+  return processTree(pid).reduce((sum, p) => sum + (rss(p) ?? 0), 0);
 }
 
 /**
