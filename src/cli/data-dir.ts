@@ -1,8 +1,8 @@
 // The data directory's guards at start-up: one service per directory, files made whole or not at
 // all, and a database that belongs to the CA it is used with.
 import { createHash, X509Certificate } from "node:crypto";
-import { closeSync, fsyncSync, linkSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { dirname, join, resolve as resolvePath } from "node:path";
 import Database from "better-sqlite3";
 import { DataDirLock, DataDirLockedError } from "../store/data-dir-lock.js";
 import { holdsCertificates, newestAuthorityKeyId, openDatabase, readIdentity, recordIdentity, type DatabaseIdentity } from "../store/database.js";
@@ -28,6 +28,36 @@ const quickCheckInlineBytes = 16 * 1024 * 1024;
 const quickCheckMaxErrors = 3;
 
 const errorCode = (error: unknown) => (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+
+/** Makes the data directory (mode 0700) if it is missing, or says in one line why it cannot be used. */
+export function prepareDataDir(dataDir: string): void {
+  try {
+    makeDirectories(dataDir);
+    if (!statSync(dataDir).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
+    accessSync(dataDir, constants.W_OK);
+  } catch (error) {
+    throw new StartupError(`data directory ${dataDir} is not writable (${errorCode(error)}); pick another with --data-dir`);
+  }
+}
+
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdirSync never returns for a path under /proc
+ * (the kernel answers ENOENT for every level, and Node keeps retrying).
+ */
+function makeDirectories(path: string): void {
+  const missing: string[] = [];
+  for (let dir = resolvePath(path); !existsSync(dir); dir = dirname(dir)) {
+    missing.unshift(dir);
+    if (dirname(dir) === dir) break;
+  }
+  for (const dir of missing) {
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+  }
+}
 
 /** Takes the data directory's lock, or refuses the start naming the process that holds it. */
 export function lockDataDir(dataDir: string): DataDirLock {

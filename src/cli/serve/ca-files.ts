@@ -1,0 +1,96 @@
+import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { initCa } from "../../authority/init-ca.js";
+import { loadCertificateAuthority } from "../../pki/ca.js";
+import type { CertificateAuthority } from "../../pki/certificate.js";
+import { delegatedSigner, type OcspSigner } from "../../pki/ocsp.js";
+import { csrRequestSchema } from "../../schemas/wire.js";
+import { databaseOfSomeCa, syncDirectory, writeNewFile } from "../data-dir.js";
+import { packageRoot, type ServeOptions } from "../options.js";
+import { StartupError } from "../startup-error.js";
+import { readStartupFile } from "./read-file.js";
+
+/** A loaded CA and the PEM it came from (signer workers load their own copy). */
+export interface LoadedCa {
+  ca: CertificateAuthority;
+  certificatePem: string;
+  keyPem: string;
+  /** Where the certificate came from, as the operator would name it. */
+  source: string;
+  /** The files this start made (a new CA in the data directory), for a start that fails later to take back. */
+  created: string[];
+}
+
+/** The CA named by --ca and --ca-key, or the data directory's own (made on first start). */
+export async function openCa(options: Pick<ServeOptions, "ca" | "caKey" | "dataDir">, note: (message: string) => void): Promise<LoadedCa> {
+  if (options.ca && options.caKey) return { ...(await loadCa(options.ca, options.caKey)), source: `--ca ${options.ca}`, created: [] };
+  return dataDirCa(options.dataDir, note);
+}
+
+/** The delegated OCSP responder named by --responder and --responder-key, if any. */
+export function openResponder(options: Pick<ServeOptions, "responder" | "responderKey">, ca: CertificateAuthority): OcspSigner | undefined {
+  if (!options.responder || !options.responderKey) return undefined;
+  try {
+    return delegatedSigner(readStartupFile(options.responder, "OCSP responder certificate"), readStartupFile(options.responderKey, "OCSP responder key"), ca);
+  } catch (error) {
+    if (error instanceof StartupError) throw error;
+    throw new StartupError(`--responder ${options.responder}: ${(error as Error).message}`);
+  }
+}
+
+/** Takes back the files a failed first start made, so the next start begins afresh. */
+export function removeCreated(dataDir: string, created: readonly string[]): void {
+  for (const path of created) rmSync(path, { force: true });
+  if (created.length > 0) syncDirectory(dataDir);
+}
+
+async function loadCa(certPath: string, keyPath: string): Promise<Omit<LoadedCa, "source" | "created">> {
+  try {
+    const certificatePem = readStartupFile(certPath, "CA certificate");
+    const keyPem = readStartupFile(keyPath, "CA key");
+    return { ca: await loadCertificateAuthority(certificatePem, keyPem), certificatePem, keyPem };
+  } catch (error) {
+    if (error instanceof StartupError) throw error;
+    throw new StartupError(`${(error as Error).message} (certificate ${certPath}, key ${keyPath})`);
+  }
+}
+
+/**
+ * The CA in the data directory, made on first start from the package's `profiles/ca-csr.json`.
+ * Each file is written whole or not at all (a full disk leaves neither), the key first, with mode
+ * 0600 and never over an existing file. No CA is made beside a database of another one: those
+ * files were lost, and a new CA would silently orphan every certificate recorded there.
+ */
+async function dataDirCa(dataDir: string, note: (message: string) => void): Promise<LoadedCa> {
+  const certPath = join(dataDir, "ca.pem");
+  const keyPath = join(dataDir, "ca-key.pem");
+  const haveCert = existsSync(certPath);
+  const haveKey = existsSync(keyPath);
+  if (haveCert && haveKey) return { ...(await loadCa(certPath, keyPath)), source: certPath, created: [] };
+  if (haveCert !== haveKey) {
+    throw new StartupError(`${haveCert ? keyPath : certPath} is missing while ${haveCert ? certPath : keyPath} exists; restore it, or move both away to make a new CA`);
+  }
+  const databasePath = join(dataDir, "certs.db");
+  const owner = databaseOfSomeCa(databasePath);
+  if (owner) {
+    throw new StartupError(
+      `${certPath} and ${keyPath} are missing beside ${databasePath}, the database of the CA with subject key id ${owner.caSubjectKeyId ?? "unknown"}; restore both from a backup (no new CA is made over its certificates; to start a new CA, move certs.db away first)`,
+    );
+  }
+  const csrPath = join(packageRoot, "profiles", "ca-csr.json");
+  const request = csrRequestSchema.parse(JSON.parse(readStartupFile(csrPath, "CA CSR JSON")));
+  const { certificate, private_key } = await initCa(request, new Date());
+  const created: string[] = [];
+  try {
+    writeNewFile(keyPath, private_key, 0o600);
+    created.push(keyPath);
+    writeNewFile(certPath, certificate, 0o644);
+    created.push(certPath);
+    syncDirectory(dataDir);
+  } catch (error) {
+    removeCreated(dataDir, created);
+    throw new StartupError(`cannot write a new CA in ${dataDir} (${(error as Error).message}); nothing was left half-made`);
+  }
+  note(`created a new CA in ${dataDir} (ca.pem, ca-key.pem) from ${csrPath}`);
+  return { ...(await loadCa(certPath, keyPath)), source: certPath, created };
+}

@@ -1,0 +1,65 @@
+import { availableParallelism } from "node:os";
+import type { Metrics } from "../../api/metrics.js";
+import { Authority } from "../../authority/authority.js";
+import { KeyPool } from "../../authority/key-pool.js";
+import { ReplayGuard } from "../../authority/replay-guard.js";
+import { SignerPool } from "../../authority/signer-pool.js";
+import type { SigningConfig } from "../../profiles/signing-config.js";
+import type { SupervisedThread } from "../../thread-supervisor.js";
+import type { ServeOptions } from "../options.js";
+import type { LoadedCa } from "./ca-files.js";
+import type { ServiceLog } from "./service-log.js";
+import type { ShutdownStack } from "./shutdown-stack.js";
+import type { Storage } from "./storage.js";
+
+/** RSA-2048 keys made ahead for newcert: a burst of this many is answered without waiting for generation. */
+const rsaSpares = 8;
+
+export interface Signing {
+  authority: Authority;
+  /** The threads readiness reports on. */
+  threads(): SupervisedThread[];
+}
+
+export interface SigningParts {
+  ca: LoadedCa;
+  config: SigningConfig;
+  configDocument: unknown;
+  storage: Storage;
+  metrics: Metrics;
+  log: ServiceLog;
+  note(message: string): void;
+  stack: ShutdownStack;
+}
+
+/** The authority, with its signer threads and the pool of RSA keys made ahead. */
+export async function startSigning(options: ServeOptions, { ca, config, configDocument, storage, metrics, log, note, stack }: SigningParts): Promise<Signing> {
+  const signer =
+    options.workers > 0
+      ? await SignerPool.start(
+          options.workers,
+          { caCertificate: ca.certificatePem, caKey: ca.keyPem, label: ca.ca.label, configDocument },
+          (error) => log.write("error", "signer worker failed", error),
+          (event) => log.thread(event),
+        )
+      : undefined;
+  if (signer) {
+    stack.defer(() => signer.close());
+    note(`signing in ${options.workers} worker thread(s)`);
+  }
+  const keyPool = new KeyPool({ threads: availableParallelism(), spares: rsaSpares, sizes: [2048] }, (event) => log.thread(event));
+  stack.defer(() => keyPool.close());
+  const { guardStore } = storage;
+  if (options.replayWindowMs !== undefined) note(`replay protection: authenticated requests need a timestamp within ${options.replayWindowMs / 1000}s and a fresh nonce`);
+  const authority = new Authority({
+    ca: ca.ca,
+    config,
+    store: storage.recorder,
+    onRecordError: (error) => log.write("error", "recording a certificate failed", error),
+    onIssued: (record) => metrics.certificateIssued(record),
+    signer,
+    keyPool,
+    replayGuard: guardStore && options.replayWindowMs !== undefined ? new ReplayGuard(guardStore, options.replayWindowMs) : undefined,
+  });
+  return { authority, threads: () => [...(signer?.supervised ?? []), ...keyPool.supervised] };
+}
