@@ -19,7 +19,8 @@ import type { CertificateSummary, OcspSignRequest, RevokeRequest } from "../sche
 import type { Inventory } from "../store/inventory.js";
 import { threadEntry } from "../thread-entry.js";
 import type { CrlThreadData, CrlThreadReply, CrlThreadRequest } from "./crl-thread.js";
-import { findRecord, summarize } from "./inventory.js";
+import { findRecord } from "./inventory.js";
+import { summarize } from "./inventory-page.js";
 import { LazyThread } from "./lazy-thread.js";
 
 const crlThreadEntry = threadEntry(import.meta.url, "crl-thread");

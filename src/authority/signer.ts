@@ -7,7 +7,7 @@ import { sumOf, type Sum } from "../pki/pem.js";
 import { withFreshSerial } from "../pki/reissue.js";
 import { buildName, isEmptySubject, mergeSubjectFields, subjectAttributes, subjectFieldsFromName, subjectFieldsFromRequest } from "../pki/subject.js";
 import { parseDuration } from "../profiles/duration.js";
-import { enforceProfilePolicy, type PolicyRequest } from "../profiles/policy.js";
+import { enforceProfilePolicy, type PolicyRequest } from "../profiles/profile-policy.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
 import type { CsrRequest, NewCertRequest, SignRequest } from "../schemas/wire.js";
 
