@@ -1,9 +1,8 @@
 // Listing one page of the inventory, on whichever thread holds the connection: the reader thread
 // loads this without the service around it, and the service reaches the thread through it.
 import { CertwrightError } from "../errors.js";
-import { reasonName, serialToHex } from "../pki/revocation.js";
+import { toSummary } from "../model/certificate-summary.js";
 import type { CertificateSummary } from "../schemas/wire.js";
-import type { CertificateRecord } from "../store/certificate-store.js";
 import type { Inventory, InventoryCursor, InventoryFilter, InventoryOrder } from "../store/inventory.js";
 
 const orderMarks: Record<InventoryOrder, string> = { newest: "n", expiring: "x", expired: "e" };
@@ -25,33 +24,6 @@ export function decodeCursor(cursor: string, order: InventoryOrder): InventoryCu
   return { order, keyMs: Number(match[2]), id: Number(match[3]) };
 }
 
-export function statusOf(record: CertificateRecord, now: Date): "good" | "revoked" | "expired" {
-  if (record.status === "revoked") return "revoked";
-  return record.expiry.getTime() <= now.getTime() ? "expired" : "good";
-}
-
-/** A record as the inventory answers it; the PEM only when one certificate is asked for. */
-export function summarize(record: CertificateRecord, now: Date, withPem = false): CertificateSummary {
-  const serial = BigInt(record.serialNumber);
-  return {
-    serial_number: record.serialNumber,
-    serial_hex: serialToHex(serial),
-    authority_key_id: record.authorityKeyId,
-    ca_label: record.caLabel,
-    profile: record.profile,
-    status: statusOf(record, now),
-    ...(record.status === "revoked" ? { reason: reasonName(record.reason), revoked_at: record.revokedAt?.toISOString() ?? null } : {}),
-    common_name: record.commonName,
-    sans: record.sans,
-    ...(record.subjectNames.length > 0 ? { subject_names: record.subjectNames } : {}),
-    not_before: record.notBefore.toISOString(),
-    not_after: record.expiry.toISOString(),
-    issued_at: record.issuedAt.toISOString(),
-    requested_by: record.requestedBy,
-    ...(withPem ? { pem: record.pem } : {}),
-  };
-}
-
 /** One page to list: the parsed filter, the time it is listed at, the page size and where to go on from. */
 export interface PageRequest {
   filter: InventoryFilter;
@@ -71,7 +43,7 @@ export function listPage(inventory: Inventory, request: PageRequest): ListedPage
   const page = inventory.list(request.filter, now, request.limit, request.cursor);
   return {
     result: {
-      certificates: page.records.map((record) => summarize(record, now)),
+      certificates: page.records.map((record) => toSummary(record, now)),
       next_cursor: page.nextCursor === null ? null : encodeCursor(page.nextCursor),
     },
     messages: page.scanLimited

@@ -2,9 +2,10 @@ import { CertwrightError } from "../errors.js";
 import { parseSerial, serialToDecimal } from "../pki/revocation.js";
 import { parseDuration } from "../profiles/duration.js";
 import { InventoryReader } from "./inventory-reader.js";
-import { decodeCursor, listPageJson, summarize, type ListedPageJson, type PageRequest } from "./inventory-page.js";
+import { decodeCursor, listPageJson, type ListedPageJson, type PageRequest } from "./inventory-page.js";
+import { toSummary } from "../model/certificate-summary.js";
+import type { CertificateRecord } from "../model/issued-certificate.js";
 import type { CertificateSummary, InventoryQuery } from "../schemas/wire.js";
-import type { CertificateRecord } from "../store/certificate-store.js";
 import { inventoryOrder, type Inventory, type InventoryFilter } from "../store/inventory.js";
 
 /** The page size when a request names none; the most it may ask for is in the wire schema. */
@@ -100,7 +101,7 @@ export class InventoryService {
   }
 
   get(serialText: string, authorityKeyId?: string): CertificateSummary {
-    return summarize(findRecord(this.inventory, serialText, authorityKeyId), this.clock(), true);
+    return toSummary(findRecord(this.inventory, serialText, authorityKeyId), this.clock(), true);
   }
 
   /** How many good certificates expire within `withinMs` from now (for the metrics gauges). */

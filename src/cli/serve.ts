@@ -19,6 +19,7 @@ import { ReplayGuard } from "../authority/replay-guard.js";
 import { SignerPool } from "../authority/signer-pool.js";
 import { loadCertificateAuthority } from "../pki/ca.js";
 import type { CertificateAuthority } from "../pki/certificate.js";
+import { issuedCertificate } from "../model/issued-certificate.js";
 import { delegatedSigner } from "../pki/ocsp.js";
 import { parseSigningConfigAt, readSigningConfigDocument } from "../profiles/signing-config.js";
 import { csrRequestSchema } from "../schemas/wire.js";
@@ -350,20 +351,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let servingPair: ServingPair | undefined;
   if (options.tlsHosts) {
     serving = new ServingCertificate(ca, options.tlsHosts, options.tlsLifetimeMs, (issued) =>
-      recorder.insert({
-        serialNumber: issued.serialNumber,
-        authorityKeyId: issued.authorityKeyId,
-        caLabel: ca.label,
-        profile: "serving",
-        expiry: issued.notAfter,
-        pem: issued.pem,
-        issuedAt: new Date(),
-        notBefore: issued.notBefore,
-        metadata: null,
-        sans: issued.sans,
-        commonName: issued.commonName,
-        requestedBy: "certwright",
-      }),
+      recorder.insert({ ...issuedCertificate(issued, { caLabel: ca.label, issuedAt: new Date(), requestedBy: "certwright" }), profile: "serving" }),
     );
     servingPair = await serving.issue();
     tls = { cert: servingPair.cert, key: servingPair.key, ...clientTls };

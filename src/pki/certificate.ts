@@ -83,7 +83,8 @@ export interface IssueRequest {
   expiryMs?: number | undefined;
 }
 
-export interface IssuedCertificate {
+/** What issueCertificate signed, and the facts of it the service records and reports. */
+export interface SignedCertificate {
   pem: string;
   der: Uint8Array;
   /** Decimal, as cfssl records and prints serials. */
@@ -96,6 +97,8 @@ export interface IssuedCertificate {
   sans: string[];
   notBefore: Date;
   notAfter: Date;
+  /** The name of the profile it was issued under. */
+  profile: string;
   /** Things the client should know, for the envelope's `messages`. */
   warnings: string[];
 }
@@ -324,7 +327,7 @@ export function certificateTemplate(ca: CertificateAuthority, request: IssueRequ
 }
 
 /** Signs a certificate for `request` with `ca` under the request's profile. Pure: records nothing. */
-export function issueCertificate(ca: CertificateAuthority, request: IssueRequest, now: Date): IssuedCertificate {
+export function issueCertificate(ca: CertificateAuthority, request: IssueRequest, now: Date): SignedCertificate {
   const { template, warnings } = certificateTemplate(ca, request, now);
   const der = signTbs(encodeTbs(template), template.signatureAlgorithm, ca.key);
   return {
@@ -337,6 +340,7 @@ export function issueCertificate(ca: CertificateAuthority, request: IssueRequest
     sans: sanList(request.sans),
     notBefore: template.notBefore,
     notAfter: template.notAfter,
+    profile: request.profile.name,
     warnings,
   };
 }
