@@ -63,6 +63,11 @@ t.test("pki/ is the core: it imports only pki/ and the error table", async (t) =
   t.same(outside.map(({ from, to }) => `${from} → ${to}`), []);
 });
 
+t.test("model/ is the issued certificate's data: it imports only pki/ and the wire schemas", async (t) => {
+  const outside = importsOf("model").filter(({ to }) => !["model", "pki", "schemas"].includes(folderOf(to)));
+  t.same(outside.map(({ from, to }) => `${from} → ${to}`), []);
+});
+
 t.test("store/ knows nothing of the service above it", async (t) => {
   const upward = importsOf("store").filter(({ to }) => ["api", "cli", "authority"].includes(folderOf(to)));
   t.same(upward.map(({ from, to }) => `${from} → ${to}`), []);
