@@ -14,17 +14,17 @@ import {
   tokenMatches,
   type Requester,
 } from "./authentication.js";
-import { commonNameOid, emailAddressOid } from "../pki/subject.js";
 import { initCa } from "./init-ca.js";
 import type { ReplayFields, ReplayGuard } from "./replay-guard.js";
-import { makeKeyAndCsr, Signer, type SignedCertificate, type SignerLike } from "./signer.js";
-import { DuplicateSerialError, type CertificateRecord, type NewCertificate } from "../store/certificate-store.js";
+import { caFor, makeKeyAndCsr, Signer, type SignerCertificate, type SignerLike } from "./signer.js";
+import { issuedCertificate, type CertificateRecord, type IssuedCertificate } from "../model/issued-certificate.js";
+import { DuplicateSerialError } from "../store/certificate-store.js";
 import type { AuthSignRequest, CertInfoRequest, CsrRequest, InfoRequest, InfoResult, NewCertRequest, SignRequest } from "../schemas/wire.js";
 
 /** The part of the certificate store the authority needs. */
 export interface CertificateRecorder {
   /** Settles once the row is committed; rejects with DuplicateSerialError when the serial is taken. */
-  insert(record: NewCertificate): void | Promise<void>;
+  insert(record: IssuedCertificate): void | Promise<void>;
   get(serialNumber: string, authorityKeyId: string): CertificateRecord | undefined;
 }
 
@@ -38,7 +38,7 @@ export interface AuthorityOptions {
   /** Where the cause of a failed database write goes; the client only hears that it failed. */
   onRecordError?: (error: unknown) => void;
   /** Called once per certificate whose row is committed, before it is handed out (metrics); must not throw. */
-  onIssued?: (record: NewCertificate) => void;
+  onIssued?: (record: IssuedCertificate) => void;
   /** Where sign and newcert (and certinfo, when it can) do their CPU work; default: a Signer on this thread. */
   signer?: SignerLike & Partial<CertificateDescriber>;
   /** Replay protection for authenticated requests; default: off, as in cfssl. */
@@ -64,27 +64,6 @@ interface ConfigGeneration {
   config: SigningConfig;
 }
 
-/** What an issuance made, and for whom, for the audit line. */
-export interface IssuedFacts {
-  profile: string;
-  serialNumber: string;
-  commonName: string;
-  sans: string[];
-  requestedBy: string;
-}
-
-function factsOf(issued: SignedCertificate, requestedBy: string): IssuedFacts {
-  return { profile: issued.profile, serialNumber: issued.serialNumber, commonName: issued.commonName, sans: issued.sans, requestedBy };
-}
-
-/** The names a subject carries beyond its first CN (further CNs, email addresses), for the inventory's search. */
-function subjectNamesOf(issued: SignedCertificate): string[] {
-  const names = issued.subjectAttributes.filter((a) => a.oid === commonNameOid || a.oid === emailAddressOid).map((a) => a.value);
-  const first = names.indexOf(issued.commonName);
-  if (first >= 0 && issued.commonName !== "") names.splice(first, 1);
-  return names;
-}
-
 const maxSerialAttempts = 5;
 const serverAuthOid = "1.3.6.1.5.5.7.3.1";
 const anyExtendedKeyUsageOid = "2.5.29.37.0";
@@ -105,7 +84,7 @@ export class Authority {
   private readonly store: CertificateRecorder;
   private readonly clock: () => Date;
   private readonly onRecordError: (error: unknown) => void;
-  private readonly onIssued: (record: NewCertificate) => void;
+  private readonly onIssued: (record: IssuedCertificate) => void;
   private readonly signer: SignerLike & Partial<CertificateDescriber>;
   private readonly keyPool: AuthorityOptions["keyPool"];
   private readonly replayGuard: ReplayGuard | undefined;
@@ -159,11 +138,6 @@ export class Authority {
     if (requester.credential && this.replayGuard) this.replayGuard.check(requester.credential.keyName, request);
   }
 
-  private caFor(label: string | null | undefined): CertificateAuthority {
-    if (label === undefined || label === null || label === this.ca.label) return this.ca;
-    throw new CertwrightError("unknownCaLabel", `label "${label}": no such CA here; the default CA's label is "${this.ca.label}"`);
-  }
-
   /** Makes a new self-signed CA from a CSR JSON and keeps nothing, as cfssl's init_ca does. */
   async initCa(request: CsrRequest): Promise<Outcome<{ certificate: string; private_key: string }>> {
     return { result: await initCa(request, this.clock()), messages: [] };
@@ -183,31 +157,31 @@ export class Authority {
     const { generation, config } = this.current;
     this.authenticate(config, request, requester);
     const outcome = await this.signer.newCert(request, await this.pooledKey(request), generation);
-    const issued = await this.record(config, outcome.issued, requester);
+    const { issued, warnings } = await this.record(config, outcome.issued, requester);
     return {
       result: {
         private_key: outcome.privateKey,
         certificate_request: outcome.certificateRequest,
         certificate: issued.pem,
-        sums: issued === outcome.issued ? outcome.sums : { ...outcome.sums, certificate: sumOf(decodePemBlock(issued.pem, ["CERTIFICATE"])!) },
+        sums: issued.pem === outcome.issued.pem ? outcome.sums : { ...outcome.sums, certificate: sumOf(decodePemBlock(issued.pem, ["CERTIFICATE"])!) },
       },
-      messages: this.messagesFor(config, issued),
-      issued: factsOf(issued, describeRequester(requester)),
+      messages: this.messagesFor(config, issued, warnings),
+      issued,
     };
   }
 
   /** Signs a CSR the caller made. `hosts` replaces its SANs ([] clears them); `subject` overrides attributes. */
-  sign(request: SignRequest, requester: Requester = {}): Promise<Outcome<{ certificate: string }> & { issued: IssuedFacts }> {
+  sign(request: SignRequest, requester: Requester = {}): Promise<Outcome<{ certificate: string }> & { issued: IssuedCertificate }> {
     return this.signUnder(this.current, request, requester);
   }
 
   private async signUnder({ generation, config }: ConfigGeneration, request: SignRequest, requester: Requester) {
     this.authenticate(config, request, requester);
-    const issued = await this.record(config, await this.signer.sign(request, generation), requester);
+    const { issued, warnings } = await this.record(config, await this.signer.sign(request, generation), requester);
     return {
       result: { certificate: issued.pem },
-      messages: this.messagesFor(config, issued),
-      issued: factsOf(issued, describeRequester(requester)),
+      messages: this.messagesFor(config, issued, warnings),
+      issued,
     };
   }
 
@@ -215,7 +189,7 @@ export class Authority {
    * cfssl's authenticated signing: `request` is the base64 of a JSON sign request and `token` the
    * base64 HMAC-SHA256 of those bytes under the profile's auth key (or its previous key).
    */
-  async authSign(envelope: AuthSignRequest, requester: Requester = {}): Promise<Outcome<{ certificate: string }> & { issued: IssuedFacts }> {
+  async authSign(envelope: AuthSignRequest, requester: Requester = {}): Promise<Outcome<{ certificate: string }> & { issued: IssuedCertificate }> {
     const bytes = Buffer.from(envelope.request, "base64");
     let parsed;
     try {
@@ -244,7 +218,7 @@ export class Authority {
 
   /** The CA certificate and a profile's usages and expiry, as cfssl's info answers, and its policy. */
   info(request: InfoRequest): Outcome<InfoResult> {
-    const ca = this.caFor(request.label);
+    const ca = caFor(this.ca, request.label);
     const profile = this.config.profile(request.profile);
     return {
       result: {
@@ -314,34 +288,20 @@ export class Authority {
    * Records what the signer issued; a certificate leaves only once its row is committed. A serial
    * that is taken already (112 random bits make it all but impossible) is drawn again, never reported.
    */
-  private async record(config: SigningConfig, first: SignedCertificate, requester: Requester): Promise<SignedCertificate> {
+  private async record(config: SigningConfig, first: SignerCertificate, requester: Requester): Promise<{ issued: IssuedCertificate; warnings: string[] }> {
     // Checked on what was signed, the CSR's names and the request's hosts merged; a refused
     // certificate is dropped here, never recorded or sent.
     requireOwnNames(config.profile(first.profile), requester, first.subjectAttributes, first.sans);
-    let issued = first;
+    let signed = first;
     for (let attempt = 1; ; attempt++) {
       try {
-        const record: NewCertificate = {
-          serialNumber: issued.serialNumber,
-          authorityKeyId: issued.authorityKeyId,
-          caLabel: this.ca.label,
-          profile: issued.profile,
-          expiry: issued.notAfter,
-          pem: issued.pem,
-          issuedAt: this.clock(),
-          notBefore: issued.notBefore,
-          metadata: null,
-          sans: issued.sans,
-          commonName: issued.commonName,
-          subjectNames: subjectNamesOf(issued),
-          requestedBy: describeRequester(requester),
-        };
-        await this.store.insert(record);
-        this.onIssued(record);
-        return issued;
+        const issued = issuedCertificate(signed, { caLabel: this.ca.label, issuedAt: this.clock(), requestedBy: describeRequester(requester) });
+        await this.store.insert(issued);
+        this.onIssued(issued);
+        return { issued, warnings: signed.warnings };
       } catch (cause) {
         if (cause instanceof DuplicateSerialError && attempt < maxSerialAttempts) {
-          issued = { ...issued, ...(await this.signer.reissue(issued.pem)) };
+          signed = { ...signed, ...(await this.signer.reissue(signed.pem)) };
           continue;
         }
         this.onRecordError(cause);
@@ -353,9 +313,9 @@ export class Authority {
   }
 
   /** The note on a certificate without hosts is for one a TLS server could use: not for client-only or signing-only profiles. */
-  private messagesFor(config: SigningConfig, issued: SignedCertificate): string[] {
+  private messagesFor(config: SigningConfig, issued: IssuedCertificate, warnings: string[]): string[] {
     const { extKeyUsages } = config.profile(issued.profile);
     const serverUse = extKeyUsages.length === 0 || extKeyUsages.includes(serverAuthOid) || extKeyUsages.includes(anyExtendedKeyUsageOid);
-    return issued.sans.length === 0 && serverUse ? [noHostsMessage, ...issued.warnings] : issued.warnings;
+    return issued.sans.length === 0 && serverUse ? [noHostsMessage, ...warnings] : warnings;
   }
 }

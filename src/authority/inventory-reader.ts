@@ -1,5 +1,5 @@
 import { threadEntry } from "../thread-entry.js";
-import type { ListedPageJson, PageRequest } from "./inventory.js";
+import type { ListedPageJson, PageRequest } from "./inventory-page.js";
 import type { InventoryThreadData, InventoryThreadReply } from "./inventory-thread.js";
 import { LazyThread } from "./lazy-thread.js";
 

@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import { Inventory } from "../store/inventory.js";
 import { lowerThreadPriority } from "../thread-priority.js";
 import { busyTimeoutMs } from "../store/database.js";
-import { listPageJson, type ListedPageJson, type PageRequest } from "./inventory.js";
+import { listPageJson, type ListedPageJson, type PageRequest } from "./inventory-page.js";
 
 export interface InventoryThreadData {
   /** The certificate database, already migrated by the main thread. */

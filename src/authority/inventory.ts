@@ -1,10 +1,12 @@
 import { CertwrightError } from "../errors.js";
-import { parseSerial, reasonName, serialToDecimal, serialToHex } from "../pki/revocation.js";
+import { parseSerial, serialToDecimal } from "../pki/revocation.js";
 import { parseDuration } from "../profiles/duration.js";
 import { InventoryReader } from "./inventory-reader.js";
+import { decodeCursor, listPageJson, type ListedPageJson, type PageRequest } from "./inventory-page.js";
+import { toSummary } from "../model/certificate-summary.js";
+import type { CertificateRecord } from "../model/issued-certificate.js";
 import type { CertificateSummary, InventoryQuery } from "../schemas/wire.js";
-import type { CertificateRecord } from "../store/certificate-store.js";
-import { inventoryOrder, type Inventory, type InventoryCursor, type InventoryFilter, type InventoryOrder } from "../store/inventory.js";
+import { inventoryOrder, type Inventory, type InventoryFilter } from "../store/inventory.js";
 
 /** The page size when a request names none; the most it may ask for is in the wire schema. */
 const defaultPageSize = 100;
@@ -21,52 +23,6 @@ function timeField(name: string, text: string): Date {
     throw new CertwrightError("invalidRequest", `${name}: "${text}" is not a time; write it as RFC 3339, e.g. 2026-11-24T00:00:00Z, or a date, 2026-11-24`);
   }
   return date;
-}
-
-const orderMarks: Record<InventoryOrder, string> = { newest: "n", expiring: "x", expired: "e" };
-
-/**
- * The cursor is where a page ended along the order it walked: that order, the last row's key
- * (issued_at or expiry, ms) and its row id. Opaque to clients so it can change shape later.
- */
-function encodeCursor(cursor: InventoryCursor): string {
-  return Buffer.from(`${orderMarks[cursor.order]}${cursor.keyMs}.${cursor.id}`).toString("base64url");
-}
-
-function decodeCursor(cursor: string, order: InventoryOrder): InventoryCursor {
-  const match = /^([nxe])(-?\d{1,15})\.(\d{1,15})$/.exec(Buffer.from(cursor, "base64url").toString("latin1"));
-  if (!match) throw new CertwrightError("invalidRequest", "cursor: not a cursor this service gave out; start again without it");
-  if (match[1] !== orderMarks[order]) {
-    throw new CertwrightError("invalidRequest", "cursor: it comes from a listing with other filters; pass the same filters as the page it came from, or start again without it");
-  }
-  return { order, keyMs: Number(match[2]), id: Number(match[3]) };
-}
-
-export function statusOf(record: CertificateRecord, now: Date): "good" | "revoked" | "expired" {
-  if (record.status === "revoked") return "revoked";
-  return record.expiry.getTime() <= now.getTime() ? "expired" : "good";
-}
-
-/** A record as the inventory answers it; the PEM only when one certificate is asked for. */
-export function summarize(record: CertificateRecord, now: Date, withPem = false): CertificateSummary {
-  const serial = BigInt(record.serialNumber);
-  return {
-    serial_number: record.serialNumber,
-    serial_hex: serialToHex(serial),
-    authority_key_id: record.authorityKeyId,
-    ca_label: record.caLabel,
-    profile: record.profile,
-    status: statusOf(record, now),
-    ...(record.status === "revoked" ? { reason: reasonName(record.reason), revoked_at: record.revokedAt?.toISOString() ?? null } : {}),
-    common_name: record.commonName,
-    sans: record.sans,
-    ...(record.subjectNames.length > 0 ? { subject_names: record.subjectNames } : {}),
-    not_before: record.notBefore.toISOString(),
-    not_after: record.expiry.toISOString(),
-    issued_at: record.issuedAt.toISOString(),
-    requested_by: record.requestedBy,
-    ...(withPem ? { pem: record.pem } : {}),
-  };
 }
 
 /**
@@ -95,48 +51,6 @@ export function findRecord(inventory: Inventory, serialText: string, authorityKe
     "certificateNotFound",
     `no certificate with serial ${trimmed}${aki ? ` and authority key id ${aki}` : ""} is recorded`,
   );
-}
-
-/** One page to list: the parsed filter, the time it is listed at, the page size and where to go on from. */
-export interface PageRequest {
-  filter: InventoryFilter;
-  nowMs: number;
-  limit: number;
-  cursor?: InventoryCursor | undefined;
-}
-
-export interface ListedPage {
-  result: { certificates: CertificateSummary[]; next_cursor: string | null };
-  messages: string[];
-}
-
-/** Lists a page and summarizes it as the API answers it (on whichever thread holds `inventory`). */
-export function listPage(inventory: Inventory, request: PageRequest): ListedPage {
-  const now = new Date(request.nowMs);
-  const page = inventory.list(request.filter, now, request.limit, request.cursor);
-  return {
-    result: {
-      certificates: page.records.map((record) => summarize(record, now)),
-      next_cursor: page.nextCursor === null ? null : encodeCursor(page.nextCursor),
-    },
-    messages: page.scanLimited
-      ? [`read ${page.scanned} certificates for this page and found ${page.records.length} matching; pass next_cursor as cursor to read on`]
-      : [],
-  };
-}
-
-/**
- * A listed page with its result already JSON: the reader thread serializes it, so the HTTP thread
- * neither rebuilds up to 1,000 summaries from a structured clone nor stringifies them (a few ms a page).
- */
-export interface ListedPageJson {
-  resultJson: string;
-  messages: string[];
-}
-
-export function listPageJson(inventory: Inventory, request: PageRequest): ListedPageJson {
-  const { result, messages } = listPage(inventory, request);
-  return { resultJson: JSON.stringify(result), messages };
 }
 
 /** The operator's view of what was issued: list with filters, one by serial, and tidy. */
@@ -187,7 +101,7 @@ export class InventoryService {
   }
 
   get(serialText: string, authorityKeyId?: string): CertificateSummary {
-    return summarize(findRecord(this.inventory, serialText, authorityKeyId), this.clock(), true);
+    return toSummary(findRecord(this.inventory, serialText, authorityKeyId), this.clock(), true);
   }
 
   /** How many good certificates expire within `withinMs` from now (for the metrics gauges). */

@@ -19,7 +19,8 @@ import type { CertificateSummary, OcspSignRequest, RevokeRequest } from "../sche
 import type { Inventory } from "../store/inventory.js";
 import { threadEntry } from "../thread-entry.js";
 import type { CrlThreadData, CrlThreadReply, CrlThreadRequest } from "./crl-thread.js";
-import { findRecord, summarize } from "./inventory.js";
+import { findRecord } from "./inventory.js";
+import { toSummary } from "../model/certificate-summary.js";
 import { LazyThread } from "./lazy-thread.js";
 
 const crlThreadEntry = threadEntry(import.meta.url, "crl-thread");
@@ -118,7 +119,7 @@ export class RevocationService {
     const messages = outcome.alreadyRevoked
       ? [`already revoked at ${outcome.record.revokedAt?.toISOString()}; nothing changed`]
       : [];
-    return { summary: summarize(outcome.record, now), messages };
+    return { summary: toSummary(outcome.record, now), messages };
   }
 
   /** The CA's CRL with the default lifetime, DER. */

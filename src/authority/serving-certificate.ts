@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import type { CertificateAuthority, IssuedCertificate } from "../pki/certificate.js";
+import type { CertificateAuthority, SignedCertificate } from "../pki/certificate.js";
 import { issueCertificate } from "../pki/certificate.js";
 import { splitHosts } from "../pki/hosts.js";
 import { defaultKeySpec, generatePrivateKey } from "../pki/keys.js";
@@ -11,7 +11,7 @@ import { parseSigningConfig } from "../profiles/signing-config.js";
 export interface ServingPair {
   cert: string;
   key: string;
-  issued: IssuedCertificate;
+  issued: SignedCertificate;
   /** Two thirds into its lifetime, as certificate renewal agents do. */
   renewAt: Date;
 }
@@ -26,7 +26,7 @@ export class ServingCertificate {
     private readonly ca: CertificateAuthority,
     private readonly hosts: readonly string[],
     private readonly lifetimeMs: number,
-    private readonly record: (issued: IssuedCertificate) => Promise<void>,
+    private readonly record: (issued: SignedCertificate) => Promise<void>,
     private readonly clock: () => Date = () => new Date(),
   ) {}
 

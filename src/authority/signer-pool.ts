@@ -5,7 +5,7 @@ import { SupervisedThread, type ThreadEvent } from "../thread-supervisor.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
 import type { NewCertRequest, SignRequest } from "../schemas/wire.js";
 import type { CertificateInfo } from "../pki/describe.js";
-import { keptGenerations, type NewCertOutcome, type SignedCertificate, type SignerLike } from "./signer.js";
+import { keptGenerations, type NewCertOutcome, type SignerCertificate, type SignerLike } from "./signer.js";
 import type { ConfigDocumentGeneration, SignerCall, SignerReply, SignerThreadData, SignerWorkerData } from "./signer-worker.js";
 
 const { url: workerEntry, built } = threadEntry(import.meta.url, "signer-worker");
@@ -163,7 +163,7 @@ export class SignerPool implements SignerLike {
     }
   }
 
-  sign(request: SignRequest, generation?: number): Promise<SignedCertificate> {
+  sign(request: SignRequest, generation?: number): Promise<SignerCertificate> {
     // Only what the signer reads crosses the thread: cfssl's free-form metadata and the fields
     // this thread has checked already (replay protection) stay here.
     const { metadata: _metadata, crl_override: _crlOverride, ReturnPrecert: _precert, timestamp: _timestamp, nonce: _nonce, ...signed } = request;

@@ -1,5 +1,5 @@
 import { CertwrightError } from "../errors.js";
-import { issueCertificate, type CertificateAuthority, type IssuedCertificate } from "../pki/certificate.js";
+import { issueCertificate, type CertificateAuthority, type SignedCertificate } from "../pki/certificate.js";
 import { buildCsr, parseCsr } from "../pki/csr.js";
 import { sanCount, splitHosts } from "../pki/hosts.js";
 import { generatePrivateKey, loadPrivateKey, parseKeySpec } from "../pki/keys.js";
@@ -7,20 +7,18 @@ import { sumOf, type Sum } from "../pki/pem.js";
 import { withFreshSerial } from "../pki/reissue.js";
 import { buildName, isEmptySubject, mergeSubjectFields, subjectAttributes, subjectFieldsFromName, subjectFieldsFromRequest } from "../pki/subject.js";
 import { parseDuration } from "../profiles/duration.js";
-import { enforceProfilePolicy, type PolicyRequest } from "../profiles/policy.js";
+import { enforceProfilePolicy, type PolicyRequest } from "../profiles/profile-policy.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
 import type { CsrRequest, NewCertRequest, SignRequest } from "../schemas/wire.js";
 
 /**
  * What the signer hands back for a certificate it issued: everything but its DER (nobody on the
- * other side of a thread needs it, and every byte crosses by copy), and the profile it was issued under.
+ * other side of a thread needs it, and every byte crosses by copy).
  */
-export interface SignedCertificate extends Omit<IssuedCertificate, "der"> {
-  profile: string;
-}
+export type SignerCertificate = Omit<SignedCertificate, "der">;
 
 export interface NewCertOutcome {
-  issued: SignedCertificate;
+  issued: SignerCertificate;
   privateKey: string;
   certificateRequest: string;
   sums: { certificate_request: Sum; certificate: Sum };
@@ -32,7 +30,7 @@ export interface NewCertOutcome {
  * absent, the latest.
  */
 export interface SignerLike {
-  sign(request: SignRequest, generation?: number): Promise<SignedCertificate>;
+  sign(request: SignRequest, generation?: number): Promise<SignerCertificate>;
   /** `keyPem`: a key made ahead (RSA, from the key pool) to use instead of generating one. */
   newCert(request: NewCertRequest, keyPem?: string, generation?: number): Promise<NewCertOutcome>;
   /** The same certificate under a fresh serial, for a serial collision in the database. */
@@ -122,8 +120,14 @@ export async function makeKeyAndCsr(request: CsrRequest, check: (request: Policy
   return { key, csr, subject, sans };
 }
 
-function signed({ der: _der, ...issued }: IssuedCertificate, profile: string): SignedCertificate {
-  return { ...issued, profile };
+function withoutDer({ der: _der, ...issued }: SignedCertificate): SignerCertificate {
+  return issued;
+}
+
+/** The CA a request's `label` names: cfssl's labels, of which this service has one CA's. */
+export function caFor(ca: CertificateAuthority, label: string | null | undefined): CertificateAuthority {
+  if (label === undefined || label === null || label === ca.label) return ca;
+  throw new CertwrightError("unknownCaLabel", `label "${label}": no such CA here; the default CA's label is "${ca.label}"`);
 }
 
 /**
@@ -147,25 +151,20 @@ export class Signer implements SignerLike {
     this.configs.add(generation, config);
   }
 
-  private caFor(label: string | null | undefined): CertificateAuthority {
-    if (label === undefined || label === null || label === this.ca.label) return this.ca;
-    throw new CertwrightError("unknownCaLabel", `label "${label}": no such CA here; the default CA's label is "${this.ca.label}"`);
-  }
-
   async reissue(certificatePem: string): Promise<{ pem: string; serialNumber: string }> {
     const { pem, serialNumber } = withFreshSerial(this.ca, certificatePem);
     return { pem, serialNumber };
   }
 
   /** Signs a CSR the caller made. `hosts` replaces its SANs ([] clears them); `subject` overrides attributes. */
-  async sign(request: SignRequest, generation = this.configs.latestGeneration): Promise<SignedCertificate> {
+  async sign(request: SignRequest, generation = this.configs.latestGeneration): Promise<SignerCertificate> {
     if (request.bundle) {
       throw new CertwrightError("invalidRequest", "bundle: not supported; fetch the CA certificate with info instead");
     }
     if (request.extensions && request.extensions.length > 0) {
       throw new CertwrightError("invalidRequest", "extensions: not supported; the profile decides the certificate's extensions");
     }
-    const ca = this.caFor(request.label);
+    const ca = caFor(this.ca, request.label);
     const profile = this.configs.get(generation).profile(request.profile);
     const notBefore = parseRequestTime(request.NotBefore, "NotBefore");
     const lifetime = requestedLifetime(request.expiry, request.not_after, request.NotAfter);
@@ -182,19 +181,19 @@ export class Signer implements SignerLike {
       requestsCa: csr.requestsCa,
       csrHash: csr.signatureHash,
     });
-    return signed(issueCertificate(ca, { subject, spki: csr.spki, sans, notBefore, ...lifetime, profile }, this.clock()), profile.name);
+    return withoutDer(issueCertificate(ca, { subject, spki: csr.spki, sans, notBefore, ...lifetime, profile }, this.clock()));
   }
 
   /** Makes a key, a CSR and a certificate signed by this CA under the profile, as cfssl's newcert does. */
   async newCert(request: NewCertRequest, keyPem?: string, generation = this.configs.latestGeneration): Promise<NewCertOutcome> {
-    const ca = this.caFor(request.label);
+    const ca = caFor(this.ca, request.label);
     const profile = this.configs.get(generation).profile(request.profile);
     const lifetime = requestedLifetime(request.expiry, request.not_after, undefined);
     // Checked before the key is made: RSA generation is the expensive part of newcert.
     const { key, csr, subject, sans } = await makeKeyAndCsr(request.request, (names) => enforceProfilePolicy(profile, names), keyPem);
     const issued = issueCertificate(ca, { subject, spki: key.spki, sans, ...lifetime, profile }, this.clock());
     return {
-      issued: signed(issued, profile.name),
+      issued: withoutDer(issued),
       privateKey: key.pem,
       certificateRequest: csr.pem,
       sums: { certificate_request: sumOf(csr.der), certificate: sumOf(issued.der) },

@@ -1,7 +1,5 @@
 import { randomFillSync } from "node:crypto";
 import { CertwrightError } from "../errors.js";
-import type { SigningProfile } from "../profiles/signing-config.js";
-import { KeyUsageBit } from "../profiles/usages.js";
 import { encodeTree, explicit, smallInteger, Tag, time, tlvNode, type TlvNode, unsignedInteger } from "./der.js";
 import {
   authorityInfoAccess,
@@ -16,7 +14,7 @@ import {
   subjectKeyId,
 } from "./extensions.js";
 import { sanCount, sanList, type SubjectAltNames } from "./hosts.js";
-import { keyUsageForKey } from "./key-usage.js";
+import { KeyUsageBit, keyUsageForKey } from "./key-usage.js";
 import { keyAlgorithmOfSpki, signatureAlgorithmFor, signData, type KeyAlgorithm, type PrivateKey } from "./keys.js";
 import { nameValues, type DistinguishedName } from "./name.js";
 import { encodePem } from "./pem.js";
@@ -39,13 +37,44 @@ export interface CertificateAuthority {
   authorityKeyIdExtension?: Uint8Array;
 }
 
+/**
+ * What issuance reads of a signing profile: lifetime, usages, CA constraint and the URLs it writes
+ * into every certificate. The profiles' parsed `SigningProfile` is one; pki knows nothing else of it.
+ */
+export interface IssuanceProfile {
+  /** Named in refusals. */
+  name: string;
+  /** The X.509 keyUsage bits (KeyUsageBit), before they are fitted to the key's type. */
+  keyUsage: number;
+  /** Extended key usage OIDs, in the order written. */
+  extKeyUsages: string[];
+  expiryMs: number;
+  /** The lifetime as the profile wrote it, named in refusals. */
+  expiry: string;
+  /** How far before the minute of issue NotBefore is put. */
+  backdateMs: number;
+  isCa: boolean;
+  /** Path length constraint of issued CA certificates; undefined means none. */
+  maxPathLen: number | undefined;
+  issuerUrls: string[];
+  ocspUrl: string | undefined;
+  crlUrl: string | undefined;
+  ocspNoCheck: boolean;
+  /** A fixed validity start, instead of now less the backdate. */
+  notBefore: Date | undefined;
+  /** A fixed validity end, instead of NotBefore plus the expiry. */
+  notAfter: Date | undefined;
+  /** What to do when the lifetime would pass the CA's NotAfter: cut it or refuse. */
+  beyondCaExpiry: "truncate" | "refuse";
+}
+
 /** What a certificate is made from: a subject and key (from a CSR or a generated key) and its SANs. */
 export interface IssueRequest {
   subject: DistinguishedName;
   /** The DER SubjectPublicKeyInfo, copied into the certificate as it is. */
   spki: Uint8Array;
   sans: SubjectAltNames;
-  profile: SigningProfile;
+  profile: IssuanceProfile;
   /** A later start than the profile's, from the request; never earlier. */
   notBefore?: Date | undefined;
   /** An earlier end than the profile's, from the request; never later. */
@@ -54,7 +83,8 @@ export interface IssueRequest {
   expiryMs?: number | undefined;
 }
 
-export interface IssuedCertificate {
+/** What issueCertificate signed, and the facts of it the service records and reports. */
+export interface SignedCertificate {
   pem: string;
   der: Uint8Array;
   /** Decimal, as cfssl records and prints serials. */
@@ -67,6 +97,8 @@ export interface IssuedCertificate {
   sans: string[];
   notBefore: Date;
   notAfter: Date;
+  /** The name of the profile it was issued under. */
+  profile: string;
   /** Things the client should know, for the envelope's `messages`. */
   warnings: string[];
 }
@@ -199,7 +231,7 @@ function validityOf(ca: CertificateAuthority, request: IssueRequest, now: Date, 
   return { notBefore, notAfter };
 }
 
-function caConstraintOf(ca: CertificateAuthority, profile: SigningProfile): Uint8Array {
+function caConstraintOf(ca: CertificateAuthority, profile: IssuanceProfile): Uint8Array {
   if (!profile.isCa) return basicConstraints(false, undefined);
   if (ca.pathLength !== undefined) {
     if (ca.pathLength === 0) {
@@ -222,9 +254,9 @@ interface ProfileExtensions {
 }
 
 /** The extensions a profile gives every certificate, encoded once per CA, profile and key type. */
-const profileExtensionCache = new WeakMap<SigningProfile, WeakMap<CertificateAuthority, Map<KeyAlgorithm | undefined, ProfileExtensions>>>();
+const profileExtensionCache = new WeakMap<IssuanceProfile, WeakMap<CertificateAuthority, Map<KeyAlgorithm | undefined, ProfileExtensions>>>();
 
-function profileExtensions(ca: CertificateAuthority, profile: SigningProfile, algorithm: KeyAlgorithm | undefined): ProfileExtensions {
+function profileExtensions(ca: CertificateAuthority, profile: IssuanceProfile, algorithm: KeyAlgorithm | undefined): ProfileExtensions {
   let byCa = profileExtensionCache.get(profile);
   if (!byCa) profileExtensionCache.set(profile, (byCa = new WeakMap()));
   let byKey = byCa.get(ca);
@@ -244,7 +276,7 @@ function profileExtensions(ca: CertificateAuthority, profile: SigningProfile, al
   return cached;
 }
 
-function profileTrailingExtensions(profile: SigningProfile): Uint8Array[] {
+function profileTrailingExtensions(profile: IssuanceProfile): Uint8Array[] {
   const extensions: Uint8Array[] = [];
   if (profile.crlUrl) extensions.push(crlDistributionPoints(profile.crlUrl));
   if (profile.ocspUrl || profile.issuerUrls.length > 0) {
@@ -295,7 +327,7 @@ export function certificateTemplate(ca: CertificateAuthority, request: IssueRequ
 }
 
 /** Signs a certificate for `request` with `ca` under the request's profile. Pure: records nothing. */
-export function issueCertificate(ca: CertificateAuthority, request: IssueRequest, now: Date): IssuedCertificate {
+export function issueCertificate(ca: CertificateAuthority, request: IssueRequest, now: Date): SignedCertificate {
   const { template, warnings } = certificateTemplate(ca, request, now);
   const der = signTbs(encodeTbs(template), template.signatureAlgorithm, ca.key);
   return {
@@ -308,6 +340,7 @@ export function issueCertificate(ca: CertificateAuthority, request: IssueRequest
     sans: sanList(request.sans),
     notBefore: template.notBefore,
     notAfter: template.notAfter,
+    profile: request.profile.name,
     warnings,
   };
 }

@@ -9,7 +9,7 @@ import { decodePemBlock } from "./pem.js";
 import { subjectAttributes, type SubjectAttribute } from "./subject.js";
 
 /** What renewing a certificate needs from it: who it names, its key type and its lifetime. */
-export interface CertificateSummary {
+export interface CertificateFacts {
   /** The subject as encoded, to be copied into a new CSR as it is. */
   subject: DistinguishedName;
   sans: SubjectAltNames;
@@ -27,7 +27,7 @@ export interface CertificateSummary {
  * names the file); a key type outside `acceptedKeys` is refused, since no new key of that type
  * could be made for it.
  */
-export function readCertificateSummary(pem: string): CertificateSummary {
+export function readCertificateFacts(pem: string): CertificateFacts {
   const der = decodePemBlock(pem, ["CERTIFICATE"]);
   if (!der) throw new Error("no PEM \"CERTIFICATE\" block found");
   try {

@@ -6,7 +6,6 @@ import { maxRsaModulus } from "../pki/keys.js";
 import { commonNameHost, type SubjectAltNames } from "../pki/hosts.js";
 import type { KeyAlgorithm, KeySpec } from "../pki/keys.js";
 import { attributeName, attributeOid, commonNameOid, emailAddressOid, type SubjectAttribute } from "../pki/subject.js";
-import type { SigningProfile } from "./signing-config.js";
 
 const rulesSchema = z.strictObject({
   allow: z.array(z.string()).optional(),
@@ -256,7 +255,8 @@ function isLocalhostIp(ip: string): boolean {
   return loopback.check(ip, isIP(ip) === 6 ? "ipv6" : "ipv4");
 }
 
-function refuse(profile: string, message: string): never {
+/** A policy refusal, naming the profile. */
+export function refuse(profile: string, message: string): never {
   throw new CertwrightError("policyViolation", `profile "${profile}" refuses this request: ${message}`);
 }
 
@@ -369,45 +369,4 @@ export function enforceKeyPolicy(profile: string, rules: KeyRules, key: KeySpec)
   if (key.algo === "ecdsa" && key.size < rules.minEcdsaSize) {
     refuse(profile, `ecdsa ${key.size} is below policy.keys.min_ecdsa_size ${rules.minEcdsaSize}`);
   }
-}
-
-/** What the profile checks before anything is signed. */
-export interface PolicyRequest extends NamesRequest {
-  /** Undefined where the key is not known yet. */
-  keySpec?: KeySpec | undefined;
-  /** The CSR asks for basicConstraints CA:TRUE. */
-  requestsCa?: boolean | undefined;
-  /** The digest the CSR's signature uses (Node's name), for a CSR made elsewhere. */
-  csrHash?: string | null | undefined;
-}
-
-/** The names cfssl's `name_whitelist` applies to: every CN, every subject email address, DNS, email and URI SANs. */
-function whitelistedNames({ subject, sans }: NamesRequest): string[] {
-  const fromSubject = subject.filter((a) => (a.oid === commonNameOid || a.oid === emailAddressOid) && a.value !== "").map((a) => a.value);
-  return [...fromSubject, ...sans.dns, ...sans.email, ...sans.uri];
-}
-
-/**
- * Every check a profile makes of a request, in one place: cfssl's `name_whitelist` (anchored),
- * the `policy` names, the key rules (`policy.keys` or `defaultKeyRules`), the CSR's signature
- * digest, and whether a CA may be asked for.
- */
-export function enforceProfilePolicy(profile: SigningProfile, request: PolicyRequest): void {
-  if (request.requestsCa && !profile.isCa) {
-    refuse(profile.name, "the CSR asks for a CA certificate (basicConstraints CA:TRUE), and this profile has no ca_constraint.is_ca");
-  }
-  const keyRules = profile.policy?.keys ?? defaultKeyRules;
-  if (request.csrHash === "md5" || (request.csrHash === "sha1" && !keyRules.allowSha1Csr)) {
-    throw new CertwrightError(
-      "csrInvalid",
-      `certificate_request: signed with ${request.csrHash === "md5" ? "MD5" : "SHA-1"}, which no longer proves anything; make the CSR again with SHA-256 (openssl req -sha256)`,
-    );
-  }
-  if (profile.nameWhitelist) {
-    for (const name of whitelistedNames(request)) {
-      if (!profile.nameWhitelist.test(name)) refuse(profile.name, `"${name}" does not match name_whitelist`);
-    }
-  }
-  if (profile.policy) enforceNamePolicy(profile.name, profile.policy, request);
-  if (request.keySpec) enforceKeyPolicy(profile.name, keyRules, request.keySpec);
 }

@@ -1,9 +1,11 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { CertwrightError } from "../errors.js";
+import type { IssuanceProfile } from "../pki/certificate.js";
+import { KeyUsageBit } from "../pki/key-usage.js";
 import { formatHours, parseDuration } from "./duration.js";
 import { parsePolicy, PolicyConfigError, policySchema, type NamePolicy, type PolicyJson } from "./policy.js";
-import { KeyUsageBit, knownUsages, resolveUsages } from "./usages.js";
+import { knownUsages, resolveUsages } from "./usages.js";
 
 /** cfssl's `ca_constraint`. */
 const caConstraintSchema = z.object({
@@ -49,33 +51,20 @@ const notYetSupported = [
 
 export type ProfileJson = z.infer<typeof profileSchema>;
 
-/** A signing profile, parsed once: durations, usages and the whitelist are typed values here. */
-export interface SigningProfile {
-  name: string;
+/**
+ * A signing profile, parsed once: durations, usages and the whitelist are typed values here. What
+ * issuance reads of it is pki's IssuanceProfile; the rest is for the policy, authentication and `info`.
+ */
+export interface SigningProfile extends IssuanceProfile {
   usages: string[];
-  keyUsage: number;
-  extKeyUsages: string[];
-  expiryMs: number;
-  /** The lifetime as the file wrote it (or cfssl's default), for `info`. */
+  /** The lifetime as the file wrote it (or cfssl's default 8760h), for `info` and refusals. */
   expiry: string;
-  backdateMs: number;
-  isCa: boolean;
-  /** Path length constraint of issued CA certificates; undefined means none. */
-  maxPathLen: number | undefined;
-  issuerUrls: string[];
-  ocspUrl: string | undefined;
-  crlUrl: string | undefined;
-  ocspNoCheck: boolean;
-  notBefore: Date | undefined;
-  notAfter: Date | undefined;
   /** cfssl's `name_whitelist`, anchored so it must match a whole name. */
   nameWhitelist: RegExp | undefined;
   /** Which names and keys the profile certifies; undefined: any (cfssl's behaviour). */
   policy: NamePolicy | undefined;
   /** The policy as the file wrote it, for `info`. */
   policyJson: PolicyJson | undefined;
-  /** What to do when the lifetime would pass the CA's NotAfter: cut it (default) or refuse. */
-  beyondCaExpiry: "truncate" | "refuse";
   /** The auth key (a name in `auth_keys`) a request must be signed with; undefined: none needed. */
   authKey: string | undefined;
   /** The previous key, still accepted while clients move to the new one. */

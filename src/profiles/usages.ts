@@ -1,15 +1,4 @@
-/** X.509 keyUsage bits (RFC 5280 4.2.1.3), as flags: bit n is 1 << n. */
-export const KeyUsageBit = {
-  digitalSignature: 1 << 0,
-  nonRepudiation: 1 << 1,
-  keyEncipherment: 1 << 2,
-  dataEncipherment: 1 << 3,
-  keyAgreement: 1 << 4,
-  keyCertSign: 1 << 5,
-  cRLSign: 1 << 6,
-  encipherOnly: 1 << 7,
-  decipherOnly: 1 << 8,
-} as const;
+import { KeyUsageBit } from "../pki/key-usage.js";
 
 /** cfssl's key usage names (the same strings Kubernetes uses) and their X.509 bits. */
 export const keyUsageNames: Record<string, number> = {

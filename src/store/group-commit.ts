@@ -1,4 +1,5 @@
-import type { DuplicateSerialError, NewCertificate } from "./certificate-store.js";
+import type { IssuedCertificate } from "../model/issued-certificate.js";
+import type { DuplicateSerialError } from "./certificate-store.js";
 
 /** What group commit needs of a store: one transaction for many rows, here or in another thread. */
 export interface BatchWriter {
@@ -6,11 +7,11 @@ export interface BatchWriter {
    * Each entry of the result is undefined (recorded) or that row's DuplicateSerialError; any
    * other failure, the commit's included, throws (or rejects) and records none of them.
    */
-  insertMany(records: readonly NewCertificate[]): (DuplicateSerialError | undefined)[] | Promise<(DuplicateSerialError | undefined)[]>;
+  insertMany(records: readonly IssuedCertificate[]): (DuplicateSerialError | undefined)[] | Promise<(DuplicateSerialError | undefined)[]>;
 }
 
 interface Pending {
-  record: NewCertificate;
+  record: IssuedCertificate;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -49,7 +50,7 @@ export class GroupCommitRecorder {
     this.onCommit = options.onCommit ?? (() => {});
   }
 
-  insert(record: NewCertificate): Promise<void> {
+  insert(record: IssuedCertificate): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ record, resolve, reject });
       this.schedule();

@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
-import { fromRow, type CertificateRecord, type Row } from "./certificate-store.js";
+import type { CertificateRecord } from "../model/issued-certificate.js";
+import { fromRow, type CertificateRow } from "./certificate-row.js";
 
 /** What an operator can ask of the inventory; every field narrows the list. */
 export interface InventoryFilter {
@@ -263,7 +264,7 @@ export class Inventory {
       }
       last = { id, key };
     }
-    const rows = hits.length > 0 ? (this.rowsByIdStatement.all(JSON.stringify(hits.map((h) => h.id))) as (Row & { id: number })[]) : [];
+    const rows = hits.length > 0 ? (this.rowsByIdStatement.all(JSON.stringify(hits.map((h) => h.id))) as (CertificateRow & { id: number })[]) : [];
     const byId = new Map(rows.map((row) => [row.id, row]));
     const records = hits.flatMap((h) => {
       const row = byId.get(h.id);
@@ -280,7 +281,7 @@ export class Inventory {
 
   /** Every recorded certificate with this decimal serial, whatever CA issued it. */
   findBySerial(serialNumber: string): CertificateRecord[] {
-    return (this.findStatement.all(serialNumber) as Row[]).map(fromRow);
+    return (this.findStatement.all(serialNumber) as CertificateRow[]).map(fromRow);
   }
 
   /**

@@ -1,7 +1,8 @@
 import { Worker } from "node:worker_threads";
 import { threadEntry } from "../thread-entry.js";
 import { SupervisedThread, type ThreadEvent } from "../thread-supervisor.js";
-import { DuplicateSerialError, type NewCertificate } from "./certificate-store.js";
+import type { IssuedCertificate } from "../model/issued-certificate.js";
+import { DuplicateSerialError } from "./certificate-store.js";
 import { captureDatabaseFiles } from "./database-files.js";
 import { DatabaseHealth, isUnwritableCode } from "./database-health.js";
 import type { BatchWriter } from "./group-commit.js";
@@ -27,7 +28,7 @@ export class WriteRefusedError extends Error {
  * batch sent while it is down fails at once too (never waits for a thread that is gone).
  */
 export class WriterThread implements BatchWriter {
-  private readonly batches = new Map<number, readonly NewCertificate[]>();
+  private readonly batches = new Map<number, readonly IssuedCertificate[]>();
   private nextId = 1;
 
   private constructor(
@@ -92,9 +93,9 @@ export class WriterThread implements BatchWriter {
     return this.thread.call<T>(request.id, request);
   }
 
-  insertMany(records: readonly NewCertificate[]): Promise<(DuplicateSerialError | undefined)[]> {
+  insertMany(records: readonly IssuedCertificate[]): Promise<(DuplicateSerialError | undefined)[]> {
     const id = this.nextId++;
-    const sent = this.send<(DuplicateSerialError | undefined)[]>({ id, records: records as NewCertificate[] });
+    const sent = this.send<(DuplicateSerialError | undefined)[]>({ id, records: records as IssuedCertificate[] });
     this.batches.set(id, records);
     sent.catch(() => this.batches.delete(id));
     return sent;

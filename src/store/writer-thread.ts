@@ -1,10 +1,11 @@
 // The database writer thread: it owns the connection that commits certificates, so the fsync of
 // each group commit (synchronous=FULL) waits here and never stalls the thread that serves HTTP.
 import { parentPort, workerData } from "node:worker_threads";
-import { CertificateStore, DuplicateSerialError, type NewCertificate } from "./certificate-store.js";
+import type { IssuedCertificate } from "../model/issued-certificate.js";
+import { CertificateStore, DuplicateSerialError } from "./certificate-store.js";
 import { databaseFileIntact, databaseFilesChange, type DatabaseFiles } from "./database-files.js";
 
-export type WriterRequest = { id: number; records: NewCertificate[] } | { id: number; probe: true } | { id: number; rescueTo: string };
+export type WriterRequest = { id: number; records: IssuedCertificate[] } | { id: number; probe: true } | { id: number; rescueTo: string };
 
 export type WriterReply =
   | { id: number; duplicates: number[] }

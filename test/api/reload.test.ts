@@ -11,7 +11,8 @@ import { hmacToken } from "../../src/authority/authentication.js";
 import { Signer, type SignerLike } from "../../src/authority/signer.js";
 import { SignerPool } from "../../src/authority/signer-pool.js";
 import { parseSigningConfig } from "../../src/profiles/signing-config.js";
-import { DuplicateSerialError, type NewCertificate } from "../../src/store/certificate-store.js";
+import { DuplicateSerialError } from "../../src/store/certificate-store.js";
+import type { IssuedCertificate } from "../../src/model/issued-certificate.js";
 import { makeCa, post, readProfileJson, tempDir, testApp, type ApiAnswer } from "../helpers/app.js";
 
 const serverAuth = "1.3.6.1.5.5.7.3.1";
@@ -205,10 +206,10 @@ for (const backend of backends) {
     const inFlight = new Promise<void>((resolve) => (called = resolve));
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
-    const recorded: NewCertificate[] = [];
+    const recorded: IssuedCertificate[] = [];
     let collided = false;
     const store = {
-      async insert(record: NewCertificate) {
+      async insert(record: IssuedCertificate) {
         if (!collided) {
           collided = true;
           called();

@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import t from "tap";
 import type { CrlThreadData, CrlThreadReply, CrlThreadRequest } from "../../src/authority/crl-thread.js";
-import type { PageRequest } from "../../src/authority/inventory.js";
+import type { PageRequest } from "../../src/authority/inventory-page.js";
 import type { InventoryThreadReply } from "../../src/authority/inventory-thread.js";
 import { LazyThread } from "../../src/authority/lazy-thread.js";
 import { openDatabase } from "../../src/store/database.js";

@@ -1,17 +1,17 @@
 import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import t from "tap";
-import type { NewCertificate } from "../../src/store/certificate-store.js";
+import type { IssuedCertificate } from "../../src/model/issued-certificate.js";
 import { CertificateStore, DuplicateSerialError } from "../../src/store/certificate-store.js";
 import { post, tempDir, testApp } from "../helpers/app.js";
 
 t.test("a serial collision is drawn again: no error, no duplicate row", async (t) => {
   const real = CertificateStore.open(join(tempDir(t), "certs.db"));
   t.teardown(() => real.close());
-  let planted: NewCertificate | undefined;
+  let planted: IssuedCertificate | undefined;
   // The first certificate's serial is recorded behind the service's back, so its own insert collides.
   const store = {
-    insert(record: NewCertificate) {
+    insert(record: IssuedCertificate) {
       if (!planted) {
         planted = record;
         real.insert({ ...record, commonName: "planted" });
@@ -33,9 +33,9 @@ t.test("a serial collision is drawn again: no error, no duplicate row", async (t
 t.test("the store reports a taken serial as DuplicateSerialError", async (t) => {
   const store = CertificateStore.open(join(tempDir(t), "certs.db"));
   t.teardown(() => store.close());
-  const record: NewCertificate = {
+  const record: IssuedCertificate = {
     serialNumber: "42", authorityKeyId: "ab", caLabel: "", profile: "default", expiry: new Date(), pem: "x",
-    issuedAt: new Date(), notBefore: new Date(), metadata: null, sans: [], commonName: "a",
+    issuedAt: new Date(), notBefore: new Date(), metadata: null, subjectNames: [], requestedBy: null, sans: [], commonName: "a",
   };
   store.insert(record);
   t.throws(() => store.insert(record), DuplicateSerialError);

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadCertificateAuthority } from "../../src/pki/ca.js";
-import { createSelfSignedCa, issueCertificate, type CertificateAuthority, type IssuedCertificate } from "../../src/pki/certificate.js";
+import { createSelfSignedCa, issueCertificate, type CertificateAuthority, type SignedCertificate } from "../../src/pki/certificate.js";
 import { emptySans, splitHosts } from "../../src/pki/hosts.js";
 import { defaultKeySpec, generatePrivateKey, type KeySpec, type PrivateKey } from "../../src/pki/keys.js";
 import { buildName, subjectFieldsFromRequest } from "../../src/pki/subject.js";
@@ -26,7 +26,7 @@ export async function issueLeaf(
   cn: string,
   usages: string[] = ["digital signature", "key encipherment", "server auth"],
   now = new Date(),
-): Promise<IssuedCertificate & { key: PrivateKey; serial: bigint }> {
+): Promise<SignedCertificate & { key: PrivateKey; serial: bigint }> {
   const key = await generatePrivateKey(defaultKeySpec);
   const profile = parseSigningConfig({ signing: { default: { usages, expiry: "24h" } } }).defaultProfile;
   const subject = buildName(subjectFieldsFromRequest({ CN: cn }));

@@ -340,7 +340,8 @@ const ekuByName: Record<string, string> = {
 };
 
 interface Built {
-  request: IssueRequest;
+  /** With the whole parsed profile: the expected extensions are worked out from its usage names. */
+  request: IssueRequest & { profile: SigningProfile };
   testCa: TestCa;
   subjectKey: TestKey;
   /** What the window must be, by the rules of validityOf, or the refusal expected. */
@@ -355,7 +356,7 @@ function build(c: IssuanceCase): Built {
   const minute = 60_000;
   const nb0 = Math.round(c.now.getTime() / minute) * minute - profile.backdateMs;
   const na0 = nb0 + profile.expiryMs;
-  const request: IssueRequest = { subject: c.subject, spki: subjectKey.key.spki, sans, profile };
+  const request: Built["request"] = { subject: c.subject, spki: subjectKey.key.spki, sans, profile };
   let nb = nb0;
   let na = na0;
   if (c.notBefore !== undefined) request.notBefore = new Date((nb = nb0 + Math.floor(c.notBefore * (na0 - nb0))));

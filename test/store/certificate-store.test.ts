@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import t from "tap";
-import { CertificateStore, type NewCertificate } from "../../src/store/certificate-store.js";
+import { CertificateStore } from "../../src/store/certificate-store.js";
+import type { IssuedCertificate } from "../../src/model/issued-certificate.js";
 import { migrationsDir, openDatabase } from "../../src/store/database.js";
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
@@ -19,7 +20,7 @@ const highestMigration = Math.max(
     .map((name) => parseInt(name, 10)),
 );
 
-function record(overrides: Partial<NewCertificate> = {}): NewCertificate {
+function record(overrides: Partial<IssuedCertificate> = {}): IssuedCertificate {
   return {
     serialNumber: "318025543823853442546437364347397425442356262951",
     authorityKeyId: "3f2a9c0b5e7d41a8c6b2e0f19d8a7c6b5e4d3c2b",
@@ -30,6 +31,8 @@ function record(overrides: Partial<NewCertificate> = {}): NewCertificate {
     issuedAt: new Date("2026-01-01T00:05:00.000Z"),
     notBefore: new Date("2026-01-01T00:00:00.000Z"),
     metadata: null,
+    subjectNames: [],
+    requestedBy: null,
     sans: ["kubernetes", "10.96.0.1"],
     commonName: "kubernetes",
     ...overrides,

@@ -1,14 +1,15 @@
 import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import t from "tap";
-import { CertificateStore, DuplicateSerialError, type NewCertificate } from "../../src/store/certificate-store.js";
+import { CertificateStore, DuplicateSerialError } from "../../src/store/certificate-store.js";
+import type { IssuedCertificate } from "../../src/model/issued-certificate.js";
 import { GroupCommitRecorder } from "../../src/store/group-commit.js";
 import { post, tempDir, testApp } from "../helpers/app.js";
 
-function row(serialNumber: string): NewCertificate {
+function row(serialNumber: string): IssuedCertificate {
   return {
     serialNumber, authorityKeyId: "ab", caLabel: "", profile: "default", expiry: new Date(), pem: "x",
-    issuedAt: new Date(), notBefore: new Date(), metadata: null, sans: [], commonName: serialNumber,
+    issuedAt: new Date(), notBefore: new Date(), metadata: null, subjectNames: [], requestedBy: null, sans: [], commonName: serialNumber,
   };
 }
 

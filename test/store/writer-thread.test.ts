@@ -7,7 +7,8 @@ import { basename, dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import t from "tap";
 import { ReadinessService } from "../../src/authority/readiness.js";
-import { CertificateStore, type NewCertificate } from "../../src/store/certificate-store.js";
+import { CertificateStore } from "../../src/store/certificate-store.js";
+import type { IssuedCertificate } from "../../src/model/issued-certificate.js";
 import { captureDatabaseFiles } from "../../src/store/database-files.js";
 import { DatabaseHealth } from "../../src/store/database-health.js";
 import { GroupCommitRecorder } from "../../src/store/group-commit.js";
@@ -15,9 +16,9 @@ import { WriterThread } from "../../src/store/writer-client.js";
 import { makeCa, post, tempDir, testApp } from "../helpers/app.js";
 
 let serial = 1;
-function row(): NewCertificate {
+function row(): IssuedCertificate {
   const n = String(serial++);
-  return { serialNumber: n, authorityKeyId: "ab", caLabel: "", profile: "default", expiry: new Date(), pem: "x", issuedAt: new Date(), notBefore: new Date(), metadata: null, sans: [], commonName: n };
+  return { serialNumber: n, authorityKeyId: "ab", caLabel: "", profile: "default", expiry: new Date(), pem: "x", issuedAt: new Date(), notBefore: new Date(), metadata: null, subjectNames: [], requestedBy: null, sans: [], commonName: n };
 }
 
 async function until(condition: () => boolean, ms = 10_000): Promise<boolean> {

@@ -17,7 +17,7 @@ import {
   signRequestSchema,
   signResultSchema,
 } from "../../schemas/wire.js";
-import type { IssuedFacts } from "../../authority/authority.js";
+import type { IssuedCertificate } from "../../model/issued-certificate.js";
 import { audit } from "../audit.js";
 import { clientIdentity, requesterOf } from "../client-identity.js";
 import { successEnvelope } from "../envelope.js";
@@ -26,7 +26,7 @@ import { responses, type AdminCheck } from "./common.js";
 
 export const apiPrefix = "/api/v1/cfssl";
 
-function issuedEntry(issued: IssuedFacts) {
+function issuedEntry(issued: IssuedCertificate) {
   return { outcome: "issued", client: issued.requestedBy, profile: issued.profile, serial: issued.serialNumber, cn: issued.commonName, sans: issued.sans };
 }
 

@@ -1,13 +1,14 @@
 // `certwright list`: the service's inventory (GET /api/v1/certificates), filtered, as a table for
 // people or JSON lines for scripts; `--all` follows the cursors to the last page.
 import { parseDuration } from "../../profiles/duration.js";
+import type { CertificateSummary } from "../../schemas/wire.js";
 import { UsageError } from "../options.js";
 import { adminHeaders, readAdminToken } from "./auth.js";
 import { ClientError, exitCodes } from "./errors.js";
 import { commonFlags, expectPositionals, parseArgs, renderHelp, type FlagSpec } from "./flags.js";
 import { getService, parseRemote } from "./http.js";
 import { printJson, printMessages } from "./output.js";
-import { shortTime, type CertificateRecordView } from "./revoke.js";
+import { shortTime } from "./revoke.js";
 
 const flags: FlagSpec[] = [
   commonFlags.remote,
@@ -81,7 +82,7 @@ function checkFlags(get: (name: string) => string | undefined): void {
 }
 
 /** The records as a table with a header, columns padded to their widest entry. */
-export function renderTable(records: CertificateRecordView[]): string {
+export function renderTable(records: Partial<CertificateSummary>[]): string {
   const rows = [
     ["SERIAL", "STATUS", "NOT AFTER", "PROFILE", "CN", "SANS"],
     ...records.map((r) => [
@@ -98,7 +99,8 @@ export function renderTable(records: CertificateRecordView[]): string {
 }
 
 interface Page {
-  certificates: CertificateRecordView[];
+  /** Partial: the wire type, read as another process's JSON (an older service's too) whose fields may be missing. */
+  certificates: Partial<CertificateSummary>[];
   next_cursor: string | null;
 }
 
@@ -120,7 +122,7 @@ export async function listCommand(argv: string[], env: NodeJS.ProcessEnv): Promi
   }
 
   // Every page is read before anything is printed: a failure on a later page prints nothing on stdout.
-  const records: CertificateRecordView[] = [];
+  const records: Partial<CertificateSummary>[] = [];
   const seen = new Set<string>();
   let more: string | null = null;
   for (;;) {

@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { buildCsr } from "../../pki/csr.js";
 import { sanList } from "../../pki/hosts.js";
 import { generatePrivateKey } from "../../pki/keys.js";
-import { readCertificateSummary, type CertificateSummary } from "../../pki/read-certificate.js";
+import { readCertificateFacts, type CertificateFacts } from "../../pki/read-certificate.js";
 import { UsageError } from "../options.js";
 import { readAuthKey } from "./auth.js";
 import { ClientError, exitCodes } from "./errors.js";
@@ -112,9 +112,9 @@ export function drawRenewalPoint(notBefore: Date, notAfter: Date, random: () => 
   return { at: new Date(notBefore.getTime() + lifetime * fraction), fraction };
 }
 
-function readSummary(path: string): CertificateSummary {
+function readSummary(path: string): CertificateFacts {
   try {
-    return readCertificateSummary(readText(path, "--cert"));
+    return readCertificateFacts(readText(path, "--cert"));
   } catch (error) {
     if (error instanceof ClientError) throw error;
     throw new ClientError(`--cert: ${path}: ${(error as Error).message}`);
@@ -143,14 +143,14 @@ class Renewer {
   }
 
   /** Makes the new pair and swaps it in, under the lock. Returns the new certificate. */
-  private async replace(summary: CertificateSummary, oldPem: string): Promise<CertificateSummary> {
+  private async replace(summary: CertificateFacts, oldPem: string): Promise<CertificateFacts> {
     const { options } = this;
     const key = await generatePrivateKey(summary.keySpec);
     const csr = buildCsr(summary.subject, summary.sans, key);
     const signed: Output = await signCsr(options.remote, { csr: csr.pem, profile: options.profile, label: options.label, authKey: options.authKey });
-    let fresh: CertificateSummary;
+    let fresh: CertificateFacts;
     try {
-      fresh = readCertificateSummary(signed.cert);
+      fresh = readCertificateFacts(signed.cert);
     } catch (error) {
       throw new ClientError(`the service answered with a certificate that cannot be read (${(error as Error).message}); nothing was replaced`);
     }
@@ -173,7 +173,7 @@ class Renewer {
    * One look at the pair: finish an interrupted swap, then renew when due (or forced). Returns
    * whether the pair changed, and the certificate now in place with its drawn renewal point.
    */
-  async check(force: boolean, drawn: Map<string, { at: Date; fraction: number }>): Promise<{ renewed: boolean; summary: CertificateSummary }> {
+  async check(force: boolean, drawn: Map<string, { at: Date; fraction: number }>): Promise<{ renewed: boolean; summary: CertificateFacts }> {
     const { options } = this;
     const release = lockPair(options.paths);
     try {
@@ -227,7 +227,7 @@ class Renewer {
   }
 
   /** When the certificate in place will be due, as the log line of a run that did nothing says it. */
-  describeNotDue(summary: CertificateSummary, point: { at: Date; fraction: number }): string {
+  describeNotDue(summary: CertificateFacts, point: { at: Date; fraction: number }): string {
     return `${this.options.paths.cert} is not due: renewal point ${iso(point.at)} (${percent(point.fraction)} of its lifetime, drawn this run in 70-90%), expires ${iso(summary.notAfter)}; nothing to do`;
   }
 

@@ -3,6 +3,7 @@
 import { CertwrightError } from "../../errors.js";
 import { readCertificateIds, type CertificateIds } from "../../pki/read-certificate.js";
 import { parseRevocationReason, parseSerial } from "../../pki/revocation.js";
+import type { CertificateSummary } from "../../schemas/wire.js";
 import { UsageError } from "../options.js";
 import { adminHeaders, readAdminToken } from "./auth.js";
 import { ClientError, exitCodes } from "./errors.js";
@@ -39,24 +40,6 @@ export const revokeHelp = () =>
     flags,
     revokeExitCodes,
   );
-
-/** The inventory's record of a certificate, as revoke and list answer it. */
-export interface CertificateRecordView {
-  serial_number?: string;
-  serial_hex?: string;
-  authority_key_id?: string;
-  status?: string;
-  reason?: string;
-  revoked_at?: string | null;
-  common_name?: string;
-  sans?: string[];
-  not_before?: string;
-  not_after?: string;
-  issued_at?: string;
-  profile?: string;
-  ca_label?: string;
-  requested_by?: string | null;
-}
 
 /** An RFC 3339 time without the milliseconds the service's records carry. */
 export function shortTime(time: string | null | undefined): string {
@@ -115,7 +98,7 @@ export async function revokeCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
   if (authorityKeyId !== undefined) request.authority_key_id = authorityKeyId.trim().replace(/:/g, "").toLowerCase();
   if (reason !== undefined) request.reason = reason.trim();
 
-  const { result, messages } = await callService<CertificateRecordView | null>(remote, "revoke", jsonBytes(request), adminHeaders(token));
+  const { result, messages } = await callService<Partial<CertificateSummary> | null>(remote, "revoke", jsonBytes(request), adminHeaders(token));
   const record = result ?? {};
   if (get("json") === "true") {
     printMessages("revoke", messages);

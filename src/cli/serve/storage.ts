@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import type { Metrics } from "../../api/metrics.js";
 import type { CertificateRecorder } from "../../authority/authority.js";
-import { CertificateStore, type NewCertificate } from "../../store/certificate-store.js";
+import type { IssuedCertificate } from "../../model/issued-certificate.js";
+import { CertificateStore } from "../../store/certificate-store.js";
 import { captureDatabaseFiles } from "../../store/database-files.js";
 import { DatabaseHealth } from "../../store/database-health.js";
 import { GroupCommitRecorder } from "../../store/group-commit.js";
@@ -32,7 +33,7 @@ export interface Storage {
   /** Reads on the main thread (certinfo, the inventory's lookups by serial). */
   store: CertificateStore;
   /** What the authority records into: group-committed by the writer thread, read back from the store. */
-  recorder: Omit<CertificateRecorder, "insert"> & { insert(record: NewCertificate): Promise<void> };
+  recorder: Omit<CertificateRecorder, "insert"> & { insert(record: IssuedCertificate): Promise<void> };
   /** Whether writes can still reach the live database files (readiness). */
   health: DatabaseHealth;
   /** Replay nonces and rate-limit counts, when either is configured: they outlive restarts. */
@@ -97,7 +98,7 @@ export async function openStorage(options: ServeOptions, { ca, metrics, log, not
     await Promise.allSettled([...inserting]);
     await writer.close();
   });
-  const insert = (record: NewCertificate) => {
+  const insert = (record: IssuedCertificate) => {
     const committed = groupCommit.insert(record);
     inserting.add(committed);
     const settled = () => inserting.delete(committed);

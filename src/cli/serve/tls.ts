@@ -1,6 +1,7 @@
 import type { Server } from "node:https";
 import { createSecureContext } from "node:tls";
 import type { FastifyBaseLogger } from "fastify";
+import { issuedCertificate } from "../../model/issued-certificate.js";
 import { ServingCertificate, type ServingPair } from "../../authority/serving-certificate.js";
 import type { ServeOptions } from "../options.js";
 import { StartupError } from "../startup-error.js";
@@ -58,20 +59,7 @@ export async function issueServingTls(
   const { ca, storage } = parts;
   const { clientCa } = parts.client;
   const serving = new ServingCertificate(ca.ca, options.tlsHosts, options.tlsLifetimeMs, (issued) =>
-    storage.recorder.insert({
-      serialNumber: issued.serialNumber,
-      authorityKeyId: issued.authorityKeyId,
-      caLabel: ca.ca.label,
-      profile: "serving",
-      expiry: issued.notAfter,
-      pem: issued.pem,
-      issuedAt: new Date(),
-      notBefore: issued.notBefore,
-      metadata: null,
-      sans: issued.sans,
-      commonName: issued.commonName,
-      requestedBy: "certwright",
-    }),
+    storage.recorder.insert({ ...issuedCertificate(issued, { caLabel: ca.ca.label, issuedAt: new Date(), requestedBy: "certwright" }), profile: "serving" }),
   );
   let pair: ServingPair = await serving.issue();
   parts.note(`serving TLS with a certificate of its own CA for ${serving.describe()}`);
