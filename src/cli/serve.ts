@@ -28,7 +28,7 @@ import { GuardStore } from "../store/guard-store.js";
 import { captureDatabaseFiles } from "../store/database-files.js";
 import { DatabaseHealth } from "../store/database-health.js";
 import { WriterThread } from "../store/writer-client.js";
-import type { ThreadEvent } from "../thread-supervisor.js";
+import type { ThreadEvent } from "../threads/supervised-thread.js";
 import { packageRoot, type ServeOptions } from "./options.js";
 import { StartupError } from "./startup-error.js";
 import { caIdentity, checkDatabase, databaseOfSomeCa, lockDataDir, removeTemporaries, syncDirectory, writeNewFile } from "./data-dir.js";

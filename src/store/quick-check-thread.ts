@@ -1,7 +1,7 @@
 // Runs PRAGMA quick_check on its own connection, off the thread that starts the service, so the
 // start can wait for it a bounded time and go on without it on a large database.
 import { parentPort, workerData } from "node:worker_threads";
-import { lowerThreadPriority } from "../thread-priority.js";
+import { lowerThreadPriority } from "../threads/priority.js";
 import { runQuickCheck } from "./quick-check.js";
 
 const { path, maxErrors } = workerData as { path: string; maxErrors: number };

@@ -1,6 +1,6 @@
 import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
-import { threadEntry } from "../thread-entry.js";
+import { threadEntry } from "../threads/entry.js";
 
 const entry = threadEntry(import.meta.url, "quick-check-thread").url;
 
