@@ -46,6 +46,11 @@ export interface SupervisedThreadOptions {
 export interface LazyThreadOptions extends Omit<SupervisedThreadOptions, "handshake" | "restartBlocked" | "onRestarted" | "minBackoffMs" | "maxBackoffMs"> {
   /** An idle thread is stopped after this long, so a quiet service gives its memory back; default 60 s. */
   idleMs?: number;
+  /**
+   * Default true: the process stays alive while a call waits for the thread (nothing else may keep
+   * it alive, as under inject). False for work the process may leave unfinished when it ends.
+   */
+  holdsProcess?: boolean;
 }
 
 interface PendingCall {
@@ -79,6 +84,7 @@ export class SupervisedThread<Api extends ThreadApi> {
     private readonly options: SupervisedThreadOptions,
     /** Set for a lazy thread: how long it may idle before it is stopped. */
     private readonly idleMs?: number,
+    private readonly holdsProcess = true,
   ) {
     this.backoffMs = options.minBackoffMs ?? 100;
   }
@@ -105,10 +111,10 @@ export class SupervisedThread<Api extends ThreadApi> {
   /**
    * A thread for work the HTTP thread must not do itself, started on the first call (a service
    * that never needs it pays nothing) and stopped when idle. It keeps the process alive only while
-   * a call waits for it.
+   * a call waits for it, if at all (`holdsProcess`).
    */
   static lazy<Api extends ThreadApi>(options: LazyThreadOptions): SupervisedThread<Api> {
-    const thread = new SupervisedThread<Api>(options, options.idleMs ?? 60_000);
+    const thread = new SupervisedThread<Api>(options, options.idleMs ?? 60_000, options.holdsProcess);
     thread.reason = "not started";
     return thread;
   }
@@ -159,8 +165,7 @@ export class SupervisedThread<Api extends ThreadApi> {
     const call = { id, method, args } as ThreadCall<Api>;
     if (this.idleMs !== undefined) {
       clearTimeout(this.idleTimer);
-      // Held while a call waits for it (nothing else may keep the process alive, as under inject).
-      worker.ref();
+      if (this.holdsProcess) worker.ref();
     }
     if (this.options.batchPerTurn) {
       this.outbox.push(call);
