@@ -23,7 +23,7 @@ export interface RemoteError {
 export type ThreadReply = { id: number; value: unknown } | { id: number; error: RemoteError };
 
 /** The one message that is not an array of replies: the thread has loaded and serves its API. */
-export const readyMessage = { ready: true } as const;
+const readyMessage = { ready: true } as const;
 
 export interface ServeOptions {
   /**

@@ -1,11 +1,13 @@
 import { Worker, type ResourceLimits } from "node:worker_threads";
 import type { ThreadEntry } from "./entry.js";
-import type { RemoteError, ThreadApi, ThreadCall, ThreadReply } from "./rpc.js";
+import type { RemoteError, ThreadApi, ThreadReply } from "./rpc.js";
+import { ThreadCalls, type ThreadCallsOptions } from "./thread-calls.js";
 
 /** What a supervisor tells the service's log: a thread stopped, or came back. */
 export type ThreadEvent = { level: "error" | "info"; message: string; error?: unknown };
 
-export interface SupervisedThreadOptions {
+/** Besides these, how calls are posted (batchPerTurn) and what a call that cannot be copied fails with (unsendable). */
+export interface SupervisedThreadOptions extends Pick<ThreadCallsOptions, "batchPerTurn" | "unsendable"> {
   /** Names the thread in the log, in readiness and in errors: "signer thread 2". */
   name: string;
   /** The module it runs, from `threadEntry`; it serves its API with `serveApi`. */
@@ -19,18 +21,10 @@ export interface SupervisedThreadOptions {
    * failure there fails the start. Default false: up as soon as it is made, calls wait in its queue.
    */
   handshake?: boolean;
-  /**
-   * Calls made in one turn of the event loop go to the thread as one message after it: a message
-   * costs both threads a wake-up and an event dispatch, which under load cost as much as the
-   * copying. Default false: each call is posted at once.
-   */
-  batchPerTurn?: boolean;
   /** The error a call fails with when the thread is down, closed or stops under it; default `new Error(reason)`. */
   callFailure?(reason: string): Error;
   /** The error a call fails with when its function threw in the thread; default `new Error("NAME: message")`. */
   remoteError?(error: RemoteError): Error;
-  /** The error a call fails with when its arguments cannot be copied to the thread; default the copy's own error. */
-  unsendable?(error: unknown): Error;
   /** Undefined when a restart may go ahead; otherwise why the thread stays down (and it is not retried). */
   restartBlocked?(): string | undefined;
   /** After a restart came up: the pool hands it work again (refills spares, sends a newer config...). */
@@ -53,11 +47,6 @@ export interface LazyThreadOptions extends Omit<SupervisedThreadOptions, "handsh
   holdsProcess?: boolean;
 }
 
-interface PendingCall {
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-}
-
 /**
  * One worker thread serving an API (see `serveApi`), under the one policy every thread of the
  * service follows: if it exits or throws, the calls it was working on fail at once (a caller never
@@ -70,10 +59,7 @@ export class SupervisedThread<Api extends ThreadApi> {
   private up = false;
   private closed = false;
   private reason: string | undefined = "starting";
-  private readonly calls = new Map<number, PendingCall>();
-  private nextId = 1;
-  private outbox: ThreadCall<Api>[] = [];
-  private flushScheduled = false;
+  private readonly calls: ThreadCalls<Api>;
   private backoffMs: number;
   private upSince = 0;
   private everUp = false;
@@ -87,6 +73,13 @@ export class SupervisedThread<Api extends ThreadApi> {
     private readonly holdsProcess = true,
   ) {
     this.backoffMs = options.minBackoffMs ?? 100;
+    this.calls = new ThreadCalls<Api>({
+      worker: () => this.current,
+      batchPerTurn: options.batchPerTurn,
+      remoteError: options.remoteError ?? ((error) => new Error(`${options.name}: ${error.message}`)),
+      unsendable: options.unsendable,
+      onIdle: () => this.idle(),
+    });
   }
 
   /** Starts a thread kept running; rejects if it fails before it is up, so a bad start stops the service's start. */
@@ -160,68 +153,15 @@ export class SupervisedThread<Api extends ThreadApi> {
     }
     const worker = this.current;
     if (!this.up || !worker) return Promise.reject(this.failure(`${name} is down (${this.down ?? "not running"})`));
-    const id = this.nextId++;
-    const answer = new Promise<Awaited<ReturnType<Api[K]>>>((resolve, reject) => this.calls.set(id, { resolve: resolve as (value: unknown) => void, reject }));
-    const call = { id, method, args } as ThreadCall<Api>;
     if (this.idleMs !== undefined) {
       clearTimeout(this.idleTimer);
       if (this.holdsProcess) worker.ref();
     }
-    if (this.options.batchPerTurn) {
-      this.outbox.push(call);
-      this.scheduleFlush();
-    } else {
-      this.send([call]);
-    }
-    return answer;
+    return this.calls.call(method, args);
   }
 
   private failure(reason: string): Error {
     return this.options.callFailure?.(reason) ?? new Error(reason);
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      const calls = this.outbox;
-      this.outbox = [];
-      if (calls.length > 0) this.send(calls);
-    });
-  }
-
-  /**
-   * Posts calls. A call that cannot be copied (a value too deep for structured clone, or one it
-   * refuses) fails alone: a batch is posted again one call at a time, and a throw here must not
-   * escape a setImmediate, where it would end the process.
-   */
-  private send(calls: ThreadCall<Api>[]): void {
-    try {
-      this.current!.postMessage(calls);
-    } catch (error) {
-      if (calls.length > 1) {
-        for (const call of calls) this.send([call]);
-        return;
-      }
-      this.settle(calls[0]!.id, { error: this.options.unsendable?.(error) ?? error });
-    }
-  }
-
-  private settle(id: number, outcome: { value: unknown } | { error: unknown }): void {
-    const call = this.calls.get(id);
-    if (!call) return;
-    this.calls.delete(id);
-    if ("value" in outcome) call.resolve(outcome.value);
-    else call.reject(outcome.error);
-    if (this.calls.size === 0) this.idle();
-  }
-
-  private answer(replies: ThreadReply[]): void {
-    for (const reply of replies) {
-      if ("value" in reply) this.settle(reply.id, { value: reply.value });
-      else this.settle(reply.id, { error: this.options.remoteError?.(reply.error) ?? new Error(`${this.options.name}: ${reply.error.message}`) });
-    }
   }
 
   /** A lazy thread with nothing to do lets the process go, and is stopped if it stays so. */
@@ -254,7 +194,7 @@ export class SupervisedThread<Api extends ThreadApi> {
         resolve();
       };
       worker.on("message", (message: ThreadReply[] | { ready: true }) => {
-        if (Array.isArray(message)) this.answer(message);
+        if (Array.isArray(message)) this.calls.answer(message);
         else if (!this.up && handshake && this.current === worker) becameUp();
       });
       worker.on("error", (error) => (failure = error));
@@ -289,11 +229,8 @@ export class SupervisedThread<Api extends ThreadApi> {
   }
 
   private failCalls(reason: string): void {
-    const calls = [...this.calls.values()];
-    this.calls.clear();
-    this.outbox = [];
     clearTimeout(this.idleTimer);
-    for (const call of calls) call.reject(this.failure(reason));
+    this.calls.failAll(() => this.failure(reason));
   }
 
   private scheduleRestart(why: string): void {
