@@ -1,12 +1,13 @@
 // The CRL thread: reads what a CRL lists and signs it, on a connection of its own, so re-signing a
 // CRL of thousands of entries (~100-150 ms at 10,000) never holds up the thread that serves HTTP.
-import { parentPort, workerData } from "node:worker_threads";
+import { workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { loadCertificateAuthority } from "../pki/ca.js";
 import { buildCrl } from "../pki/crl.js";
 import { busyTimeoutMs } from "../store/database.js";
 import { Inventory } from "../store/inventory.js";
-import { lowerThreadPriority } from "../thread-priority.js";
+import { lowerThreadPriority } from "../threads/priority.js";
+import { serveApi } from "../threads/rpc.js";
 
 export interface CrlThreadData {
   /** The certificate database, already migrated by the main thread. */
@@ -17,14 +18,11 @@ export interface CrlThreadData {
 }
 
 /** The CRL number is taken by the main thread (it writes); this thread only reads and signs. */
-export interface CrlThreadRequest {
-  id: number;
+export interface CrlRequest {
   crlNumber: bigint;
   thisUpdateMs: number;
   nextUpdateMs: number;
 }
-
-export type CrlThreadReply = { id: number; der: Uint8Array } | { id: number; error: string };
 
 const data = workerData as CrlThreadData;
 // Below the HTTP thread and the signers, as the inventory reader is: a relying party can wait for a
@@ -36,19 +34,20 @@ db.pragma(`busy_timeout = ${busyTimeoutMs}`);
 db.pragma("query_only = ON");
 const inventory = new Inventory(db);
 
-parentPort!.on("message", (request: CrlThreadRequest) => {
-  let reply: CrlThreadReply;
-  try {
+const crlApi = {
+  /** The CA's CRL, DER, listing what is revoked and unexpired at `thisUpdateMs`. */
+  sign(request: CrlRequest): Uint8Array {
     const thisUpdate = new Date(request.thisUpdateMs);
     const revoked = inventory.revokedUnexpired(ca.subjectKeyId, thisUpdate).map((entry) => ({
       serial: BigInt(entry.serialNumber),
       revokedAt: entry.revokedAt,
       reason: entry.reason,
     }));
-    const der = buildCrl(ca, { crlNumber: request.crlNumber, thisUpdate, nextUpdate: new Date(request.nextUpdateMs), revoked });
-    reply = { id: request.id, der };
-  } catch (error) {
-    reply = { id: request.id, error: (error as Error).message };
-  }
-  parentPort!.postMessage(reply);
-});
+    return buildCrl(ca, { crlNumber: request.crlNumber, thisUpdate, nextUpdate: new Date(request.nextUpdateMs), revoked });
+  },
+};
+
+/** What the CRL thread does, called through RevocationService. */
+export type CrlApi = typeof crlApi;
+
+serveApi(crlApi);

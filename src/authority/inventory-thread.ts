@@ -1,19 +1,17 @@
 // The inventory reader thread: listing pages (index walks, row fetches, summaries) runs here on a
 // connection of its own, so a broad query never holds up the thread that serves HTTP.
-import { parentPort, workerData } from "node:worker_threads";
+import { workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { Inventory } from "../store/inventory.js";
-import { lowerThreadPriority } from "../thread-priority.js";
+import { lowerThreadPriority } from "../threads/priority.js";
+import { serveApi } from "../threads/rpc.js";
 import { busyTimeoutMs } from "../store/database.js";
-import { listPageJson, type ListedPageJson, type PageRequest } from "./inventory-page.js";
+import { listPageJson, type PageRequest } from "./inventory-page.js";
 
 export interface InventoryThreadData {
   /** The certificate database, already migrated by the main thread. */
   path: string;
 }
-
-export type InventoryThreadRequest = { id: number } & PageRequest;
-export type InventoryThreadReply = { id: number; page: ListedPageJson } | { id: number; error: string };
 
 const { path } = workerData as InventoryThreadData;
 // Below the HTTP thread (0) and the signers (5), as the key generation threads are: a broad listing
@@ -25,12 +23,11 @@ db.pragma(`busy_timeout = ${busyTimeoutMs}`);
 db.pragma("query_only = ON");
 const inventory = new Inventory(db);
 
-parentPort!.on("message", (request: InventoryThreadRequest) => {
-  let reply: InventoryThreadReply;
-  try {
-    reply = { id: request.id, page: listPageJson(inventory, request) };
-  } catch (error) {
-    reply = { id: request.id, error: (error as Error).message };
-  }
-  parentPort!.postMessage(reply);
-});
+const inventoryApi = {
+  page: (request: PageRequest) => listPageJson(inventory, request),
+};
+
+/** What the inventory reader thread does, called through InventoryReader. */
+export type InventoryApi = typeof inventoryApi;
+
+serveApi(inventoryApi);

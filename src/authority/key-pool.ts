@@ -1,11 +1,11 @@
-import { Worker } from "node:worker_threads";
 import { CertwrightError } from "../errors.js";
-import { threadEntry } from "../thread-entry.js";
-import { SupervisedThread, type ThreadEvent } from "../thread-supervisor.js";
+import { threadEntry } from "../threads/entry.js";
+import { SupervisedThread, type ThreadEvent } from "../threads/supervised-thread.js";
+import type { KeygenApi } from "./keygen-thread.js";
 
-const { url: entry, built } = threadEntry(import.meta.url, "keygen-thread");
-// The thread's own code is tiny; the limits apply to the built service (a TypeScript loader, in tests, needs more).
-const resourceLimits = built ? { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 } : undefined;
+const entry = threadEntry(import.meta.url, "keygen-thread");
+// The thread's own code is tiny.
+const resourceLimits = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 };
 
 export interface KeyPoolOptions {
   /** Generation threads, each at a low scheduling priority. */
@@ -23,10 +23,9 @@ export interface KeyPoolOptions {
  * dies fails the keys it was making at once (503) and is restarted (see SupervisedThread).
  */
 export class KeyPool {
-  private readonly threads: SupervisedThread[] = [];
+  private readonly threads: SupervisedThread<KeygenApi>[] = [];
   private readonly spares = new Map<number, string[]>();
   private readonly filling = new Map<number, number>();
-  private nextId = 1;
   private closed = false;
 
   constructor(
@@ -34,13 +33,10 @@ export class KeyPool {
     onEvent?: (event: ThreadEvent) => void,
   ) {
     for (let i = 0; i < options.threads; i++) {
-      const thread = SupervisedThread.launchNow({
+      const thread = SupervisedThread.launchNow<KeygenApi>({
         name: `key generation thread ${i + 1}`,
-        create: () => new Worker(entry, { resourceLimits }),
-        onMessage: (message) => {
-          const { id, pem } = message as { id: number; pem: string };
-          thread.settle(id, { value: pem });
-        },
+        entry,
+        resourceLimits,
         callFailure: (reason) => new CertwrightError("notReady", `the RSA key for this request could not be made: ${reason}; try again`),
         onRestarted: () => {
           for (const size of options.sizes) this.refill(size);
@@ -53,7 +49,7 @@ export class KeyPool {
   }
 
   /** The threads, for readiness and for tests that stop one as a crash would. */
-  get supervised(): readonly SupervisedThread[] {
+  get supervised(): readonly SupervisedThread<KeygenApi>[] {
     return this.threads;
   }
 
@@ -63,8 +59,7 @@ export class KeyPool {
       return Promise.reject(new CertwrightError("notReady", "no key generation thread is running (they are restarting); try again"));
     }
     const thread = up.reduce((best, t) => (t.inFlight < best.inFlight ? t : best));
-    const id = this.nextId++;
-    return thread.call<string>(id, { id, size });
+    return thread.call("generate", size);
   }
 
   /** Makes spares on idle threads only, one each at a time, so a request never queues behind many spares. */

@@ -17,11 +17,11 @@ import {
 import { parseRevocationReason, serialToDecimal } from "../pki/revocation.js";
 import type { CertificateSummary, OcspSignRequest, RevokeRequest } from "../schemas/wire.js";
 import type { Inventory } from "../store/inventory.js";
-import { threadEntry } from "../thread-entry.js";
-import type { CrlThreadData, CrlThreadReply, CrlThreadRequest } from "./crl-thread.js";
+import { threadEntry } from "../threads/entry.js";
+import { SupervisedThread } from "../threads/supervised-thread.js";
+import type { CrlApi, CrlThreadData } from "./crl-thread.js";
 import { findRecord } from "./inventory.js";
 import { toSummary } from "../model/certificate-summary.js";
-import { LazyThread } from "./lazy-thread.js";
 
 const crlThreadEntry = threadEntry(import.meta.url, "crl-thread");
 
@@ -73,7 +73,7 @@ export class RevocationService {
   /** Grows with each revocation; a cached CRL of an older generation is re-signed before it is served. */
   private generation = 0;
   /** Where CRLs are read and signed, off the HTTP thread; none for an in-memory database (tests). */
-  private readonly crlThread: LazyThread<Omit<CrlThreadRequest, "id">, CrlThreadReply> | undefined;
+  private readonly crlThread: SupervisedThread<CrlApi> | undefined;
   private readonly ocspSigner: OcspSigner;
   private readonly caCertificate: X509Certificate;
 
@@ -91,10 +91,10 @@ export class RevocationService {
     this.crlThread =
       path === undefined
         ? undefined
-        : new LazyThread({
+        : SupervisedThread.lazy<CrlApi>({
             name: "the CRL thread",
             entry: crlThreadEntry,
-            workerData: { path, caCertificate: ca.pem, caKey: ca.key.pem, label: ca.label } satisfies CrlThreadData,
+            workerData: () => ({ path, caCertificate: ca.pem, caKey: ca.key.pem, label: ca.label }) satisfies CrlThreadData,
             // Room for a CRL of 100,000 entries (measured; 300,000 ran out); a small young generation keeps RSS down.
             resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
           });
@@ -169,10 +169,9 @@ export class RevocationService {
     // A CRL the thread cannot make (one too large for its heap, a thread that died) is made here,
     // with the number already taken: slower for everyone else for that moment, but never no CRL.
     const der = this.crlThread
-      ? this.crlThread.call({ crlNumber, thisUpdateMs: now.getTime(), nextUpdateMs: nextUpdate.getTime() }).then(
-          (reply) => reply.der,
-          () => this.signCrlHere(now, nextUpdate, crlNumber),
-        )
+      ? this.crlThread
+          .call("sign", { crlNumber, thisUpdateMs: now.getTime(), nextUpdateMs: nextUpdate.getTime() })
+          .catch(() => this.signCrlHere(now, nextUpdate, crlNumber))
       : Promise.resolve(this.signCrlHere(now, nextUpdate, crlNumber));
     const entry: CachedCrl = { der, thisUpdate: now, lifetimeMs, generation: this.generation };
     der.catch(() => {

@@ -1,25 +1,19 @@
-import { Worker } from "node:worker_threads";
 import { CertwrightError } from "../errors.js";
-import { threadEntry } from "../thread-entry.js";
-import { SupervisedThread, type ThreadEvent } from "../thread-supervisor.js";
+import { threadEntry } from "../threads/entry.js";
+import { SupervisedThread, type ThreadEvent } from "../threads/supervised-thread.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
 import type { NewCertRequest, SignRequest } from "../schemas/wire.js";
 import type { CertificateInfo } from "../pki/describe.js";
 import { keptGenerations, type NewCertOutcome, type SignerCertificate, type SignerLike } from "./signer.js";
-import type { ConfigDocumentGeneration, SignerCall, SignerReply, SignerThreadData, SignerWorkerData } from "./signer-worker.js";
+import type { ConfigDocumentGeneration, SignerApi, SignerThreadData, SignerWorkerData } from "./signer-worker.js";
 
-const { url: workerEntry, built } = threadEntry(import.meta.url, "signer-worker");
+const entry = threadEntry(import.meta.url, "signer-worker");
 
-/**
- * A signer's heap holds a few requests at a time; small limits keep each thread's footprint small.
- * They apply to the built service: in tests the thread also compiles TypeScript, which needs more.
- */
-const workerHeap = built ? { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } : undefined;
+/** A signer's heap holds a few requests at a time; small limits keep each thread's footprint small. */
+const resourceLimits = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 };
 
 interface Slot {
-  thread: SupervisedThread;
-  /** Calls not yet posted: they leave together once this turn of the event loop ends. */
-  outbox: SignerCall[];
+  thread: SupervisedThread<SignerApi>;
   /** The newest config generation the running worker was started with or sent. */
   knows: number;
 }
@@ -28,12 +22,11 @@ interface Slot {
  * Worker threads that do the CPU work of signing (CSR checks, DER, signatures, key generation),
  * so the main thread only serves HTTP and writes the database. Each call goes to the running worker
  * with the fewest calls in flight; a worker that dies fails its calls at once (503) and is
- * restarted (see SupervisedThread), with the config generations kept so far.
+ * restarted (see SupervisedThread), with the config generations kept so far. The calls made in one
+ * turn of the event loop (the requests read from every ready socket) go to each worker as one message.
  */
 export class SignerPool implements SignerLike {
   private readonly slots: Slot[] = [];
-  private nextId = 1;
-  private flushScheduled = false;
   /** The config generations a worker spawned now must know: those that calls in flight may name. */
   private configs: ConfigDocumentGeneration[];
 
@@ -66,117 +59,65 @@ export class SignerPool implements SignerLike {
   }
 
   /** The threads, for readiness and for tests that stop one as a crash would. */
-  get supervised(): readonly SupervisedThread[] {
+  get supervised(): readonly SupervisedThread<SignerApi>[] {
     return this.slots.map((slot) => slot.thread);
   }
 
   private async spawn(number: number): Promise<void> {
     const { caCertificate, caKey, label } = this.data;
-    const slot: Slot = { thread: undefined as unknown as SupervisedThread, outbox: [], knows: 0 };
-    slot.thread = await SupervisedThread.start({
+    const slot: Slot = { thread: undefined as unknown as SupervisedThread<SignerApi>, knows: 0 };
+    slot.thread = await SupervisedThread.start<SignerApi>({
       name: `signer thread ${number}`,
-      create: () => {
-        const workerData: SignerThreadData = { caCertificate, caKey, label, configs: this.configs };
+      entry,
+      workerData: () => {
         slot.knows = this.configs[this.configs.length - 1]!.generation;
-        return new Worker(workerEntry, { workerData, resourceLimits: workerHeap });
+        return { caCertificate, caKey, label, configs: this.configs } satisfies SignerThreadData;
       },
+      resourceLimits,
+      handshake: true,
+      batchPerTurn: true,
       // A reload while the thread was restarting did not reach it: it gets what it missed first.
       onRestarted: () => {
         for (const entry of this.configs.filter((c) => c.generation > slot.knows)) {
-          this.call("useConfig", [entry], slot).catch(this.onError);
-        }
-      },
-      handshake: true,
-      onMessage: (message) => {
-        for (const reply of message as SignerReply[]) {
-          if ("value" in reply) slot.thread.settle(reply.id, { value: reply.value });
-          else if ("kind" in reply.error) slot.thread.settle(reply.id, { error: new CertwrightError(reply.error.kind, reply.error.message) });
-          else slot.thread.settle(reply.id, { error: new Error(`signer worker: ${reply.error.internal}`) });
+          slot.thread.call("useConfig", entry).catch(this.onError);
         }
       },
       callFailure: (reason) => new CertwrightError("notReady", `the request could not be signed: ${reason}; try again`),
+      remoteError: (error) => (error.kind ? new CertwrightError(error.kind, error.message) : new Error(`signer worker: ${error.stack ?? error.message}`)),
+      unsendable: (error) => {
+        this.onError(error);
+        return new CertwrightError("invalidRequest", "the request could not be handed to a signer thread (a value nested too deeply or too large); send it without free-form fields such as metadata");
+      },
       onEvent: this.onEvent,
     });
     this.slots.push(slot);
   }
 
-  private call<T>(method: SignerCall["method"], args: unknown[], slot?: Slot): Promise<T> {
-    const target = slot ?? this.pick();
-    if (!target) return Promise.reject(new CertwrightError("notReady", "no signer thread is running (they are restarting); try again"));
-    const id = this.nextId++;
-    const answer = target.thread.expect<T>(id);
-    // A thread that is down refuses at once; nothing to post.
-    if (target.thread.down === undefined) {
-      target.outbox.push({ id, method, args } as SignerCall);
-      this.scheduleFlush();
-    }
-    return answer;
-  }
-
   /** The running worker with the fewest calls in flight. */
-  private pick(): Slot | undefined {
-    let best: Slot | undefined;
-    for (const slot of this.slots) {
-      if (slot.thread.down !== undefined) continue;
-      if (!best || slot.thread.inFlight < best.thread.inFlight) best = slot;
+  private pick(): SupervisedThread<SignerApi> {
+    let best: SupervisedThread<SignerApi> | undefined;
+    for (const { thread } of this.slots) {
+      if (thread.down !== undefined) continue;
+      if (!best || thread.inFlight < best.inFlight) best = thread;
     }
+    if (!best) throw new CertwrightError("notReady", "no signer thread is running (they are restarting); try again");
     return best;
   }
 
-  /**
-   * Calls made in one turn of the event loop (the requests read from every ready socket) go to each
-   * worker as one message after it: a message costs both threads a wake-up and an event dispatch,
-   * which under load cost as much as the copying.
-   */
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      for (const slot of this.slots) {
-        if (slot.outbox.length === 0) continue;
-        const calls = slot.outbox;
-        slot.outbox = [];
-        // A thread that stopped since has failed these calls already.
-        if (slot.thread.down === undefined) this.post(slot, calls);
-      }
-    });
-  }
-
-  /**
-   * Posts calls to a worker. A call that cannot be copied (a value too deep for structured clone,
-   * or one it refuses) fails alone: the batch is posted again one call at a time, and a throw here
-   * must not escape the setImmediate above, where it would end the process.
-   */
-  private post(slot: Slot, calls: SignerCall[]): void {
-    try {
-      slot.thread.post(calls);
-    } catch (error) {
-      if (calls.length > 1) {
-        for (const call of calls) this.post(slot, [call]);
-        return;
-      }
-      this.onError(error);
-      slot.thread.settle(calls[0]!.id, {
-        error: new CertwrightError("invalidRequest", "the request could not be handed to a signer thread (a value nested too deeply or too large); send it without free-form fields such as metadata"),
-      });
-    }
-  }
-
-  sign(request: SignRequest, generation?: number): Promise<SignerCertificate> {
+  async sign(request: SignRequest, generation?: number): Promise<SignerCertificate> {
     // Only what the signer reads crosses the thread: cfssl's free-form metadata and the fields
     // this thread has checked already (replay protection) stay here.
     const { metadata: _metadata, crl_override: _crlOverride, ReturnPrecert: _precert, timestamp: _timestamp, nonce: _nonce, ...signed } = request;
-    return this.call("sign", [signed, generation]);
+    return this.pick().call("sign", signed, generation);
   }
 
-  newCert(request: NewCertRequest, keyPem?: string, generation?: number): Promise<NewCertOutcome> {
-    return this.call("newCert", [request, keyPem, generation]);
+  async newCert(request: NewCertRequest, keyPem?: string, generation?: number): Promise<NewCertOutcome> {
+    return this.pick().call("newCert", request, keyPem, generation);
   }
 
   /** certinfo's parsing, off the HTTP thread (see the worker). */
-  describeCertificate(pem: string): Promise<CertificateInfo> {
-    return this.call("describeCertificate", [pem]);
+  async describeCertificate(pem: string): Promise<CertificateInfo> {
+    return this.pick().call("describeCertificate", pem);
   }
 
   /**
@@ -191,13 +132,13 @@ export class SignerPool implements SignerLike {
         .filter((slot) => slot.thread.down === undefined)
         .map((slot) => {
           slot.knows = generation;
-          return this.call("useConfig", [entry], slot);
+          return slot.thread.call("useConfig", entry);
         }),
     );
   }
 
-  reissue(certificatePem: string): Promise<{ pem: string; serialNumber: string }> {
-    return this.call("reissue", [certificatePem]);
+  async reissue(certificatePem: string): Promise<{ pem: string; serialNumber: string }> {
+    return this.pick().call("reissue", certificatePem);
   }
 
   async close(): Promise<void> {

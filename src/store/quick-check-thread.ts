@@ -1,10 +1,15 @@
 // Runs PRAGMA quick_check on its own connection, off the thread that starts the service, so the
 // start can wait for it a bounded time and go on without it on a large database.
-import { parentPort, workerData } from "node:worker_threads";
-import { lowerThreadPriority } from "../thread-priority.js";
+import { lowerThreadPriority } from "../threads/priority.js";
+import { serveApi } from "../threads/rpc.js";
 import { runQuickCheck } from "./quick-check.js";
 
-const { path, maxErrors } = workerData as { path: string; maxErrors: number };
 // On a large database it runs on after the start, beside the service: it must not slow what serves.
 lowerThreadPriority(19);
-parentPort!.postMessage(runQuickCheck(path, maxErrors));
+
+const quickCheckApi = { runQuickCheck };
+
+/** What the quick_check thread does, called through startQuickCheck. */
+export type QuickCheckApi = typeof quickCheckApi;
+
+serveApi(quickCheckApi);

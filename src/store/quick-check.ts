@@ -1,8 +1,9 @@
-import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
-import { threadEntry } from "../thread-entry.js";
+import { threadEntry } from "../threads/entry.js";
+import { SupervisedThread } from "../threads/supervised-thread.js";
+import type { QuickCheckApi } from "./quick-check-thread.js";
 
-const entry = threadEntry(import.meta.url, "quick-check-thread").url;
+const entry = threadEntry(import.meta.url, "quick-check-thread");
 
 /** What `PRAGMA quick_check` found: nothing (ok), the problems it lists, or that the file is no database. */
 export type QuickCheckResult = { ok: true } | { ok: false; problem: string };
@@ -38,13 +39,11 @@ export interface QuickCheck {
  * keep the process alive. Default `maxErrors` is 3.
  */
 export function startQuickCheck(path: string, maxErrors = 3): QuickCheck {
-  const worker = new Worker(entry, { workerData: { path, maxErrors } });
-  worker.unref();
-  const done = new Promise<QuickCheckResult>((resolve) => {
-    worker.once("message", resolve);
-    worker.once("error", (error) => resolve({ ok: false, problem: `the check itself failed: ${error.message}` }));
-    worker.once("exit", (code) => resolve({ ok: false, problem: `the check ended without an answer (exit code ${code})` }));
-  });
+  const thread = SupervisedThread.lazy<QuickCheckApi>({ name: "the quick_check thread", entry, holdsProcess: false });
+  const done = thread
+    .call("runQuickCheck", path, maxErrors)
+    .catch((error: Error): QuickCheckResult => ({ ok: false, problem: `the check itself failed: ${error.message}` }))
+    .finally(() => void thread.close());
   return {
     done,
     within(waitMs) {

@@ -1,14 +1,13 @@
-import { Worker } from "node:worker_threads";
-import { threadEntry } from "../thread-entry.js";
-import { SupervisedThread, type ThreadEvent } from "../thread-supervisor.js";
+import { threadEntry } from "../threads/entry.js";
+import { SupervisedThread, type ThreadEvent } from "../threads/supervised-thread.js";
 import type { IssuedCertificate } from "../model/issued-certificate.js";
 import { DuplicateSerialError } from "./certificate-store.js";
 import { captureDatabaseFiles } from "./database-files.js";
 import { DatabaseHealth, isUnwritableCode } from "./database-health.js";
 import type { BatchWriter } from "./group-commit.js";
-import type { WriterReply, WriterRequest, WriterThreadData } from "./writer-thread.js";
+import type { RescueOutcome, WriteOutcome, WriterApi, WriterThreadData } from "./writer-thread.js";
 
-const entry = threadEntry(import.meta.url, "writer-thread").url;
+const entry = threadEntry(import.meta.url, "writer-thread");
 
 export interface WriterThreadOptions {
   /** The health the writer reports each commit's outcome to; default: one of its own over the files as they are now. */
@@ -28,11 +27,8 @@ export class WriteRefusedError extends Error {
  * batch sent while it is down fails at once too (never waits for a thread that is gone).
  */
 export class WriterThread implements BatchWriter {
-  private readonly batches = new Map<number, readonly IssuedCertificate[]>();
-  private nextId = 1;
-
   private constructor(
-    private readonly thread: SupervisedThread,
+    private readonly thread: SupervisedThread<WriterApi>,
     readonly health: DatabaseHealth,
   ) {}
 
@@ -40,17 +36,17 @@ export class WriterThread implements BatchWriter {
   static async start(path: string, options: WriterThreadOptions = {}): Promise<WriterThread> {
     const health = options.health ?? new DatabaseHealth(captureDatabaseFiles(path));
     const workerData: WriterThreadData = { path, files: health.files };
-    let writer: WriterThread | undefined;
-    const thread = await SupervisedThread.start({
+    const thread = await SupervisedThread.start<WriterApi>({
       name: "database writer thread",
-      create: () => new Worker(entry, { workerData, resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 64 } }),
+      entry,
+      workerData: () => workerData,
+      resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 64 },
       handshake: true,
-      onMessage: (reply) => writer?.answer(reply as WriterReply),
       callFailure: (reason) => new WriteRefusedError(`nothing was committed: ${reason}`),
       restartBlocked: () => health.lost,
       onEvent: options.onEvent,
     });
-    writer = new WriterThread(thread, health);
+    const writer = new WriterThread(thread, health);
     health.attach(writer);
     return writer;
   }
@@ -61,58 +57,50 @@ export class WriterThread implements BatchWriter {
   }
 
   /** The supervised thread, for tests that stop it as a crash would. */
-  get supervised(): SupervisedThread {
+  get supervised(): SupervisedThread<WriterApi> {
     return this.thread;
   }
 
-  private answer(reply: WriterReply): void {
-    const records = this.batches.get(reply.id);
-    this.batches.delete(reply.id);
-    let outcome: { value: unknown } | { error: unknown };
-    if ("rescued" in reply) {
-      outcome = { value: reply.rescued };
-    } else if ("lost" in reply) {
-      this.health.markLost(reply.lost);
-      outcome = { error: new WriteRefusedError(`not recorded: ${reply.lost}`) };
-    } else if ("error" in reply) {
-      // A batch refused for itself (a constraint) says nothing of the database.
-      if (isUnwritableCode(reply.code)) this.health.failed(`${reply.code}: ${reply.error}`);
-      outcome = { error: new Error(`database write failed: ${reply.error}`) };
-    } else {
-      this.health.succeeded();
-      const results: (DuplicateSerialError | undefined)[] = (records ?? []).map(() => undefined);
-      for (const i of reply.duplicates) results[i] = new DuplicateSerialError(`serial ${records![i]!.serialNumber} is recorded already`);
-      outcome = { value: results };
+  /** Tells the health what a write met; rejects unless it committed. */
+  private committed(outcome: WriteOutcome): number[] {
+    if ("lost" in outcome) {
+      this.health.markLost(outcome.lost);
+      throw new WriteRefusedError(`not recorded: ${outcome.lost}`);
     }
-    this.thread.settle(reply.id, outcome);
+    if ("error" in outcome) {
+      // A batch refused for itself (a constraint) says nothing of the database.
+      if (isUnwritableCode(outcome.code)) this.health.failed(`${outcome.code}: ${outcome.error}`);
+      throw new Error(`database write failed: ${outcome.error}`);
+    }
+    this.health.succeeded();
+    return outcome.duplicates;
   }
 
-  private send<T>(request: WriterRequest): Promise<T> {
+  private refusedIfLost(): Promise<never> | undefined {
     const lost = this.health.lost;
-    if (lost) return Promise.reject(new WriteRefusedError(`not recorded: ${lost}`));
-    return this.thread.call<T>(request.id, request);
+    return lost ? Promise.reject(new WriteRefusedError(`not recorded: ${lost}`)) : undefined;
   }
 
-  insertMany(records: readonly IssuedCertificate[]): Promise<(DuplicateSerialError | undefined)[]> {
-    const id = this.nextId++;
-    const sent = this.send<(DuplicateSerialError | undefined)[]>({ id, records: records as IssuedCertificate[] });
-    this.batches.set(id, records);
-    sent.catch(() => this.batches.delete(id));
-    return sent;
+  async insertMany(records: readonly IssuedCertificate[]): Promise<(DuplicateSerialError | undefined)[]> {
+    const duplicates = this.committed(await (this.refusedIfLost() ?? this.thread.call("insertMany", records)));
+    const results: (DuplicateSerialError | undefined)[] = records.map(() => undefined);
+    for (const i of duplicates) results[i] = new DuplicateSerialError(`serial ${records[i]!.serialNumber} is recorded already`);
+    return results;
   }
 
   /**
    * Copies everything the open database holds to `target` (VACUUM INTO), even once its file was
    * deleted or replaced: the writer thread still has the old file open.
    */
-  rescue(target: string): Promise<string> {
-    const id = this.nextId++;
-    return this.thread.call<string>(id, { id, rescueTo: target } satisfies WriterRequest);
+  async rescue(target: string): Promise<string> {
+    const outcome: RescueOutcome = await this.thread.call("rescue", target);
+    if ("error" in outcome) throw new Error(`database write failed: ${outcome.error}`);
+    return outcome.rescued;
   }
 
   /** A real write that leaves nothing behind (see the writer thread); its outcome goes to the health too. */
-  probe(): Promise<void> {
-    return this.send<void>({ id: this.nextId++, probe: true });
+  async probe(): Promise<void> {
+    this.committed(await (this.refusedIfLost() ?? this.thread.call("probe")));
   }
 
   async close(): Promise<void> {

@@ -1,18 +1,20 @@
 // The database writer thread: it owns the connection that commits certificates, so the fsync of
 // each group commit (synchronous=FULL) waits here and never stalls the thread that serves HTTP.
-import { parentPort, workerData } from "node:worker_threads";
+import { workerData } from "node:worker_threads";
+import { serveApi } from "../threads/rpc.js";
 import type { IssuedCertificate } from "../model/issued-certificate.js";
 import { CertificateStore, DuplicateSerialError } from "./certificate-store.js";
 import { databaseFileIntact, databaseFilesChange, type DatabaseFiles } from "./database-files.js";
 
-export type WriterRequest = { id: number; records: IssuedCertificate[] } | { id: number; probe: true } | { id: number; rescueTo: string };
+/**
+ * How a write went: committed (the rows refused as duplicates by index), refused by the database
+ * (with SQLite's code), or lost: the database files were deleted or replaced, so what was
+ * committed is not in the live file.
+ */
+export type WriteOutcome = { duplicates: number[] } | { error: string; code?: string } | { lost: string };
 
-export type WriterReply =
-  | { id: number; duplicates: number[] }
-  | { id: number; error: string; code?: string }
-  /** The database files were deleted or replaced: what was committed is not in the live file. */
-  | { id: number; lost: string }
-  | { id: number; rescued: string };
+/** How a rescue went: the copy's path, or why there is none. */
+export type RescueOutcome = { rescued: string } | { error: string };
 
 export interface WriterThreadData {
   path: string;
@@ -63,40 +65,48 @@ function lostCommit(): string | undefined {
 }
 
 let lost: string | undefined;
-parentPort!.on("message", (request: WriterRequest) => {
-  const { id } = request;
-  let reply: WriterReply;
-  if ("rescueTo" in request) {
-    // The database file is gone from its path but still open here: a consistent copy of all it
-    // holds (the WAL's commits included) is the only way left to keep what was answered.
-    try {
-      store.db.prepare("VACUUM INTO ?").run(request.rescueTo);
-      reply = { id, rescued: request.rescueTo };
-    } catch (error) {
-      reply = { id, error: error instanceof Error ? error.message : String(error) };
-    }
-    parentPort!.postMessage(reply);
-    return;
-  }
+
+/** Runs a write unless the files are lost already, and checks after the commit that they are not. */
+function write(commit: () => number[]): WriteOutcome {
   lost ??= databaseFilesChange(files);
-  if (lost) {
-    parentPort!.postMessage({ id, lost } satisfies WriterReply);
-    return;
-  }
+  if (lost) return { lost };
+  let outcome: WriteOutcome;
   try {
-    if ("probe" in request) {
-      probe();
-      reply = { id, duplicates: [] };
-    } else {
-      const results = store.insertMany(request.records);
-      reply = { id, duplicates: results.flatMap((result, i) => (result instanceof DuplicateSerialError ? [i] : [])) };
-    }
+    outcome = { duplicates: commit() };
   } catch (error) {
-    reply = { id, error: error instanceof Error ? error.message : String(error), code: (error as { code?: string }).code };
+    outcome = { error: error instanceof Error ? error.message : String(error), code: (error as { code?: string }).code };
   }
   // Checked after the commit and before anyone is answered: rows committed into a deleted file are lost.
   lost = lostCommit();
-  if (lost) reply = { id, lost };
-  parentPort!.postMessage(reply);
-});
-parentPort!.postMessage({ ready: true });
+  return lost ? { lost } : outcome;
+}
+
+const writerApi = {
+  insertMany: (records: readonly IssuedCertificate[]): WriteOutcome =>
+    write(() => store.insertMany(records).flatMap((result, i) => (result instanceof DuplicateSerialError ? [i] : []))),
+
+  /** A real write that leaves nothing behind, so it fails where a batch of certificates would. */
+  probe: (): WriteOutcome =>
+    write(() => {
+      probe();
+      return [];
+    }),
+
+  /**
+   * The database file is gone from its path but still open here: a consistent copy of all it
+   * holds (the WAL's commits included) is the only way left to keep what was answered.
+   */
+  rescue(target: string): RescueOutcome {
+    try {
+      store.db.prepare("VACUUM INTO ?").run(target);
+      return { rescued: target };
+    } catch (error) {
+      return { error: error instanceof Error ? error.message : String(error) };
+    }
+  },
+};
+
+/** What the database writer thread does, called through WriterThread. */
+export type WriterApi = typeof writerApi;
+
+serveApi(writerApi);

@@ -9,10 +9,11 @@ import t from "tap";
 import { KeyPool } from "../../src/authority/key-pool.js";
 import { ReadinessService } from "../../src/authority/readiness.js";
 import { SignerPool } from "../../src/authority/signer-pool.js";
-import type { SupervisedThread, ThreadEvent } from "../../src/thread-supervisor.js";
+import type { ThreadApi } from "../../src/threads/rpc.js";
+import type { SupervisedThread, ThreadEvent } from "../../src/threads/supervised-thread.js";
 import { makeCa, post, profilesDir, testApp } from "../helpers/app.js";
 
-async function stop(thread: SupervisedThread): Promise<void> {
+async function stop<Api extends ThreadApi>(thread: SupervisedThread<Api>): Promise<void> {
   const worker = thread.worker!;
   const exited = once(worker, "exit");
   await worker.terminate();

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from "fastify";
-import type { ThreadEvent } from "../../thread-supervisor.js";
+import type { ThreadEvent } from "../../threads/supervised-thread.js";
 
 /**
  * The service's log as the parts built before the app see it: lines written before the app's

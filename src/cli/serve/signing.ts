@@ -5,7 +5,7 @@ import { KeyPool } from "../../authority/key-pool.js";
 import { ReplayGuard } from "../../authority/replay-guard.js";
 import { SignerPool } from "../../authority/signer-pool.js";
 import type { SigningConfig } from "../../profiles/signing-config.js";
-import type { SupervisedThread } from "../../thread-supervisor.js";
+import type { ReadinessOptions } from "../../authority/readiness.js";
 import type { ServeOptions } from "../options.js";
 import type { LoadedCa } from "./ca-files.js";
 import type { ServiceLog } from "./service-log.js";
@@ -18,7 +18,7 @@ const rsaSpares = 8;
 export interface Signing {
   authority: Authority;
   /** The threads readiness reports on. */
-  threads(): SupervisedThread[];
+  threads: NonNullable<ReadinessOptions["threads"]>;
 }
 
 export interface SigningParts {

@@ -8,7 +8,7 @@ import { DatabaseHealth } from "../../store/database-health.js";
 import { GroupCommitRecorder } from "../../store/group-commit.js";
 import { GuardStore } from "../../store/guard-store.js";
 import { WriterThread } from "../../store/writer-client.js";
-import type { ThreadEvent } from "../../thread-supervisor.js";
+import type { ThreadEvent } from "../../threads/supervised-thread.js";
 import { caIdentity, checkDatabase } from "../data-dir.js";
 import type { ServeOptions } from "../options.js";
 import { StartupError } from "../startup-error.js";
