@@ -1,7 +1,7 @@
 // `certwright renew`: Kubernetes' rotation (seed 004) for any certificate the service issued.
 // Each run draws a renewal point between 70% and 90% of the certificate's lifetime; past it (or
 // expired, or --force), a fresh key of the same type and a CSR with the same subject and SANs are
-// signed by the service, the pair is replaced atomically (key-pair-files.ts), and --exec runs.
+// signed by the service, the pair is replaced atomically (replace-pair.ts), and --exec runs.
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { buildCsr } from "../../pki/csr.js";
@@ -13,7 +13,10 @@ import { readAuthKey } from "./auth.js";
 import { ClientError, exitCodes } from "./errors.js";
 import { commonFlags, expectPositionals, parseArgs, renderHelp, type FlagSpec } from "./flags.js";
 import { parseRemote, type Remote } from "./http.js";
-import { commitPair, commitSteps, lockPair, recoverPair, type CommitStep, type PairPaths } from "./key-pair-files.js";
+import { commitSteps, type CommitStep } from "./commit-steps.js";
+import { lockPair } from "./pair-lock.js";
+import type { PairPaths } from "./pair-on-disk.js";
+import { commitPair, recoverPair } from "./replace-pair.js";
 import { readText } from "./files.js";
 import { signCsr, type Output } from "./sign.js";
 
