@@ -14,7 +14,7 @@ import { lockPair } from "../../src/cli/client/pair-lock.js";
 import { keyMatchesCertificate, stagedPath, type PairPaths } from "../../src/cli/client/pair-on-disk.js";
 import { commitPair, recoverPair } from "../../src/cli/client/replace-pair.js";
 import { drawRenewalPoint } from "../../src/cli/client/renew.js";
-import { UsageError } from "../../src/cli/options.js";
+import { UsageError } from "../../src/cli/usage-error.js";
 import { mustOpenssl, tempDir } from "../helpers/server.js";
 
 /** A self-signed certificate and its key, by openssl. */

@@ -1,7 +1,7 @@
 // `certwright list`: the service's inventory (GET /api/v1/certificates), filtered, as a table for
 // people or JSON lines for scripts; `--all` follows the cursors to the last page.
 import { parseDuration } from "../../profiles/duration.js";
-import { UsageError } from "../options.js";
+import { UsageError } from "../usage-error.js";
 import { adminHeaders, readAdminToken } from "./auth.js";
 import { ClientError, exitCodes } from "./errors.js";
 import { commonFlags, expectPositionals, parseArgs, renderHelp, type FlagSpec } from "./flags.js";

@@ -8,7 +8,7 @@ import { buildCsr } from "../../pki/csr.js";
 import { sanList } from "../../pki/hosts.js";
 import { generatePrivateKey } from "../../pki/keys.js";
 import { readCertificateSummary, type CertificateSummary } from "../../pki/read-certificate.js";
-import { UsageError } from "../options.js";
+import { UsageError } from "../usage-error.js";
 import { readAuthKey } from "./auth.js";
 import { ClientError, exitCodes } from "./errors.js";
 import { commonFlags, expectPositionals, parseArgs, renderHelp, type FlagSpec } from "./flags.js";
