@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { parseRateLimit, type RateLimit } from "../api/rate-limit.js";
 import { splitHosts } from "../pki/hosts.js";
 import { parseDuration } from "../profiles/duration.js";
-import { parseFlags } from "./parse-flags.js";
+import { parseFlags, type FlagDefinition } from "./parse-flags.js";
 import { UsageError } from "./usage-error.js";
 
 /** The package's own folder (where `profiles/` and `migrations/` live), from `src/cli` or `dist/cli`. */
@@ -52,8 +52,7 @@ export interface ServeOptions {
   allowNewDatabase: boolean;
 }
 
-interface FlagSpec {
-  name: string;
+interface FlagSpec extends FlagDefinition {
   key: keyof ServeOptions;
   env: string;
   /** The value's placeholder; "" for a switch: `--name` alone (or `--name=false`), `1`/`true`/`0`/`false` in its variable. */

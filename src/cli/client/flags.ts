@@ -1,16 +1,12 @@
 // Flags of the client commands: one spec list per command, parsed by the same parser as `serve`'s
 // (`--name value`, `--name=value`, or cfssl's single dash `-name value`), and the help text made
 // from the same list.
-import { parseFlags, type ParsedFlags } from "../parse-flags.js";
+import { parseFlags, type FlagDefinition, type ParsedFlags } from "../parse-flags.js";
 import { UsageError } from "../usage-error.js";
 
-export interface FlagSpec {
-  name: string;
-  /** The value's placeholder in the help (`URL`, `FILE`); absent for a switch. */
-  value?: string;
+/** A flag as the parser reads it (`value`: the placeholder in the help, absent for a switch), and its line of help. */
+export interface FlagSpec extends FlagDefinition {
   help: string;
-  /** Other names the flag answers to (cfssl's `hostname` for `hosts`). */
-  aliases?: string[];
 }
 
 /** The flags several commands share, under cfssl's names where cfssl has one. */
