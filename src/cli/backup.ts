@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import { busyTimeoutMs } from "../store/database.js";
 import { ClientError, exitCodes } from "./client/errors.js";
 import { expectPositionals, parseArgs, renderHelp, type FlagSpec } from "./client/flags.js";
-import { UsageError } from "./options.js";
+import { UsageError } from "./usage-error.js";
 
 const flags: FlagSpec[] = [
   { name: "data-dir", value: "DIR", help: "the service's data directory (default ./data, or CERTWRIGHT_DATA_DIR)" },

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { parseServeOptions, serveHelp, UsageError } from "./options.js";
+import { parseServeOptions, serveHelp } from "./options.js";
+import { UsageError } from "./usage-error.js";
 import { clientCommands, runClientCommand } from "./client/commands.js";
 import type { RunningServer } from "./serve.js";
 // serve.js (fastify, SQLite, worker threads) is loaded only by the commands that need it, so the

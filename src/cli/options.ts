@@ -3,6 +3,8 @@ import { fileURLToPath } from "node:url";
 import { parseRateLimit, type RateLimit } from "../api/rate-limit.js";
 import { splitHosts } from "../pki/hosts.js";
 import { parseDuration } from "../profiles/duration.js";
+import { parseFlags, type FlagDefinition } from "./parse-flags.js";
+import { UsageError } from "./usage-error.js";
 
 /** The package's own folder (where `profiles/` and `migrations/` live), from `src/cli` or `dist/cli`. */
 export const packageRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -50,15 +52,13 @@ export interface ServeOptions {
   allowNewDatabase: boolean;
 }
 
-interface FlagSpec {
-  name: string;
+interface FlagSpec extends FlagDefinition {
   key: keyof ServeOptions;
   env: string;
+  /** The value's placeholder; "" for a switch: `--name` alone (or `--name=false`), `1`/`true`/`0`/`false` in its variable. */
   value: string;
   help: string;
   default?: string;
-  /** A switch: `--name` alone (or `--name=false`), `1`/`true`/`0`/`false` in its variable. */
-  boolean?: true;
 }
 
 /** `cfssl serve`'s flag names, each with a CERTWRIGHT_ variable; a flag beats its variable. */
@@ -84,13 +84,9 @@ export const serveFlags: FlagSpec[] = [
   { name: "headers-timeout", key: "headersTimeoutMs", env: "CERTWRIGHT_HEADERS_TIMEOUT", value: "DURATION", help: "a client that has not sent its request's headers within this is cut off", default: "10s" },
   { name: "request-timeout", key: "requestTimeoutMs", env: "CERTWRIGHT_REQUEST_TIMEOUT", value: "DURATION", help: "a client that has not sent its whole request (headers and body) within this is cut off", default: "30s" },
   { name: "keep-alive-timeout", key: "keepAliveTimeoutMs", env: "CERTWRIGHT_KEEP_ALIVE_TIMEOUT", value: "DURATION", help: "an idle keep-alive connection is closed after this", default: "5s" },
-  { name: "allow-new-database", key: "allowNewDatabase", env: "CERTWRIGHT_ALLOW_NEW_DATABASE", value: "", boolean: true, help: "start once with a database new to the CA: an empty one where certs.db is missing or empty, or another CA's certs.db (refused otherwise)" },
+  { name: "allow-new-database", key: "allowNewDatabase", env: "CERTWRIGHT_ALLOW_NEW_DATABASE", value: "", help: "start once with a database new to the CA: an empty one where certs.db is missing or empty, or another CA's certs.db (refused otherwise)" },
   { name: "log-level", key: "logLevel", env: "CERTWRIGHT_LOG_LEVEL", value: "LEVEL", help: `log level: ${logLevels.join(", ")}`, default: "info" },
 ];
-
-export class UsageError extends Error {
-  override name = "UsageError";
-}
 
 export function serveHelp(): string {
   const lines = serveFlags.map((flag) => {
@@ -116,27 +112,14 @@ export function serveHelp(): string {
  * environment's CERTWRIGHT_ variables. Returns "help" when help was asked for.
  */
 export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEnv): ServeOptions | "help" {
+  const parsed = parseFlags(argv, serveFlags, { command: "serve", positionals: false, switchValues: true });
+  if (parsed === "help") return "help";
   const values = new Map<string, string>();
   for (const flag of serveFlags) {
     const fromEnv = env[flag.env];
     if (fromEnv !== undefined && fromEnv !== "") values.set(flag.name, fromEnv);
   }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const match = /^--?([a-z][a-z-]*)(?:=(.*))?$/s.exec(arg);
-    if (!match) throw new UsageError(`unexpected argument "${arg}"; see certwright serve --help`);
-    const [, name, inline] = match;
-    if (name === "help" || name === "h") return "help";
-    const flag = serveFlags.find((f) => f.name === name);
-    if (!flag) throw new UsageError(`unknown flag "${arg}"; see certwright serve --help`);
-    let value = inline;
-    if (value === undefined && flag.boolean) value = "true";
-    if (value === undefined) {
-      value = argv[++i];
-      if (value === undefined) throw new UsageError(`flag --${flag.name} needs a value (${flag.value})`);
-    }
-    values.set(flag.name, value);
-  }
+  for (const [name, value] of parsed.flags) values.set(name, value);
   const get = (name: string) => values.get(name) ?? serveFlags.find((f) => f.name === name)!.default;
   const portText = get("port")!;
   const port = Number(portText);

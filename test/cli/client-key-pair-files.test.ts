@@ -8,9 +8,13 @@ import { join } from "node:path";
 import t, { type Test } from "tap";
 import { parseArgs } from "../../src/cli/client/flags.js";
 import { parseRemote } from "../../src/cli/client/http.js";
-import { commitPair, commitSteps, isLinked, keyMatchesCertificate, lockPair, recoverPair, stagedPath, type CommitStep, type PairPaths } from "../../src/cli/client/key-pair-files.js";
+import { commitSteps, type CommitStep } from "../../src/cli/client/commit-steps.js";
+import { isLinked } from "../../src/cli/client/pair-generations.js";
+import { lockPair } from "../../src/cli/client/pair-lock.js";
+import { keyMatchesCertificate, stagedPath, type PairPaths } from "../../src/cli/client/pair-on-disk.js";
+import { commitPair, recoverPair } from "../../src/cli/client/replace-pair.js";
 import { drawRenewalPoint } from "../../src/cli/client/renew.js";
-import { UsageError } from "../../src/cli/options.js";
+import { UsageError } from "../../src/cli/usage-error.js";
 import { mustOpenssl, tempDir } from "../helpers/server.js";
 
 /** A self-signed certificate and its key, by openssl. */

@@ -6,7 +6,8 @@ import { X509Certificate } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { client, mode, pairMatches, startClient } from "../helpers/client.js";
+import type { CommitStep } from "../../src/cli/client/commit-steps.js";
+import { client, killAtCommitStep, mode, pairMatches, startClient } from "../helpers/client.js";
 import { freePort, mainJs, openssl, startService, tempDir } from "../helpers/server.js";
 
 const usages = ["signing", "key encipherment", "server auth", "client auth"];
@@ -141,9 +142,9 @@ t.test("a renewal killed at any step leaves the old pair or the new one, and the
   const key = join(dir, "svc-key.pem");
   const shown = () => ({ cert: read(dir, "svc.pem"), key: read(dir, "svc-key.pem") });
   /** `renew --force` killed (SIGKILL) at `step`; returns the pair shown before. */
-  const killAt = async (step: string) => {
+  const killAt = async (step: CommitStep) => {
     const before = shown();
-    const run = await client(t, [...args, "--force"], { cwd: dir, env: { CERTWRIGHT_TEST_INTERRUPT_RENEW: step } });
+    const run = await client(t, [...args, "--force"], { cwd: dir, ...killAtCommitStep(step) });
     t.equal(run.signal, "SIGKILL", `killed at ${step}: ${run.stderr}`);
     t.ok(pairMatches(cert, key), `killed at ${step}: the key read through --key is the certificate's read through --cert`);
     return before;
@@ -222,7 +223,7 @@ t.test("cert and key in different directories: the journal, killed between its t
   const journalLeftovers = () => [...leftovers(join(dir, "certs")), ...leftovers(join(dir, "private"))];
 
   // Killed after the new pair is staged, before any rename: the old pair is in place and consistent.
-  const staged = await client(t, [...args, "--force"], { cwd: dir, env: { CERTWRIGHT_TEST_INTERRUPT_RENEW: "staged" } });
+  const staged = await client(t, [...args, "--force"], { cwd: dir, ...killAtCommitStep("staged") });
   t.equal(staged.signal, "SIGKILL", "killed during the swap");
   t.equal(readFileSync(cert, "utf8"), oldCert, "the old certificate is in place");
   t.ok(pairMatches(cert, key), "with its own key");
@@ -234,7 +235,7 @@ t.test("cert and key in different directories: the journal, killed between its t
   t.notOk(existsSync(join(dir, "reloaded")));
 
   // Killed between the two renames (the journal's one window): the next run finishes the swap.
-  const between = await client(t, [...args, "--force"], { cwd: dir, env: { CERTWRIGHT_TEST_INTERRUPT_RENEW: "key-renamed" } });
+  const between = await client(t, [...args, "--force"], { cwd: dir, ...killAtCommitStep("key-renamed") });
   t.equal(between.signal, "SIGKILL");
   const stagedCert = readFileSync(`${cert}.certwright-new`, "utf8");
   t.ok(pairMatches(`${cert}.certwright-new`, key), "the new key is in place, its certificate staged beside it");

@@ -2,7 +2,8 @@
 // keep-alive connection. Each is cut off after its timeout instead of holding a socket for minutes.
 import { connect, type Socket } from "node:net";
 import t from "tap";
-import { parseServeOptions, UsageError } from "../../src/cli/options.js";
+import { parseServeOptions } from "../../src/cli/options.js";
+import { UsageError } from "../../src/cli/usage-error.js";
 import { startService, tempDir } from "../helpers/server.js";
 
 /** Opens a socket, runs `drive` on it, and resolves with what the server sent and when it closed. */

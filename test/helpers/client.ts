@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createPublicKey, X509Certificate } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
+import type { CommitStep } from "../../src/cli/client/commit-steps.js";
 import { childEnv, mainJs, type Exit } from "./server.js";
 
 type Teardown = { teardown(fn: () => void | Promise<void>): void };
@@ -16,12 +17,14 @@ export interface ClientOptions {
   /** Written to stdin, which is then closed; without it stdin is empty. */
   input?: string;
   env?: Record<string, string>;
+  /** Node's own flags, before the script (`--import` a preload). */
+  execArgv?: string[];
   timeoutMs?: number;
 }
 
 /** Starts `certwright <args>`; the caller waits on `done`. Killed in teardown if still running. */
 export function startClient(t: Teardown, args: string[], options: ClientOptions): { child: ChildProcess; done: Promise<ClientRun>; stdout(): string } {
-  const child = spawn(process.execPath, [mainJs, ...args], { cwd: options.cwd, env: childEnv(options.env ?? {}), stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...(options.execArgv ?? []), mainJs, ...args], { cwd: options.cwd, env: childEnv(options.env ?? {}), stdio: ["pipe", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
@@ -40,6 +43,11 @@ export function startClient(t: Teardown, args: string[], options: ClientOptions)
     }),
   );
   return { child, done, stdout: () => stdout };
+}
+
+/** Options that make the client SIGKILL itself at `step` of the pair's commit (see kill-at-commit-step.mjs). */
+export function killAtCommitStep(step: CommitStep): Pick<ClientOptions, "env" | "execArgv"> {
+  return { execArgv: ["--import", new URL("./kill-at-commit-step.mjs", import.meta.url).href], env: { KILL_AT_COMMIT_STEP: step } };
 }
 
 /** Runs `certwright <args>` to its end. */

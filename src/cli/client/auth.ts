@@ -2,7 +2,7 @@
 // CFSSL-HMAC header over a raw body, and authsign's {token, request} envelope.
 import { readFileSync } from "node:fs";
 import { hmacToken } from "../../authority/authentication.js";
-import { UsageError } from "../options.js";
+import { UsageError } from "../usage-error.js";
 
 /**
  * Reads `--auth-key`: the key in hex, `env:VAR` (hex in that variable) or `file:PATH` (hex in that

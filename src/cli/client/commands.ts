@@ -2,7 +2,7 @@
 // this list in its usage; a new command is a module and a line below.
 import { CertwrightError } from "../../errors.js";
 import { backupCommand } from "../backup.js";
-import { UsageError } from "../options.js";
+import { UsageError } from "../usage-error.js";
 import { ClientError, exitCodes, ServiceError } from "./errors.js";
 import { gencertCommand } from "./gencert.js";
 import { infoCommand } from "./info.js";

@@ -113,9 +113,9 @@ export function makeDirectory(path: string, mode: number, ownerFrom?: string): v
 
 /**
  * Replaces `path` (a file, a link, or nothing) by a symbolic link holding `target`, in one rename:
- * the link is made at `temporary` (same directory) first, then `onCreated` runs (a test's hook),
- * then the rename. Owned, when we run as root, by the owner of what it replaces (for
- * fs.protected_symlinks). The caller fsyncs the directory.
+ * the link is made at `temporary` (same directory) first, then `onCreated` runs, then the rename.
+ * Owned, when we run as root, by the owner of what it replaces (for fs.protected_symlinks). The
+ * caller fsyncs the directory.
  */
 export function replaceWithSymlink(path: string, target: string, temporary: string, onCreated: () => void = () => {}): void {
   const owner = ownerToKeep(path);

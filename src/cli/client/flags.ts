@@ -1,15 +1,12 @@
-// Flags of the client commands: one spec list per command, parsed the same way as `serve`'s
+// Flags of the client commands: one spec list per command, parsed by the same parser as `serve`'s
 // (`--name value`, `--name=value`, or cfssl's single dash `-name value`), and the help text made
 // from the same list.
-import { UsageError } from "../options.js";
+import { parseFlags, type FlagDefinition, type ParsedFlags } from "../parse-flags.js";
+import { UsageError } from "../usage-error.js";
 
-export interface FlagSpec {
-  name: string;
-  /** The value's placeholder in the help (`URL`, `FILE`); absent for a switch. */
-  value?: string;
+/** A flag as the parser reads it (`value`: the placeholder in the help, absent for a switch), and its line of help. */
+export interface FlagSpec extends FlagDefinition {
   help: string;
-  /** Other names the flag answers to (cfssl's `hostname` for `hosts`). */
-  aliases?: string[];
 }
 
 /** The flags several commands share, under cfssl's names where cfssl has one. */
@@ -23,48 +20,12 @@ export const commonFlags = {
   adminTokenFile: { name: "admin-token-file", value: "FILE", help: "file holding the service's admin token (default: $CERTWRIGHT_ADMIN_TOKEN)" },
 } satisfies Record<string, FlagSpec>;
 
-export interface ParsedArgs {
-  /** Flag values by name; a switch given is "true". */
-  flags: Map<string, string>;
-  positionals: string[];
-}
-
 /**
  * Parses `argv` against `specs`. Returns "help" for `--help` / `-h`. `--` ends the flags; a lone
  * `-` is a positional (stdin).
  */
-export function parseArgs(command: string, argv: readonly string[], specs: readonly FlagSpec[]): ParsedArgs | "help" {
-  const flags = new Map<string, string>();
-  const positionals: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "--") {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    const match = /^--?([a-z][a-z-]*)(?:=(.*))?$/s.exec(arg);
-    if (!match) {
-      if (arg.startsWith("-") && arg !== "-") throw new UsageError(`unknown flag "${arg}"; see certwright ${command} --help`);
-      positionals.push(arg);
-      continue;
-    }
-    const [, name, inline] = match;
-    if (name === "help" || name === "h") return "help";
-    const spec = specs.find((s) => s.name === name || s.aliases?.includes(name!));
-    if (!spec) throw new UsageError(`unknown flag "${arg}"; see certwright ${command} --help`);
-    if (spec.value === undefined) {
-      if (inline !== undefined && inline !== "true") throw new UsageError(`--${spec.name} takes no value`);
-      flags.set(spec.name, "true");
-      continue;
-    }
-    let value = inline;
-    if (value === undefined) {
-      value = argv[++i];
-      if (value === undefined) throw new UsageError(`flag --${spec.name} needs a value (${spec.value})`);
-    }
-    flags.set(spec.name, value);
-  }
-  return { flags, positionals };
+export function parseArgs(command: string, argv: readonly string[], specs: readonly FlagSpec[]): ParsedFlags | "help" {
+  return parseFlags(argv, specs, { command, positionals: true, switchValues: false });
 }
 
 /** A command's help: usage, what it does, its flags, and its exit codes. */

@@ -1,6 +1,6 @@
 // `certwright gencert`: key, CSR and certificate from a CSR JSON, made by the service's newcert
 // (`cfssl gencert -remote`, with the key made by the service as curl's newcert does).
-import { UsageError } from "../options.js";
+import { UsageError } from "../usage-error.js";
 import { hmacAuthorization, readAuthKey } from "./auth.js";
 import { ClientError, clientExitCodes, exitCodes } from "./errors.js";
 import { readInput } from "./files.js";

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { UsageError } from "../options.js";
+import { UsageError } from "../usage-error.js";
 import { ClientError, ServiceError, type ServiceMessage } from "./errors.js";
 
 export interface Remote {

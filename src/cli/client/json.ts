@@ -1,7 +1,7 @@
 // `certwright json`: cfssljson, writing NAME.pem, NAME-key.pem and NAME.csr from a JSON answer.
 import { ClientError, exitCodes, ServiceError } from "./errors.js";
 import { readInput, writeFileAtomic } from "./files.js";
-import { UsageError } from "../options.js";
+import { UsageError } from "../usage-error.js";
 import { parseArgs, renderHelp, type FlagSpec } from "./flags.js";
 import { serviceMessages } from "./http.js";
 

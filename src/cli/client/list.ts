@@ -2,7 +2,7 @@
 // people or JSON lines for scripts; `--all` follows the cursors to the last page.
 import { parseDuration } from "../../profiles/duration.js";
 import type { CertificateSummary } from "../../schemas/wire.js";
-import { UsageError } from "../options.js";
+import { UsageError } from "../usage-error.js";
 import { adminHeaders, readAdminToken } from "./auth.js";
 import { ClientError, exitCodes } from "./errors.js";
 import { commonFlags, expectPositionals, parseArgs, renderHelp, type FlagSpec } from "./flags.js";

@@ -1,19 +1,21 @@
 // `certwright renew`: Kubernetes' rotation (seed 004) for any certificate the service issued.
 // Each run draws a renewal point between 70% and 90% of the certificate's lifetime; past it (or
 // expired, or --force), a fresh key of the same type and a CSR with the same subject and SANs are
-// signed by the service, the pair is replaced atomically (key-pair-files.ts), and --exec runs.
+// signed by the service, the pair is replaced atomically (replace-pair.ts), and --exec runs.
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { buildCsr } from "../../pki/csr.js";
 import { sanList } from "../../pki/hosts.js";
 import { generatePrivateKey } from "../../pki/keys.js";
 import { readCertificateFacts, type CertificateFacts } from "../../pki/read-certificate.js";
-import { UsageError } from "../options.js";
+import { UsageError } from "../usage-error.js";
 import { readAuthKey } from "./auth.js";
 import { ClientError, exitCodes } from "./errors.js";
 import { commonFlags, expectPositionals, parseArgs, renderHelp, type FlagSpec } from "./flags.js";
 import { parseRemote, type Remote } from "./http.js";
-import { commitPair, commitSteps, lockPair, recoverPair, type CommitStep, type PairPaths } from "./key-pair-files.js";
+import { lockPair } from "./pair-lock.js";
+import type { PairPaths } from "./pair-on-disk.js";
+import { commitPair, recoverPair } from "./replace-pair.js";
 import { readText } from "./files.js";
 import { signCsr, type Output } from "./sign.js";
 
@@ -72,8 +74,6 @@ export interface RenewOptions {
   force: boolean;
   quiet: boolean;
   env: NodeJS.ProcessEnv;
-  /** A testing aid: CERTWRIGHT_TEST_INTERRUPT_RENEW=<a step of commitSteps> kills the process (SIGKILL) at that point of the commit. */
-  interruptAt: CommitStep | undefined;
 }
 
 export function parseRenewOptions(argv: string[], env: NodeJS.ProcessEnv): RenewOptions | "help" {
@@ -85,10 +85,6 @@ export function parseRenewOptions(argv: string[], env: NodeJS.ProcessEnv): Renew
   const key = get("key");
   if (!cert || !key) throw new UsageError("--cert FILE and --key FILE are required: the pair to renew");
   if (resolve(cert) === resolve(key)) throw new UsageError("--cert and --key must be two files");
-  const interrupt = env.CERTWRIGHT_TEST_INTERRUPT_RENEW;
-  if (interrupt !== undefined && !(commitSteps as readonly string[]).includes(interrupt)) {
-    throw new UsageError(`CERTWRIGHT_TEST_INTERRUPT_RENEW must be one of ${commitSteps.join(", ")}`);
-  }
   const authKey = get("auth-key");
   return {
     paths: { cert, key },
@@ -101,7 +97,6 @@ export function parseRenewOptions(argv: string[], env: NodeJS.ProcessEnv): Renew
     force: get("force") === "true",
     quiet: get("quiet") === "true",
     env,
-    interruptAt: interrupt as CommitStep | undefined,
   };
 }
 
@@ -163,9 +158,7 @@ class Renewer {
       console.error(`certwright: renew: warning: the new certificate's names differ from the old one's (SANs ${before || "none"} → ${after || "none"}); the profile or the service's rules changed`);
     }
     const certPem = `${signed.cert.trimEnd()}\n${chainAfterLeaf(oldPem)}`;
-    commitPair(options.paths, certPem, key.pem, (step) => {
-      if (step === options.interruptAt) process.kill(process.pid, "SIGKILL");
-    });
+    commitPair(options.paths, certPem, key.pem);
     return fresh;
   }
 

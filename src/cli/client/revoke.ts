@@ -4,7 +4,7 @@ import { CertwrightError } from "../../errors.js";
 import { readCertificateIds, type CertificateIds } from "../../pki/read-certificate.js";
 import { parseRevocationReason, parseSerial } from "../../pki/revocation.js";
 import type { CertificateSummary } from "../../schemas/wire.js";
-import { UsageError } from "../options.js";
+import { UsageError } from "../usage-error.js";
 import { adminHeaders, readAdminToken } from "./auth.js";
 import { ClientError, exitCodes } from "./errors.js";
 import { readInput } from "./files.js";

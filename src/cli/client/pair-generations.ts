@@ -1,8 +1,6 @@
-// A certificate and its key in two files, replaced together.
-//
-// Two renames are not atomic together, so when the two files share a directory they are not
-// replaced at all: they become symbolic links through one more link, Kubernetes' AtomicWriter
-// layout (the `..data` link of projected volumes), and a renewal swaps that one link:
+// Replacing a pair whose two files share a directory. Two renames are not atomic together, so the
+// files are not replaced at all: they become symbolic links through one more link, Kubernetes'
+// AtomicWriter layout (the `..data` link of projected volumes), and a renewal swaps that one link:
 //
 //   server.pem     -> .certwright/server.pem-current/cert.pem
 //   server-key.pem -> .certwright/server.pem-current/key.pem
@@ -24,128 +22,20 @@
 // replaces); only then is `current` swapped to the new pair. A run that finds one link and one plain
 // file (a conversion cut short) finishes linking; one that finds two plain files and a `.certwright`
 // entry for them (a conversion cut short earlier, or files put back by hand) removes the entry.
-//
-// When the key and the certificate are in different directories the links would cross them, so
-// there the older journal is used: the new pair is staged completely next to the files
-// (`x.pem.certwright-new`, `x-key.pem.certwright-new`, written, fsynced, directories fsynced) and
-// renamed into place, key first, then certificate, in one synchronous step that no signal handler
-// can split. A run that finds the key and the certificate not matching looks for the staged half
-// that matches and finishes the swap (roll forward) before anything else:
-//   - before both staged files are durable: the old pair is in place; the next run removes the leftovers;
-//   - between the two renames (SIGKILL, power loss): new key, old certificate, and the staged new
-//     certificate beside them; the next run renames it into place and reports the renewal;
-//   - after the second rename: the new pair.
-// Plain files in one directory with staged files beside them (left by a version before the links)
-// are recovered the same way.
-import { createPublicKey, X509Certificate } from "node:crypto";
-import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmdirSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { existsSync, readdirSync, realpathSync, rmdirSync, rmSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { Stopped, stoppable, type CommitStep } from "./commit-steps.js";
 import { ClientError } from "./errors.js";
 import { existingMode, fsyncDirectory, makeDirectory, replaceWithSymlink, writeDurable } from "./files.js";
+import { recoverJournal } from "./pair-journal.js";
+import { keyMatchesCertificate, linkText, mismatchReason, readIfExists, removeIfExists, stagedPath, type PairPaths, type Recovery } from "./pair-on-disk.js";
 
-export interface PairPaths {
-  cert: string;
-  key: string;
-}
-
-export const stagedPath = (path: string): string => `${path}.certwright-new`;
-export const lockPath = (paths: PairPaths): string => `${paths.cert}.certwright-lock`;
 /** Where a link to put at `path` is made before it is renamed over `path`. */
 export const temporaryLinkPath = (path: string): string => join(dirname(path), `.${basename(path)}.certwright-link`);
 /** The directory, next to the files, that holds the generations. */
 export const storeName = ".certwright";
 
-function readIfExists(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new ClientError(`cannot read ${path}: ${(error as Error).message}`);
-  }
-}
-
-/** True when `keyPem` is the private key of the first certificate in `certPem`; false for anything unreadable. */
-export function keyMatchesCertificate(certPem: string | undefined, keyPem: string | undefined): boolean {
-  if (certPem === undefined || keyPem === undefined) return false;
-  try {
-    const certificateKey = new X509Certificate(certPem).publicKey.export({ format: "der", type: "spki" });
-    const privateKey = createPublicKey(keyPem).export({ format: "der", type: "spki" });
-    return certificateKey.equals(privateKey);
-  } catch {
-    return false;
-  }
-}
-
-export type Recovery =
-  /**
-   * Key and certificate match. `removedStaged`: leftovers of a renewal stopped before its swap were
-   * removed. `finishedLinking`: a conversion to links stopped half-way was finished (same pair).
-   */
-  | { state: "consistent"; removedStaged: boolean; finishedLinking: boolean }
-  /** An interrupted renewal was finished (journal layout): the new pair is now in place. */
-  | { state: "completed" }
-  /** Key and certificate do not match, and no staged file explains it. */
-  | { state: "mismatched"; reason: string };
-
-function removeIfExists(path: string): boolean {
-  try {
-    unlinkSync(path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw new ClientError(`cannot remove ${path}: ${(error as Error).message}`);
-  }
-}
-
-function syncDirectories(paths: PairPaths): void {
-  const dirs = new Set([dirname(paths.cert), dirname(paths.key)]);
-  for (const dir of dirs) fsyncDirectory(dir);
-}
-
-/** Points in a commit where a test can interrupt it, to check what an interruption leaves. */
-export const commitSteps = [
-  // the links (one directory)
-  /** First renewal of plain files: the pair in place copied into a generation, `current` pointing at it; the files untouched. */
-  "copied",
-  /** First renewal: the key is a link, the certificate still a plain file (both the old pair). */
-  "key-linked",
-  /** The new generation is written and fsynced; nothing points at it. */
-  "generation-written",
-  /** The temporary link to the new generation exists, not yet renamed over `current`. */
-  "link-created",
-  /** `current` names the new generation; the older ones are not removed yet. */
-  "swapped",
-  // the journal (two directories)
-  /** Both new files are staged beside the old ones. */
-  "staged",
-  /** The new key is renamed in, the new certificate still staged. */
-  "key-renamed",
-] as const;
-export type CommitStep = (typeof commitSteps)[number];
-
-/**
- * What an `onStep` that throws becomes inside a commit: it stops the commit where it is, as a crash
- * would, so nothing is cleaned up on its way out (a test sees what a SIGKILL leaves).
- */
-class Stopped extends Error {
-  constructor(readonly original: unknown) {
-    super("stopped");
-  }
-}
-
-const stoppable =
-  (onStep: (step: CommitStep) => void) =>
-  (step: CommitStep): void => {
-    try {
-      onStep(step);
-    } catch (error) {
-      throw new Stopped(error);
-    }
-  };
-
-// ---- the generation layout -------------------------------------------------------------------
-
-interface Layout {
+export interface Layout {
   /** The directory of both files. */
   dir: string;
   /** `dir/.certwright` */
@@ -187,16 +77,6 @@ export function pairLayout(paths: PairPaths): Layout | undefined {
 export function isLinked(paths: PairPaths): boolean {
   const layout = pairLayout(paths);
   return layout !== undefined && linkText(paths.cert) === layout.certLink && linkText(paths.key) === layout.keyLink;
-}
-
-function linkText(path: string): string | undefined {
-  try {
-    return readlinkSync(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "EINVAL") return undefined;
-    throw new ClientError(`cannot read ${path}: ${(error as Error).message}`);
-  }
 }
 
 const generationName = (layout: Layout, n: number) => `${layout.name}-${n}`;
@@ -336,23 +216,10 @@ function removeLayout(layout: Layout): boolean {
   return removed;
 }
 
-/** Why the two files are not a pair, in words. */
-function mismatchReason(paths: PairPaths, cert: string | undefined, key: string | undefined): string {
-  const missing = (path: string) => {
-    const link = linkText(path);
-    return link === undefined ? `${path} does not exist` : `${path} is a link to ${link}, which does not exist`;
-  };
-  if (cert === undefined) return missing(paths.cert);
-  if (key === undefined) return missing(paths.key);
-  return `${paths.key} is not the private key of ${paths.cert}`;
-}
-
 // ---- recovery and commit ---------------------------------------------------------------------
 
-/** Looks at the pair on disk and finishes or cleans up an interrupted renewal; see the top of this file. */
-export function recoverPair(paths: PairPaths): Recovery {
-  const layout = pairLayout(paths);
-  if (layout === undefined) return recoverJournal(paths);
+/** Looks at the linked pair on disk and finishes or cleans up an interrupted renewal; see the top of this file. */
+export function recoverGenerations(layout: Layout, paths: PairPaths): Recovery {
   try {
     let removed = [removeIfExists(temporaryLinkPath(paths.cert)), removeIfExists(temporaryLinkPath(paths.key))].some(Boolean);
     const certLinked = linkText(paths.cert) === layout.certLink;
@@ -379,13 +246,10 @@ export function recoverPair(paths: PairPaths): Recovery {
 }
 
 /**
- * Replaces the pair with `certPem` and `keyPem` (key mode 0600; the certificate keeps its mode),
- * synchronously: as a new generation and one rename of `current` when the files share a
- * directory (converting plain files to links first), with the journal otherwise.
+ * Replaces the pair with `certPem` and `keyPem` (key mode 0600; the certificate keeps its mode) as
+ * a new generation and one rename of `current`, converting plain files to links first.
  */
-export function commitPair(paths: PairPaths, certPem: string, keyPem: string, hook: (step: CommitStep) => void = () => {}): void {
-  const layout = pairLayout(paths);
-  if (layout === undefined) return commitJournal(paths, certPem, keyPem, hook);
+export function commitGeneration(layout: Layout, paths: PairPaths, certPem: string, keyPem: string, hook: (step: CommitStep) => void): void {
   const onStep = stoppable(hook);
   const certMode = existingMode(paths.cert, 0o644);
   let written: number | undefined;
@@ -422,96 +286,5 @@ export function commitPair(paths: PairPaths, certPem: string, keyPem: string, ho
     removeOldGenerations(layout);
   } catch {
     // The new pair is in place; the next run removes what is left.
-  }
-}
-
-// ---- the journal (key and certificate in different directories) ------------------------------
-
-function recoverJournal(paths: PairPaths): Recovery {
-  const cert = readIfExists(paths.cert);
-  const key = readIfExists(paths.key);
-  const stagedCert = readIfExists(stagedPath(paths.cert));
-  const stagedKey = readIfExists(stagedPath(paths.key));
-  if (keyMatchesCertificate(cert, key)) {
-    const removed = [removeIfExists(stagedPath(paths.cert)), removeIfExists(stagedPath(paths.key))].some(Boolean);
-    return { state: "consistent", removedStaged: removed, finishedLinking: false };
-  }
-  if (stagedCert !== undefined && keyMatchesCertificate(stagedCert, key)) {
-    renameSync(stagedPath(paths.cert), paths.cert);
-    removeIfExists(stagedPath(paths.key));
-    syncDirectories(paths);
-    return { state: "completed" };
-  }
-  if (stagedKey !== undefined && keyMatchesCertificate(cert, stagedKey)) {
-    renameSync(stagedPath(paths.key), paths.key);
-    removeIfExists(stagedPath(paths.cert));
-    syncDirectories(paths);
-    return { state: "completed" };
-  }
-  return { state: "mismatched", reason: mismatchReason(paths, cert, key) };
-}
-
-/** Stage both durably, rename key then certificate, fsync the directories. */
-function commitJournal(paths: PairPaths, certPem: string, keyPem: string, onStep: (step: CommitStep) => void): void {
-  const stagedKey = stagedPath(paths.key);
-  const stagedCert = stagedPath(paths.cert);
-  try {
-    removeIfExists(stagedKey);
-    removeIfExists(stagedCert);
-    writeDurable(stagedKey, keyPem, { mode: 0o600, ownerFrom: paths.key });
-    writeDurable(stagedCert, certPem, { mode: existingMode(paths.cert, 0o644), ownerFrom: paths.cert });
-    syncDirectories(paths);
-  } catch (error) {
-    removeIfExists(stagedKey);
-    removeIfExists(stagedCert);
-    if (error instanceof ClientError) throw error;
-    throw new ClientError(`cannot write the new certificate and key next to ${paths.cert}: ${(error as Error).message}; the old pair is unchanged`);
-  }
-  onStep("staged");
-  renameSync(stagedKey, paths.key);
-  onStep("key-renamed");
-  renameSync(stagedCert, paths.cert);
-  syncDirectories(paths);
-}
-
-// ---- the lock --------------------------------------------------------------------------------
-
-/**
- * Takes `x.pem.certwright-lock` so that two renewals of one pair (a timer and a daemon, say)
- * cannot interleave their renames. A lock whose process is gone is taken over. Returns the release.
- */
-export function lockPair(paths: PairPaths): () => void {
-  const path = lockPath(paths);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    let fd: number;
-    try {
-      fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw new ClientError(`cannot create the lock ${path}: ${(error as Error).message}`);
-      const holder = Number((readIfExists(path) ?? "").trim());
-      if (Number.isInteger(holder) && holder > 0 && isRunning(holder)) {
-        throw new ClientError(`another renewal (process ${holder}) is working on ${paths.cert}; if it is gone, remove ${path}`);
-      }
-      removeIfExists(path);
-      continue;
-    }
-    writeSync(fd, `${process.pid}\n`);
-    closeSync(fd);
-    const release = () => {
-      if (existsSync(path) && (readIfExists(path) ?? "").trim() === String(process.pid)) removeIfExists(path);
-      process.off("exit", release);
-    };
-    process.on("exit", release);
-    return release;
-  }
-  throw new ClientError(`cannot take the lock ${path}; remove it if no renewal is running`);
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
