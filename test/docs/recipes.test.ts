@@ -1,11 +1,14 @@
 // The docs' shell recipes, run as a reader runs them: one working directory, the pages in the order of
 // the README's map, `certwright` on the PATH, a real service where the docs say 127.0.0.1:8888.
 // A block runs when the line before its fence says `<!-- doc-test: run -->`; with `check output`,
-// its `# …` lines after the first command are output that must appear (`…` stands for anything).
+// its `# …` lines after the first command are output that must appear (`…` stands for anything);
+// with `succeeds`, every envelope it prints says success. A page with a JSON block marked
+// `service config` gets a service of its own, started with that signing config.
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import t from "tap";
+import t, { type Test } from "tap";
 import { root } from "../helpers/app.js";
 import { docPages, fencedBlocks, markdownLinks, readPage, type FencedBlock } from "../helpers/docs.js";
 import { childEnv, freePort, mainJs, startService, tempDir } from "../helpers/server.js";
@@ -94,13 +97,43 @@ t.test("the recipes marked `doc-test: run` run and print what the docs say", asy
   await startService(t, { cwd: work, port: ports.get(8888)!, args: ["--port", String(ports.get(8888))] });
 
   for (const page of order) {
-    for (const block of fencedBlocks(page).filter((block) => block.marks.includes("run"))) {
-      const code = block.code.replace(/\b(8888|8889|8890)\b/g, (port) => String(ports.get(Number(port))));
-      const result = await runShell(`${setup[page] ?? ""}\n${code}`, work, env);
+    const blocks = fencedBlocks(page);
+    const runs = blocks.filter((block) => block.marks.includes("run"));
+    if (runs.length === 0) continue;
+    const config = blocks.find((block) => block.marks.includes("service config"));
+    const pagePorts = new Map(ports);
+    const pageEnv = { ...env };
+    if (config) {
+      const own = await startWithConfig(t, work, page, config);
+      pagePorts.set(8888, own.port);
+      Object.assign(pageEnv, own.env);
+    }
+    for (const block of runs) {
+      const code = block.code.replace(/\b(8888|8889|8890)\b/g, (port) => String(pagePorts.get(Number(port))));
+      const result = await runShell(`${setup[page] ?? ""}\n${code}`, work, pageEnv);
       const where = `${page}:${block.line}`;
       t.equal(result.code, 0, `${where} runs`, { output: result.output });
+      if (block.marks.includes("succeeds")) {
+        t.match(result.output, /"success":\s*true/, `${where} prints a successful answer`);
+        t.notMatch(result.output, /"success":\s*false/, `${where} prints no refusal`, { output: result.output });
+      }
       if (!block.marks.includes("check output")) continue;
       for (const pattern of expectedOutput(block)) t.match(result.output, pattern, `${where} prints ${pattern.source}`);
     }
   }
 });
+
+/**
+ * A service with the page's signing config, in a data directory of its own; each `env:VAR` key the
+ * config names gets a fresh key, in the service's environment and the recipes'.
+ */
+async function startWithConfig(t: Test, work: string, page: string, config: FencedBlock) {
+  const name = page.replace(/\W/g, "-");
+  const file = join(work, `${name}-config.json`);
+  writeFileSync(file, config.code);
+  const keys: Record<string, string> = {};
+  for (const [, variable] of config.code.matchAll(/"env:(\w+)"/g)) keys[variable!] = randomBytes(32).toString("hex");
+  const port = await freePort();
+  await startService(t, { cwd: work, port, env: keys, args: ["--port", String(port), "--config", file, "--data-dir", `${name}-data`] });
+  return { port, env: keys };
+}
