@@ -1,9 +1,10 @@
 // Every --flag the README and docs/ mention is one that certwright's --help lists (or another tool's,
 // named below), and a flag on a `certwright <command>` line is one that command takes.
-import t, { type Test } from "tap";
+import { spawnSync } from "node:child_process";
+import t from "tap";
 import { root } from "../helpers/app.js";
 import { docPages, readPage } from "../helpers/docs.js";
-import { runCli } from "../helpers/server.js";
+import { childEnv, mainJs } from "../helpers/server.js";
 
 const commands = ["serve", "initca", "gencert", "sign", "info", "json", "renew", "revoke", "list", "backup"];
 
@@ -25,22 +26,21 @@ const otherTools: Record<string, string> = {
 
 const flagPattern = /(?<![\w-])--[a-z][A-Za-z0-9-]*/g;
 
-async function helpFlags(t: Test): Promise<Map<string, Set<string>>> {
-  const byCommand = new Map<string, Set<string>>();
-  for (const command of commands) {
-    const help = await runCli(t, [command, "--help"], { cwd: root });
-    t.equal(help.code, 0, `certwright ${command} --help exits 0`);
-    byCommand.set(command, new Set(help.stdout.match(flagPattern) ?? []));
-  }
-  return byCommand;
+/** Each command's flags, as its --help lists them (run once, for both tests). */
+const helpFlags = new Map<string, Set<string>>();
+const helpExits: Record<string, number | null> = {};
+for (const command of commands) {
+  const help = spawnSync(process.execPath, [mainJs, command, "--help"], { cwd: root, env: childEnv(), encoding: "utf8" });
+  helpExits[command] = help.status;
+  helpFlags.set(command, new Set(help.stdout.match(flagPattern) ?? []));
 }
 
 /** The docs' text with shell line continuations joined, so a command and its flags are on one line. */
 const joined = (text: string) => text.replace(/\\\n\s*/g, " ");
 
 t.test("each --flag in the docs is certwright's or a named other tool's", async (t) => {
-  const byCommand = await helpFlags(t);
-  const known = new Set([...byCommand.values()].flatMap((flags) => [...flags]));
+  t.same(helpExits, Object.fromEntries(commands.map((command) => [command, 0])), "every certwright <command> --help exits 0");
+  const known = new Set([...helpFlags.values()].flatMap((flags) => [...flags]));
   const usedOther = new Set<string>();
   for (const page of docPages()) {
     for (const flag of new Set(readPage(page).match(flagPattern) ?? [])) {
@@ -56,13 +56,12 @@ t.test("each --flag in the docs is certwright's or a named other tool's", async 
 });
 
 t.test("the flags on a `certwright <command>` or `npm start --` line are that command's", async (t) => {
-  const byCommand = await helpFlags(t);
   let checked = 0;
   for (const page of docPages()) {
     for (const line of joined(readPage(page)).split("\n")) {
       for (const match of line.matchAll(/(?:certwright (\w+)|npm start (?:--silent )?--)((?:(?![|;`&]).)*)/g)) {
         const command = match[1] ?? "serve";
-        const flags = byCommand.get(command);
+        const flags = helpFlags.get(command);
         if (!flags) continue;
         for (const flag of match[2]!.match(flagPattern) ?? []) {
           if (flag === "--help") continue;
