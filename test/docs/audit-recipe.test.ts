@@ -52,7 +52,8 @@ t.test("the audit recipe prints one JSON audit record per issuance, from the ser
   for (let tries = 0; ; tries++) {
     const healthy = await fetch(`${api}/health`).then((response) => response.ok, () => false);
     if (healthy) break;
-    if (tries > 150) throw new Error(`npm start did not answer on port ${port}:\n${err}\n${out}`);
+    // npm, then a first start that makes a CA: slow on a loaded machine.
+    if (tries > 600) throw new Error(`npm start did not answer on port ${port}:\n${err}\n${out}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const issued = await postForm(api, "newcert", { request: { CN: "audit.internal", hosts: ["audit.internal"] }, profile: "server" });

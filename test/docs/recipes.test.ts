@@ -49,7 +49,7 @@ interface ShellResult {
 }
 
 /** Runs a script with bash -e -o pipefail in its own process group, which is killed when it ends or times out. */
-function runShell(script: string, cwd: string, env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<ShellResult> {
+function runShell(script: string, cwd: string, env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<ShellResult> {
   return new Promise((resolve) => {
     const child = spawn("bash", ["-e", "-o", "pipefail", "-c", script], { cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
@@ -83,6 +83,9 @@ t.test("the expected-output lines of a block", async (t) => {
   t.ok(patterns[1]!.test("exit 1"));
 });
 
+// Some thirty commands and three services: more than tap's default two minutes on a loaded machine.
+t.setTimeout(300_000);
+
 const missingTools = tools.filter((tool) => spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0);
 
 t.test("the recipes marked `doc-test: run` run and print what the docs say", { skip: missingTools.length > 0 && `not installed: ${missingTools.join(", ")}` }, async (t) => {
@@ -100,7 +103,7 @@ t.test("the recipes marked `doc-test: run` run and print what the docs say", { s
   const ports = new Map<number, number>();
   for (const port of docPorts) ports.set(port, await freePort());
   const env = childEnv({ PATH: `${bin}:${process.env.PATH}` });
-  await startService(t, { cwd: work, port: ports.get(8888)!, args: ["--port", String(ports.get(8888))] });
+  await startService(t, { cwd: work, port: ports.get(8888)!, args: ["--port", String(ports.get(8888))], timeoutMs: 60_000 });
 
   for (const page of order) {
     const blocks = fencedBlocks(page);
@@ -140,6 +143,6 @@ async function startWithConfig(t: Test, work: string, page: string, config: Fenc
   const keys: Record<string, string> = {};
   for (const [, variable] of config.code.matchAll(/"env:(\w+)"/g)) keys[variable!] = randomBytes(32).toString("hex");
   const port = await freePort();
-  await startService(t, { cwd: work, port, env: keys, args: ["--port", String(port), "--config", file, "--data-dir", `${name}-data`] });
+  await startService(t, { cwd: work, port, env: keys, args: ["--port", String(port), "--config", file, "--data-dir", `${name}-data`], timeoutMs: 60_000 });
   return { port, env: keys };
 }
