@@ -1,7 +1,8 @@
 import type pg from "pg";
 import type { CertificateRecord, IssuedCertificate } from "../../model/issued-certificate.js";
-import { fromRow, insertColumns, insertValues, type CertificateRow } from "../certificate-row.js";
+import { fromRow, insertColumns, insertValues } from "../certificate-row.js";
 import { DuplicateSerialError } from "../certificate-store.js";
+import { textRow } from "./inventory.js";
 
 const columnCount = insertColumns.split(",").length;
 
@@ -40,17 +41,11 @@ export class PostgresCertificates {
 
   async get(serialNumber: string, authorityKeyId: string): Promise<CertificateRecord | undefined> {
     const { rows } = await this.pool.query("SELECT * FROM certificates WHERE serial_number = $1 AND authority_key_identifier = $2", [serialNumber, authorityKeyId]);
-    return rows[0] === undefined ? undefined : fromRow(asTextRow(rows[0]));
+    return rows[0] === undefined ? undefined : fromRow(textRow(rows[0]));
   }
 
   async count(): Promise<number> {
     const { rows } = await this.pool.query<{ n: string }>("SELECT count(*) AS n FROM certificates");
     return Number(rows[0]?.n ?? 0);
   }
-}
-
-/** PostgreSQL answers timestamps as Dates; the row mapping reads SQLite's ISO text. */
-function asTextRow(row: Record<string, unknown>): CertificateRow {
-  const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : (value as string | null));
-  return { ...row, expiry: iso(row.expiry), issued_at: iso(row.issued_at), not_before: iso(row.not_before), revoked_at: iso(row.revoked_at) } as CertificateRow;
 }
