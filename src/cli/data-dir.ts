@@ -6,7 +6,8 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import Database from "better-sqlite3";
 import { DataDirLock, DataDirLockedError } from "../store/data-dir-lock.js";
 import { holdsCertificates, newestAuthorityKeyId, openDatabase, readIdentity, recordIdentity, type DatabaseIdentity } from "../store/database.js";
-import { runQuickCheck, startQuickCheck, type QuickCheckResult } from "../store/quick-check.js";
+import { runQuickCheck, type QuickCheckResult } from "../store/quick-check-run.js";
+import { startQuickCheck } from "../store/quick-check.js";
 import { StartupError } from "./startup-error.js";
 
 /** The flag that accepts a database new to the CA (named in the refusals). */
