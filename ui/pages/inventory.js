@@ -90,6 +90,8 @@ export async function inventoryPage(view, params) {
     call(`/api/v1/certificates${query({ ...filters, limit: 50 })}`).catch((error) => error),
   ]);
   const header = [h("h1", {}, "Certificates"), filterForm(params, profiles)];
+  // A filter the API refuses is shown under the form; a missing token goes up to be asked for.
+  if (first instanceof Error && first.needsToken) throw first;
   if (first instanceof Error) return show(view, ...header, errorBox(first));
   const table = certificateTable(first.result.certificates);
   const notes = h("div", { class: "notes" }, first.messages.map((m) => h("p", {}, m.message)));
