@@ -5,8 +5,12 @@ import type { InventoryStats } from "../store/inventory-stats.js";
 
 const dayMs = 86_400_000;
 
-/** The most days of issuance the overview reports: its chart has one bar a day. */
-export const maxOverviewDays = 366;
+/**
+ * How long an overview is answered again rather than counted again. Counting walks indexes on the
+ * HTTP thread (about 100 ms at a million certificates, see InventoryStats), so however many
+ * consoles are open, it happens at most this often.
+ */
+export const overviewReuseMs = 10_000;
 
 /**
  * What the console's overview shows at a glance: the CA and its end, how many certificates are in
@@ -14,6 +18,8 @@ export const maxOverviewDays = 366;
  */
 export class InventoryOverview {
   private readonly caSubject: string;
+  /** The last overview counted, per number of days asked for. */
+  private readonly recent = new Map<number, ConsoleOverview>();
 
   constructor(
     private readonly ca: CertificateAuthority,
@@ -23,9 +29,20 @@ export class InventoryOverview {
     this.caSubject = new X509Certificate(ca.pem).subject.replace(/\n/g, ", ");
   }
 
-  /** @param days how many days of issuance, today (UTC) included; default 30. */
+  /**
+   * @param days how many days of issuance, today (UTC) included; default 30. An overview counted
+   *   less than `overviewReuseMs` ago is answered again; its `at` says when it was counted.
+   */
   overview(days = 30): ConsoleOverview {
     const now = this.clock();
+    const recent = this.recent.get(days);
+    if (recent && now.getTime() - Date.parse(recent.at) < overviewReuseMs && now.getTime() >= Date.parse(recent.at)) return recent;
+    const overview = this.count(days, now);
+    this.recent.set(days, overview);
+    return overview;
+  }
+
+  private count(days: number, now: Date): ConsoleOverview {
     const today = Math.floor(now.getTime() / dayMs) * dayMs;
     const first = today - (days - 1) * dayMs;
     const issued = new Map(this.stats.issuedPerDay(new Date(first)).map((d) => [d.day, d.count]));

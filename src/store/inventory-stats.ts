@@ -14,19 +14,21 @@ export interface IssuedOnDay {
 }
 
 /**
- * The inventory's totals for the console's overview. Each query is answered from an index
- * (status + expiry, issued_at), so the overview costs an index walk, never a table scan and sort.
+ * The inventory's totals for the console's overview. Each count is one range of the covering
+ * (status, expiry) index and the days one range of issued_at's, never a table scan; still, a count
+ * walks its range: about 80 ms for the three at a million certificates (measured on this machine;
+ * one FILTER query over status = 'good' took 105-140 ms), 20 ms for 30 days of issuance.
  */
 export class InventoryStats {
   private readonly revokedStatement: Database.Statement;
-  private readonly unrevokedStatement: Database.Statement;
+  private readonly goodStatement: Database.Statement;
+  private readonly expiredStatement: Database.Statement;
   private readonly perDayStatement: Database.Statement;
 
   constructor(db: Database.Database) {
     this.revokedStatement = db.prepare("SELECT count(*) AS n FROM certificates WHERE status = 'revoked'");
-    this.unrevokedStatement = db.prepare(
-      "SELECT count(*) FILTER (WHERE expiry > @now) AS good, count(*) FILTER (WHERE expiry <= @now) AS expired FROM certificates WHERE status = 'good'",
-    );
+    this.goodStatement = db.prepare("SELECT count(*) AS n FROM certificates WHERE status = 'good' AND expiry > ?");
+    this.expiredStatement = db.prepare("SELECT count(*) AS n FROM certificates WHERE status = 'good' AND expiry <= ?");
     // issued_at is an ISO 8601 UTC text, so its first ten characters are the UTC day.
     this.perDayStatement = db.prepare(
       "SELECT substr(issued_at, 1, 10) AS day, count(*) AS count FROM certificates WHERE issued_at >= ? GROUP BY day ORDER BY day",
@@ -34,9 +36,9 @@ export class InventoryStats {
   }
 
   counts(now: Date): StatusCounts {
-    const { n: revoked } = this.revokedStatement.get() as { n: number };
-    const { good, expired } = this.unrevokedStatement.get({ now: now.toISOString() }) as { good: number; expired: number };
-    return { good, revoked, expired };
+    const at = now.toISOString();
+    const count = (statement: Database.Statement, ...params: string[]) => (statement.get(...params) as { n: number }).n;
+    return { good: count(this.goodStatement, at), revoked: count(this.revokedStatement), expired: count(this.expiredStatement, at) };
   }
 
   /** Days on which something was issued, from `since` on, oldest first; days with none are left out. */

@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { consoleContentSecurityPolicy } from "../../src/api/console-static.js";
+import { overviewReuseMs } from "../../src/authority/inventory-overview.js";
 import { root, testApp } from "../helpers/app.js";
 
 const day = 86_400_000;
@@ -59,7 +60,7 @@ t.test("the console's own code runs under that policy: no inline script or style
 });
 
 t.test("the overview counts certificates by status and issuance per UTC day, days with none as 0", async (t) => {
-  const now = new Date("2026-06-10T12:00:00.000Z");
+  let now = new Date("2026-06-10T12:00:00.000Z");
   const ctx = await testApp(t, { clock: () => now });
   const insert = ctx.store.db.prepare(
     `INSERT INTO certificates (serial_number, authority_key_identifier, profile, status, expiry, pem, issued_at, not_before, sans, common_name)
@@ -87,6 +88,17 @@ t.test("the overview counts certificates by status and issuance per UTC day, day
   t.equal(result.ca.subject_key_id, ctx.ca.subjectKeyId);
   t.match(result.ca.subject, /CN=/);
   t.equal(result.at, now.toISOString());
+
+  insert.run("99", "revoked", new Date(now.getTime() + day).toISOString(), now.toISOString(), now.toISOString(), "later");
+  const counted = now;
+  now = new Date(now.getTime() + overviewReuseMs - 1);
+  const again = (await ctx.app.inject({ method: "GET", url: "/api/v1/admin/overview?days=10" })).json().result;
+  t.same(again.counts, { good: 3, revoked: 1, expired: 1 }, "counted again at most every overviewReuseMs");
+  t.equal(again.at, counted.toISOString(), "and it says when it was counted");
+  now = new Date(counted.getTime() + overviewReuseMs);
+  const recounted = (await ctx.app.inject({ method: "GET", url: "/api/v1/admin/overview?days=10" })).json().result;
+  t.same(recounted.counts, { good: 3, revoked: 2, expired: 1 });
+  t.equal(recounted.at, now.toISOString());
 
   const standard = await ctx.app.inject({ method: "GET", url: "/api/v1/admin/overview" });
   t.equal(standard.json().result.issued_per_day.length, 30, "30 days unless asked");
