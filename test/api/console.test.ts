@@ -5,7 +5,8 @@ import { join } from "node:path";
 import t from "tap";
 import { consoleContentSecurityPolicy } from "../../src/api/console-static.js";
 import { overviewReuseMs } from "../../src/authority/inventory-overview.js";
-import { root, testApp } from "../helpers/app.js";
+import { GuardStore } from "../../src/store/guard-store.js";
+import { root, tempDir, testApp } from "../helpers/app.js";
 
 const day = 86_400_000;
 
@@ -44,6 +45,19 @@ t.test("the console's files are served under /ui/ with strict headers; the API's
   t.equal(data.statusCode, 200);
   t.equal(data.headers["cache-control"], "no-store", "data answers are never cached");
   t.equal(data.headers["content-security-policy"], undefined, "the console's headers stay on the console");
+});
+
+t.test("loading the console's files does not use up a rate-limited client's allowance; its API calls do", async (t) => {
+  const store = GuardStore.open(join(tempDir(t), "guard.db"));
+  t.teardown(() => store.close());
+  const { app } = await testApp(t, { guard: { store, rateLimit: { requests: 2, periodMs: 60_000 } } });
+  for (const url of ["/ui", "/ui/", "/ui/app.js", "/ui/api.js", "/ui/dom.js", "/ui/style.css", "/ui/?x=1"]) {
+    const response = await app.inject({ method: "GET", url });
+    t.ok(response.statusCode < 400, `${url} served`);
+  }
+  const statuses = [];
+  for (let i = 0; i < 3; i++) statuses.push((await app.inject({ method: "GET", url: "/api/v1/admin/overview" })).statusCode);
+  t.same(statuses, [200, 200, 429]);
 });
 
 t.test("the console's own code runs under that policy: no inline script or style, no HTML strings", async (t) => {
