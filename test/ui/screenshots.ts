@@ -31,7 +31,7 @@ try {
   const move = db.prepare("UPDATE certificates SET issued_at = ? WHERE rowid = ?");
   rows.forEach(({ id }, i) => move.run(new Date(Date.now() - ((i * 7) % 26) * 86_400_000 - i * 3_600_000).toISOString(), id));
   db.close();
-  const bob = (await (await fetch(`${service.url}/api/v1/certificates?q=laptop-bob`)).json()) as { result: { certificates: { serial_number: string; serial_hex: string; authority_key_id: string }[] } };
+  const bob = (await (await fetch(`${service.url}/api/v1/certificates?q=laptop-bob`)).json()) as { result: { certificates: { serial_number: string; authority_key_id: string }[] } };
   const stolen = bob.result.certificates[0]!;
   await postJson(service.api, "revoke", { serial: stolen.serial_number, reason: "keyCompromise" });
 
@@ -48,7 +48,7 @@ try {
   };
   await shoot("#/", "overview");
   await shoot("#/certificates", "inventory");
-  await shoot(`#/certificate/${stolen.serial_hex}?aki=${stolen.authority_key_id}`, "certificate");
+  await shoot(`#/certificate/${stolen.serial_number}?aki=${stolen.authority_key_id}`, "certificate");
   await shoot("#/certificates?q=laptop", "phone-inventory", 390, 844);
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup();

@@ -11,7 +11,8 @@ const columns = [
   ["requested_by", "Requested by"],
 ];
 
-export const certificateLink = (c) => `#/certificate/${c.serial_hex}?aki=${c.authority_key_id}`;
+// Decimal: the API reads a serial of digits only as decimal first, and a hex serial can be all digits.
+const certificateLink = (c) => `#/certificate/${c.serial_number}?aki=${c.authority_key_id}`;
 
 function row(c) {
   const names = [c.common_name, ...c.sans.filter((s) => s !== c.common_name)].join(", ");
