@@ -8,6 +8,12 @@ import { fileURLToPath } from "node:url";
 import { launchChromium } from "../helpers/chromium.js";
 import { postJson, startService, tempDir } from "../helpers/server.js";
 
+// `npx tap test/ui` runs every file in the folder: this one is not a test, and must not rewrite docs/.
+if (process.env.TAP === "1") {
+  console.log("1..0 # SKIP takes docs/console/*.png; run it by hand");
+  process.exit(0);
+}
+
 const out = fileURLToPath(new URL("../../docs/console/", import.meta.url));
 const cleanups: (() => void | Promise<void>)[] = [];
 const teardown = { teardown: (fn: () => void | Promise<void>) => void cleanups.push(fn) };
