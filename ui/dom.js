@@ -13,7 +13,7 @@ export function h(tag, attributes = {}, ...content) {
 }
 
 export function show(view, ...content) {
-  view.replaceChildren(...content);
+  view.replaceChildren(...content.filter((c) => c !== undefined && c !== null && c !== false));
 }
 
 export const date = (iso) => (iso ? iso.slice(0, 19).replace("T", " ") + "Z" : "");

@@ -96,6 +96,7 @@ async function walkThrough(t: Test, token: string | undefined) {
   t.equal(await text(page, "h1 .badge"), "revoked", "the page shows it revoked");
   t.equal(await text(page, "#ocsp-status"), "revoked", "and the responder says so");
   t.match(await text(page, "#ocsp"), /Reason\s+keyCompromise/);
+  t.notMatch(await text(page, "main"), /\b(null|undefined|NaN)\b/, "no value missing from what is shown");
 
   await page.goBack();
   await settled(page);
