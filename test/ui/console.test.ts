@@ -103,6 +103,16 @@ async function walkThrough(t: Test, token: string | undefined) {
   await page.waitForSelector("table.certificates tbody .badge");
   t.equal(await text(page, "table.certificates tbody .badge"), "revoked", "the list shows it revoked");
 
+  await page.click("nav a[href='#/profiles']");
+  await page.waitForSelector("#profile-server");
+  t.match(await text(page, "#profile-server"), /Usages\s+signing, key encipherment, server auth/, "the profiles page shows each profile's policy");
+  await page.click("nav a[href='#/']");
+  await page.waitForSelector("#crl");
+  t.match(await text(page, "#crl"), /Certificates listed\s+1/, "the CRL lists the revoked certificate");
+  await page.goBack();
+  await page.goBack();
+  await settled(page);
+
   const ocsp = ocspByOpenssl(service, certificatePath);
   t.match(ocsp, /: revoked\n/, "openssl ocsp agrees");
   t.match(ocsp, /Reason: keyCompromise/);
