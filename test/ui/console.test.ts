@@ -22,7 +22,9 @@ async function settled(page: Page): Promise<void> {
   await page.waitForSelector("main[aria-busy=false]");
 }
 
+/** The text as rendered, with line breaks between a term and its value (textContent runs them together). */
 async function text(page: Page, selector: string): Promise<string> {
+  // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what is checked
   return page.$eval(selector, (element) => (element as HTMLElement).innerText);
 }
 

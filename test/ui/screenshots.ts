@@ -1,5 +1,5 @@
 // Takes the screenshots in docs/console/ of the console against a real service. Run by hand, not by
-// npm test:  npx tsc -p tsconfig.build.json && node --import=@tapjs/typescript/import test/ui/screenshots.ts
+// npm test: npm run screenshots
 // The certificates are real, issued by the service; only their recorded issue dates are spread over
 // the last weeks afterwards, so the chart has something to show.
 import Database from "better-sqlite3";
@@ -35,7 +35,7 @@ try {
   const db = new Database(join(cwd, "data", "certs.db"));
   const rows = db.prepare("SELECT rowid AS id FROM certificates ORDER BY rowid").all() as { id: number }[];
   const move = db.prepare("UPDATE certificates SET issued_at = ? WHERE rowid = ?");
-  rows.forEach(({ id }, i) => move.run(new Date(Date.now() - ((i * 7) % 26) * 86_400_000 - i * 3_600_000).toISOString(), id));
+  for (const [i, { id }] of rows.entries()) move.run(new Date(Date.now() - ((i * 7) % 26) * 86_400_000 - i * 3_600_000).toISOString(), id);
   db.close();
   const bob = (await (await fetch(`${service.url}/api/v1/certificates?q=laptop-bob`)).json()) as { result: { certificates: { serial_number: string; authority_key_id: string }[] } };
   const stolen = bob.result.certificates[0]!;
