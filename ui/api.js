@@ -17,9 +17,13 @@ export class ApiError extends Error {
     this.code = code;
   }
 
-  /** The admin token is missing or wrong: asking for it again can help. */
+  /**
+   * No token was sent where one is needed (401), or the one sent was refused (403): asking for it
+   * again, with the service's message, can help. A 403 without a token (auth_keys but no admin
+   * token configured) cannot be helped here and is shown as it is.
+   */
   get needsToken() {
-    return this.status === 401 || (this.status === 403 && adminToken.get() !== null && /admin token is wrong/.test(this.message));
+    return this.status === 401 || (this.status === 403 && adminToken.get() !== null);
   }
 }
 
