@@ -7,17 +7,20 @@ import { inventoryPage } from "./pages/inventory.js";
 import { overviewPage } from "./pages/overview.js";
 import { profilesPage } from "./pages/profiles.js";
 
-const view = document.getElementById("view");
+let view = document.getElementById("view");
 const signOut = document.getElementById("sign-out");
+/** Counts renders, so a slow page that finishes after a newer one started never replaces it. */
+let renders = 0;
 
-function route() {
+/** Draws the page the address names into `target`. */
+function draw(target) {
   const [path, search = ""] = location.hash.replace(/^#/, "").split("?");
   const params = new URLSearchParams(search);
   const certificate = /^\/certificate\/([^/]+)$/.exec(path);
-  if (certificate) return () => certificatePage(view, decodeURIComponent(certificate[1]), params);
-  if (path === "/certificates") return () => inventoryPage(view, params);
-  if (path === "/profiles") return () => profilesPage(view);
-  return () => overviewPage(view);
+  if (certificate) return certificatePage(target, decodeURIComponent(certificate[1]), params);
+  if (path === "/certificates") return inventoryPage(target, params);
+  if (path === "/profiles") return profilesPage(target);
+  return overviewPage(target);
 }
 
 function tokenForm(error) {
@@ -37,20 +40,25 @@ function tokenForm(error) {
   return form;
 }
 
+/** Draws the page off-screen, then swaps it in: the last page asked for is the one shown. */
 async function render() {
+  const mine = ++renders;
   signOut.hidden = adminToken.get() === null;
   for (const link of document.querySelectorAll("nav a")) {
     link.toggleAttribute("aria-current", location.hash.split("?")[0] === link.getAttribute("href") || (location.hash === "" && link.getAttribute("href") === "#/"));
   }
   view.setAttribute("aria-busy", "true");
+  const next = view.cloneNode(false);
   try {
-    await route()();
+    await draw(next);
   } catch (error) {
-    if (error.needsToken) show(view, tokenForm(adminToken.get() === null ? undefined : error));
-    else show(view, errorBox(error));
-  } finally {
-    view.setAttribute("aria-busy", "false");
+    if (error.needsToken) show(next, tokenForm(adminToken.get() === null ? undefined : error));
+    else show(next, errorBox(error));
   }
+  if (mine !== renders) return;
+  next.setAttribute("aria-busy", "false");
+  view.replaceWith(next);
+  view = next;
 }
 
 signOut.addEventListener("click", () => {
