@@ -10,7 +10,7 @@ export const adminToken = {
 };
 
 /** A refusal in cfssl's envelope: the HTTP status, the error code and its message. */
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(status, code, message) {
     super(message);
     this.status = status;

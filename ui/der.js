@@ -68,7 +68,3 @@ export function fromPem(pem) {
   const base64 = pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
   return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 }
-
-export function hex(bytes) {
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-}

@@ -1,6 +1,6 @@
 // What the console reads out of certificates, CRLs and OCSP answers itself (the API's certinfo
 // gives names and dates, not the key or usages).
-import { children, fromPem, hex, integer, oid, read, time, tlv } from "./der.js";
+import { children, fromPem, integer, oid, read, time, tlv } from "./der.js";
 
 const curves = { "1.2.840.10045.3.1.7": "P-256", "1.3.132.0.34": "P-384", "1.3.132.0.35": "P-521" };
 const keyUsageNames = [
@@ -117,5 +117,3 @@ export function ocspStatus(der) {
   }
   return { status: "unknown", ...answer };
 }
-
-export { hex };
