@@ -7,10 +7,12 @@ import { requireAdmin } from "../authority/authentication.js";
 import type { Authority } from "../authority/authority.js";
 import type { SigningConfigReloader } from "../authority/config-reload.js";
 import type { InventoryService } from "../authority/inventory.js";
+import type { InventoryOverview } from "../authority/inventory-overview.js";
 import type { RevocationService } from "../authority/revocation.js";
 import { CertwrightError } from "../errors.js";
 import type { GuardStore } from "../store/guard-store.js";
 import type { ReadinessService } from "../authority/readiness.js";
+import { consoleStatic } from "./console-static.js";
 import { handleError } from "./error-handler.js";
 import { logSerializers } from "./log-redaction.js";
 import type { Metrics } from "./metrics.js";
@@ -20,6 +22,7 @@ import { refuseRevokedClientCertificates } from "./client-revocation.js";
 import { RequestLog } from "./request-log.js";
 import { adminRoutes } from "./routes/admin.js";
 import { cfsslRoutes } from "./routes/cfssl.js";
+import { consoleRoutes } from "./routes/console.js";
 import type { AdminCheck } from "./routes/common.js";
 import { inventoryRoutes } from "./routes/inventory.js";
 import { readinessRoutes } from "./routes/readiness.js";
@@ -29,6 +32,8 @@ export interface AppOptions {
   authority: Authority;
   /** The certificate inventory (list, get, tidy); absent: those endpoints are not served. */
   inventory?: InventoryService | undefined;
+  /** The operator console's overview totals; absent: its endpoint is not served (the console's pages still are). */
+  overview?: InventoryOverview | undefined;
   /** Revocation, CRL and OCSP; absent: those endpoints are not served. */
   revocation?: RevocationService | undefined;
   /** Fastify's logger option; default: no logging (tests). */
@@ -208,5 +213,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.revocation) await app.register(revocationRoutes, { revocation: options.revocation, requireAdmin: adminCheck });
   if (options.readiness) await app.register(readinessRoutes, { readiness: options.readiness });
   if (options.reloader) await app.register(adminRoutes, { reloader: options.reloader, requireAdmin: adminCheck });
+  if (options.overview) await app.register(consoleRoutes, { overview: options.overview, config: () => authority.config, requireAdmin: adminCheck });
+  await app.register(consoleStatic);
   return app;
 }

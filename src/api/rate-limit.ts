@@ -19,8 +19,11 @@ export function parseRateLimit(text: string): RateLimit | undefined {
   return { requests: Number(match[1]), periodMs: periods[match[2]!]! };
 }
 
-/** Public, cacheable reads that fleets of TLS clients and monitors poll: never limited. */
-const unlimited = /^\/(?:ocsp|crl\/|metrics$|api\/v1\/ready$|api\/v1\/cfssl\/health$)/;
+/**
+ * Public, cacheable reads that fleets of TLS clients and monitors poll, and the console's static
+ * files (a dozen per page load, no data in them): never limited. The console's API calls are.
+ */
+const unlimited = /^\/(?:ocsp|crl\/|ui(?:[/?]|$)|metrics$|api\/v1\/ready$|api\/v1\/cfssl\/health$)/;
 
 /**
  * Limits each client — its auth key when the request carries a valid CFSSL-HMAC header, else its
