@@ -5,20 +5,17 @@
 // with `succeeds`, every envelope it prints says success. A page with a JSON block marked
 // `service config` gets a service of its own, started with that signing config.
 // (test/api/recipe.test.ts checks in depth what the README's recipe issues; this runs the commands as printed.)
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { root } from "../helpers/app.js";
-import { docPages, fencedBlocks, markdownLinks, readPage, type FencedBlock } from "../helpers/docs.js";
+import { docPages, fencedBlocks, missingRecipeTools, markdownLinks, readPage, type FencedBlock } from "../helpers/docs.js";
 import { childEnv, freePort, mainJs, startService, tempDir } from "../helpers/server.js";
 
 /** The ports the docs use: the service's, and two more for a second `serve` (refused, or a standby). */
 const docPorts = [8888, 8889, 8890];
-
-/** The programs the recipes call besides certwright (.ci/run installs them). */
-const tools = ["bash", "curl", "jq", "openssl", "sqlite3"];
 
 /** What a page's recipes take for granted that no earlier page made. */
 const setup: Record<string, string> = {
@@ -86,9 +83,7 @@ t.test("the expected-output lines of a block", async (t) => {
 // Some thirty commands and three services: more than tap's default two minutes on a loaded machine.
 t.setTimeout(300_000);
 
-const missingTools = tools.filter((tool) => spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0);
-
-t.test("the recipes marked `doc-test: run` run and print what the docs say", { skip: missingTools.length > 0 && `not installed: ${missingTools.join(", ")}` }, async (t) => {
+t.test("the recipes marked `doc-test: run` run and print what the docs say", { skip: missingRecipeTools.length > 0 && `not installed: ${missingRecipeTools.join(", ")}` }, async (t) => {
   const order = pagesInReadingOrder();
   const runnable = docPages().flatMap((page) => fencedBlocks(page).filter((block) => block.marks.includes("run")));
   for (const block of runnable) t.ok(order.includes(block.page), `${block.page} is in the README's map, so its recipes have a place in the reading order`);

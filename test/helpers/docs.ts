@@ -1,4 +1,5 @@
 // Reading the README and docs/*.md as the tests of test/docs/ need them: pages, fenced blocks, links, anchors.
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { root } from "./app.js";
@@ -77,3 +78,9 @@ export function headingAnchors(text: string): Set<string> {
 export function markdownLinks(text: string): string[] {
   return [...proseOf(text).matchAll(/\]\(([^)\s]+)\)/g)].map((match) => match[1]!);
 }
+
+/** The programs the recipes call besides certwright (.ci/run installs them). */
+const recipeTools = ["bash", "curl", "jq", "openssl", "sqlite3"];
+
+/** The tools the docs' recipes call that this machine lacks (the recipe test is skipped without them). */
+export const missingRecipeTools = recipeTools.filter((tool) => spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0);
