@@ -60,7 +60,11 @@ function fill(pem, aki) {
       const issued = now - span + Math.floor((i * span) / ROWS);
       const pick = (i * 7919) % 100;
       let acc = 0;
-      const profile = profiles.find((p) => pick < (acc += p.share * 100)) ?? profiles[0];
+      const profile =
+        profiles.find((p) => {
+          acc += p.share * 100;
+          return pick < acc;
+        }) ?? profiles[0];
       const revoked = i % 100 === 42;
       const cn = `host-${i}.svc.internal`;
       insert.run(

@@ -425,7 +425,7 @@ async function main() {
   }
   writeFileSync(join(tmp, "sign-fresh.lines"), `${fresh.join("\n")}\n`);
   console.log(`  bodies (POST, via BODY=<file> and ${rel(postLua)}):`);
-  console.log(`    sign.json          {"certificate_request": <CSR>, "profile": "client"}, CSR from: openssl ${csrCmd.join(" ").replaceAll(tmp + "/", "")}`);
+  console.log(`    sign.json          {"certificate_request": <CSR>, "profile": "client"}, CSR from: openssl ${csrCmd.join(" ").replaceAll(`${tmp}/`, "")}`);
   console.log(`    newcert-ecdsa.json ${newcert("ecdsa", 256)}`);
   console.log(`    newcert-rsa.json   ${newcert("rsa", 2048)}`);
   console.log(`    sign-fresh.lines   ${FRESH_CSRS} bodies like sign.json, each CSR with its own P-256 key (CN system:node:bench-<i>), one per request in turn via BODIES=<file> and ${rel(postManyLua)}`);

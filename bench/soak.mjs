@@ -102,7 +102,7 @@ async function main() {
   console.log(`soak: ${SOAK} s of sign (wrk -c8) + newcert + revoke + inventory + crl`);
   console.log(`  sign: ${sign.rps.toFixed(0)} req/s, p99 ${sign.p99?.toFixed(2)} ms, ${sign.errors} errors`);
   console.log(`  newcert ${counts.newcert} (p99 ${percentile(latencies.newcert, 99).toFixed(1)} ms), revoke ${counts.revoke}, inventory ${counts.inventory} (p99 ${percentile(latencies.inventory, 99).toFixed(1)} ms), crl ${counts.crl} (p99 ${percentile(latencies.crl, 99).toFixed(1)} ms), errors ${counts.errors}`);
-  console.log("  RSS by minute: " + samples.filter((x, i) => i % 12 === 11).map((x) => `${Math.round(x.s / 60)}m ${fmtMb(x.rss)}`).join(", "));
+  console.log(`  RSS by minute: ${samples.filter((_, i) => i % 12 === 11).map((x) => `${Math.round(x.s / 60)}m ${fmtMb(x.rss)}`).join(", ")}`);
   console.log(`  RSS ${fmtMb(start.rss)} at ${start.s.toFixed(0)} s, ${fmtMb(end.rss)} at the end (${end.s.toFixed(0)} s), peak ${fmtMb(Math.max(...samples.map((x) => x.rss)))}`);
   for (const name of heapNames) console.log(`  ${name}: ${fmtMb(before[name])} after start, ${fmtMb(after[name])} at the end`);
   await cleanup();

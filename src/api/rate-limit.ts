@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { credentialFromHeader } from "../authority/authentication.js";
+import { credentialFromHeader, type Credential } from "../authority/authentication.js";
 import { CertwrightError } from "../errors.js";
 import type { GuardStore } from "../store/guard-store.js";
 import { clientIdentity } from "./client-identity.js";
@@ -39,7 +39,7 @@ export function installRateLimit(
   clock: () => Date = () => new Date(),
 ) {
   const identify = (request: FastifyRequest) => {
-    let credential;
+    let credential: Credential | undefined;
     try {
       credential = credentialFromHeader(request.headers.authorization, request.rawBody ?? Buffer.alloc(0), authKeys());
     } catch {

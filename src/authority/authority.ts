@@ -1,9 +1,10 @@
+import type { z } from "zod";
 import { CertwrightError } from "../errors.js";
 import type { CertificateAuthority } from "../pki/certificate.js";
 import type { CertificateInfo } from "../pki/describe.js";
 import { decodePemBlock, sumOf, type Sum } from "../pki/pem.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
-import { parseKeySpec } from "../pki/keys.js";
+import { parseKeySpec, type KeySpec } from "../pki/keys.js";
 import { parseSerial, serialToDecimal } from "../pki/revocation.js";
 import { signRequestSchema } from "../schemas/wire.js";
 import {
@@ -191,7 +192,7 @@ export class Authority {
    */
   async authSign(envelope: AuthSignRequest, requester: Requester = {}): Promise<Outcome<{ certificate: string }> & { issued: IssuedCertificate }> {
     const bytes = Buffer.from(envelope.request, "base64");
-    let parsed;
+    let parsed: z.ZodSafeParseResult<SignRequest>;
     try {
       parsed = signRequestSchema.safeParse(JSON.parse(bytes.toString("utf8")));
     } catch {
@@ -275,7 +276,7 @@ export class Authority {
   /** An RSA key from the pool when the request asks for one; anything else, the signer makes itself. */
   private async pooledKey(request: NewCertRequest): Promise<string | undefined> {
     if (!this.keyPool || request.request.key?.algo?.toLowerCase() !== "rsa") return undefined;
-    let spec;
+    let spec: KeySpec;
     try {
       spec = parseKeySpec(request.request.key);
     } catch {

@@ -1,5 +1,5 @@
 import { CertwrightError } from "../errors.js";
-import { parseSigningConfigAt, readSigningConfigDocument } from "../profiles/signing-config.js";
+import { parseSigningConfigAt, readSigningConfigDocument, type SigningConfig } from "../profiles/signing-config.js";
 import type { Authority } from "./authority.js";
 
 /** Where a reload says what it did: pino's loggers (the app's, a request's) fit. */
@@ -29,7 +29,7 @@ export class SigningConfigReloader {
 
   async reload(log: ReloadLog): Promise<ReloadResult> {
     let document: unknown;
-    let config;
+    let config: SigningConfig;
     try {
       document = readSigningConfigDocument(this.path);
       config = parseSigningConfigAt(this.path, document);
@@ -38,7 +38,7 @@ export class SigningConfigReloader {
       log.error({ path: this.path, generation: this.authority.generation }, `signing config not reloaded, the old one stays in use: ${reason}`);
       throw new CertwrightError("configInvalid", `signing config not reloaded, the old one stays in use: ${reason}`);
     }
-    let generation;
+    let generation: number;
     try {
       generation = await this.authority.useConfig(config, document);
     } catch (error) {

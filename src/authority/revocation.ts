@@ -10,6 +10,7 @@ import {
   ocspErrorResponse,
   OcspMalformedError,
   parseOcspRequest,
+  type OcspRequest,
   responderKeyHash,
   type OcspSigner,
   type OcspSingleResponse,
@@ -195,7 +196,7 @@ export class RevocationService {
    * gets `malformedRequest`; one about another CA's certificates only, `unauthorized`.
    */
   ocsp(der: Uint8Array): OcspAnswer {
-    let request;
+    let request: OcspRequest;
     try {
       request = parseOcspRequest(der);
     } catch (error) {

@@ -9,7 +9,7 @@ import { Metrics } from "../api/metrics.js";
 import { authenticationWarnings } from "../authority/authentication.js";
 import { SigningConfigReloader } from "../authority/config-reload.js";
 import { operatorServices } from "../authority/operator-services.js";
-import { parseSigningConfigAt, readSigningConfigDocument } from "../profiles/signing-config.js";
+import { parseSigningConfigAt, readSigningConfigDocument, type SigningConfig } from "../profiles/signing-config.js";
 import { lockDataDir, prepareDataDir, removeTemporaries } from "./data-dir.js";
 import { packageRoot, type ServeOptions } from "./options.js";
 import { adminTokenOf } from "./serve/admin-token.js";
@@ -66,7 +66,7 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
   const adminToken = adminTokenOf(options);
   const tlsFiles = readTlsFiles(options);
   let configDocument: unknown;
-  let config;
+  let config: SigningConfig;
   try {
     configDocument = readSigningConfigDocument(options.config);
     config = parseSigningConfigAt(options.config, configDocument);

@@ -2,7 +2,7 @@ import { createPublicKey } from "node:crypto";
 import type { CertificateAuthority } from "./certificate.js";
 import { children, DerError, expectTag, readWhole, Tag, type Element } from "./der.js";
 import { keyIdentifier, oids, readExtensions } from "./extensions.js";
-import { loadPrivateKey } from "./keys.js";
+import { loadPrivateKey, type PrivateKey } from "./keys.js";
 import { decodePemBlock, encodePem } from "./pem.js";
 
 /** UTCTime (YYMMDDHHMMSSZ, 1950-2049) or GeneralizedTime (YYYYMMDDHHMMSSZ). */
@@ -82,7 +82,7 @@ export async function loadCertificateAuthority(
   if (now.getTime() < certificate.notBefore.getTime()) {
     throw new Error(`CA certificate: it is not valid until ${certificate.notBefore.toISOString()}; check this machine's clock or the CA's NotBefore`);
   }
-  let key;
+  let key: PrivateKey;
   try {
     key = loadPrivateKey(keyPem);
   } catch (error) {

@@ -37,6 +37,12 @@ export interface CertificateAuthority {
   authorityKeyIdExtension?: Uint8Array;
 }
 
+/** The CA's authorityKeyIdentifier extension, encoded on first use and kept on the CA. */
+export function authorityKeyIdExtensionOf(ca: CertificateAuthority): Uint8Array {
+  ca.authorityKeyIdExtension ??= authorityKeyId(Buffer.from(ca.subjectKeyId, "hex"));
+  return ca.authorityKeyIdExtension;
+}
+
 /**
  * What issuance reads of a signing profile: lifetime, usages, CA constraint and the URLs it writes
  * into every certificate. The profiles' parsed `SigningProfile` is one; pki knows nothing else of it.
@@ -258,9 +264,15 @@ const profileExtensionCache = new WeakMap<IssuanceProfile, WeakMap<CertificateAu
 
 function profileExtensions(ca: CertificateAuthority, profile: IssuanceProfile, algorithm: KeyAlgorithm | undefined): ProfileExtensions {
   let byCa = profileExtensionCache.get(profile);
-  if (!byCa) profileExtensionCache.set(profile, (byCa = new WeakMap()));
+  if (!byCa) {
+    byCa = new WeakMap();
+    profileExtensionCache.set(profile, byCa);
+  }
   let byKey = byCa.get(ca);
-  if (!byKey) byCa.set(ca, (byKey = new Map()));
+  if (!byKey) {
+    byKey = new Map();
+    byCa.set(ca, byKey);
+  }
   let cached = byKey.get(algorithm);
   if (!cached) {
     const { keyUsage: bits, note } = algorithm ? keyUsageForKey(profile.keyUsage, profile.extKeyUsages, algorithm) : { keyUsage: profile.keyUsage, note: undefined };
@@ -306,7 +318,7 @@ export function certificateTemplate(ca: CertificateAuthority, request: IssueRequ
   const extensions = [
     ...fromProfile.extensions,
     subjectKeyId(keyIdentifier(request.spki)),
-    ca.authorityKeyIdExtension ??= authorityKeyId(Buffer.from(ca.subjectKeyId, "hex")),
+    authorityKeyIdExtensionOf(ca),
     // RFC 5280 4.2.1.6: with an empty subject the SANs are the identity and must be critical.
     ...(sanCount(sans) > 0 ? [subjectAltName(sans, emptySubject)] : []),
     ...profileTrailingExtensions(profile),

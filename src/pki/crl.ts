@@ -1,6 +1,6 @@
-import { signTbs, type CertificateAuthority } from "./certificate.js";
+import { authorityKeyIdExtensionOf, signTbs, type CertificateAuthority } from "./certificate.js";
 import { bigInteger, enumerated, explicit, sequence, smallInteger, time } from "./der.js";
-import { authorityKeyId, extension } from "./extensions.js";
+import { extension } from "./extensions.js";
 import { signatureAlgorithmFor } from "./keys.js";
 import { reasonName } from "./revocation.js";
 
@@ -47,7 +47,7 @@ export function buildCrl(ca: CertificateAuthority, input: CrlInput): Uint8Array 
     explicit(
       0,
       sequence(
-        (ca.authorityKeyIdExtension ??= authorityKeyId(Buffer.from(ca.subjectKeyId, "hex"))),
+        authorityKeyIdExtensionOf(ca),
         extension(crlNumberOid, false, bigInteger(input.crlNumber)),
       ),
     ),

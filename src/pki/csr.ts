@@ -182,7 +182,10 @@ export function parseCsr(pem: string): ParsedCsr {
   }
   const notPkcs10 = (cause: unknown) =>
     new CertwrightError("csrParseFailed", "certificate_request: the PEM block is not a valid PKCS#10 request", { cause });
-  let info, algorithm, signature, version, subjectElement, subject: DistinguishedName, spki, attributes;
+  // Destructured from lists of any length, so each may be missing: expectTag says which.
+  let info: Element | undefined, algorithm: Element | undefined, signature: Element | undefined;
+  let version: Element | undefined, subjectElement: Element | undefined, spki: Element | undefined, attributes: Element | undefined;
+  let subject: DistinguishedName;
   try {
     [info, algorithm, signature] = children(readWhole(der, Tag.sequence).value);
     [version, subjectElement, spki, attributes] = children(expectTag(info, Tag.sequence, "certificationRequestInfo").value);

@@ -242,11 +242,13 @@ class ReadElement implements Element {
   ) {}
 
   get value(): Uint8Array {
-    return (this.#value ??= this.bytes.subarray(this.contentStart, this.end));
+    this.#value ??= this.bytes.subarray(this.contentStart, this.end);
+    return this.#value;
   }
 
   get raw(): Uint8Array {
-    return (this.#raw ??= this.bytes.subarray(this.start, this.end));
+    this.#raw ??= this.bytes.subarray(this.start, this.end);
+    return this.#raw;
   }
 }
 

@@ -31,8 +31,10 @@ const maxNameLength = 253;
 
 // C0 controls, DEL and C1 controls. A trailing newline is refused too: it is a pasting mistake, and
 // some consumers (logs, headers, config files) would treat what follows it as something else.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is its job.
 const controlPattern = /[\u0000-\u001f\u007f-\u009f]/;
-const nonAsciiPattern = /[^\x00-\x7f]/;
+// Any UTF-16 code unit beyond ASCII, as [^\x00-\x7f] but without naming a control character.
+const nonAsciiPattern = /[\u0080-\uffff]/;
 // An email address's local part: printable ASCII without spaces, `@`, `<` or `>` (rfc822Name is an IA5String).
 const localPartPattern = /^[\x21-\x7e]+$/;
 // Letters, digits, hyphens and underscores (seen in internal names such as `_acme`, `svc_internal`),

@@ -4,14 +4,15 @@ import { createHash } from "node:crypto";
 export function decodePemBlock(text: string, labels: readonly string[]): Uint8Array<ArrayBuffer> | undefined {
   const pattern = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
   // An exec loop rather than matchAll, which clones the pattern on every call.
-  for (let match; (match = pattern.exec(text)) !== null; ) {
+  for (;;) {
+    const match = pattern.exec(text);
+    if (match === null) return undefined;
     if (labels.includes(match[1]!)) {
       const body = match[2]!.replace(/\s+/g, "");
       if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || body.length === 0) return undefined;
       return new Uint8Array(Buffer.from(body, "base64"));
     }
   }
-  return undefined;
 }
 
 export function encodePem(label: string, der: ArrayBuffer | Uint8Array): string {

@@ -139,6 +139,7 @@ const attributeNames: Record<keyof SubjectFields, string> = {
   SerialNumber: "serial number",
 };
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is its job.
 const controlPattern = /[\u0000-\u001f\u007f-\u009f]/;
 const loneSurrogatePattern = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 

@@ -106,7 +106,7 @@ export class PolicyConfigError extends Error {
 function normalizeDns(name: string): string {
   const lower = name.trim().toLowerCase().replace(/\.$/, "");
   // Rules and names compare in the form that goes into certificates: IDNs as punycode.
-  return /[^\x00-\x7f]/.test(lower) ? domainToASCII(lower) : lower;
+  return /[\u0080-\uffff]/.test(lower) ? domainToASCII(lower) : lower;
 }
 
 /**

@@ -74,7 +74,11 @@ export class GroupCommitRecorder {
     try {
       const results = await this.writer.insertMany(batch.map((p) => p.record));
       const durationMs = performance.now() - started;
-      batch.forEach((pending, i) => (results[i] ? pending.reject(results[i]) : pending.resolve()));
+      for (const [i, pending] of batch.entries()) {
+        const failure = results[i];
+        if (failure) pending.reject(failure);
+        else pending.resolve();
+      }
       // After the batch is settled: a throwing callback cannot fail requests that are on disk.
       this.onCommit(durationMs, batch.length);
     } catch (error) {

@@ -6,8 +6,9 @@ import { parentPort } from "node:worker_threads";
 import { CertwrightError, type ErrorKind } from "../errors.js";
 
 /** What a worker thread serves: functions whose arguments and results cross by structured clone. */
-// any, not unknown: a function taking (request: SignRequest) is no function of unknown arguments.
-export type ThreadApi = Record<string, (...args: any[]) => unknown>;
+// never, not unknown: a function taking (request: SignRequest) is no function of unknown arguments,
+// but every function accepts never; the real argument types come from Api[K] at each call.
+export type ThreadApi = Record<string, (...args: never[]) => unknown>;
 
 /** One call as it crosses: a message carries an array of them. */
 export type ThreadCall<Api extends ThreadApi> = { [K in keyof Api & string]: { id: number; method: K; args: Parameters<Api[K]> } }[keyof Api & string];
@@ -61,7 +62,10 @@ export function serveApi<Api extends ThreadApi>(api: Api, options: ServeOptions 
   }
 
   function queueReply(reply: ThreadReply): void {
-    if (callsPerReply === undefined) return port.postMessage([reply]);
+    if (callsPerReply === undefined) {
+      port.postMessage([reply]);
+      return;
+    }
     outbox.push(reply);
     if (flushScheduled) return;
     // After the calls that settle in this turn, one message carries them all.

@@ -18,7 +18,7 @@ const config = {
     profiles: { secure: { usages, expiry: "720h", auth_key: "ci", prev_auth_key: "old" }, open: { usages, expiry: "720h" } },
   },
 };
-const adminToken = "a".repeat(20) + "-admin-token-0001";
+const adminToken = `${"a".repeat(20)}-admin-token-0001`;
 
 /** The HMAC as openssl computes it: an independent implementation. */
 function opensslHmac(hexKey: string, bytes: Buffer, dir: string): string {
@@ -100,7 +100,7 @@ t.test("an authenticated profile refuses plain sign and newcert, and takes the C
   const forged = await call(app, "sign", signBody, header(otherKey, "ci", signBody));
   t.equal(forged.status, 403);
   t.equal((await call(app, "sign", signBody, "CFSSL-HMAC ci")).status, 403, "malformed header");
-  t.equal((await call(app, "sign", signBody, header(ciKey, "ci", signBody + " "))).status, 403, "HMAC of other bytes");
+  t.equal((await call(app, "sign", signBody, header(ciKey, "ci", `${signBody} `))).status, 403, "HMAC of other bytes");
   const open = await call(app, "sign", JSON.stringify({ certificate_request: csr(dir), profile: "open" }));
   t.equal(open.status, 200, "profiles without auth_key stay open");
   t.equal(store.count(), 3);

@@ -23,14 +23,14 @@ import {
   subjectSchema,
   tidyRequestSchema,
 } from "../../src/schemas/wire.js";
-import { makeCa, openssl, profilesDir, tempDir, testApp } from "../helpers/app.js";
+import { makeCa, openssl, profilesDir, tempDir, testApp, type ApiAnswer } from "../helpers/app.js";
 import { startService } from "../helpers/server.js";
 
 const depth = 5_000;
 /** Raw JSON texts, built as text since JSON.stringify itself recurses; each fits authsign's base64 request too. */
 const hostileValues: Record<string, string> = {
   "arrays 5,000 deep": "[".repeat(depth) + "]".repeat(depth),
-  "objects 5,000 deep": '{"a":'.repeat(depth) + "1" + "}".repeat(depth),
+  "objects 5,000 deep": `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`,
   "a 64 kB string": JSON.stringify("A".repeat(64_000)),
   "an array of 10,000 numbers": `[${Array.from({ length: 10_000 }, (_, i) => i).join(",")}]`,
   "an object of 2,000 keys": `{${Array.from({ length: 2_000 }, (_, i) => `"k${i}":${i}`).join(",")}}`,
@@ -61,11 +61,11 @@ const marker = "__hostile_value__";
 
 /** `base` as JSON with the value at `path` replaced by the raw JSON text `value`. */
 function bodyWith(base: object, path: string[], value: string): string {
-  const copy = structuredClone(base) as Record<string, any>;
-  let at: Record<string, any> = copy;
+  const copy = structuredClone(base) as Record<string, unknown>;
+  let at = copy;
   for (const [i, part] of path.slice(0, -1).entries()) {
     if (typeof at[part] !== "object" || at[part] === null) at[part] = /^\d+$/.test(path[i + 1]!) ? [] : {};
-    at = at[part];
+    at = at[part] as Record<string, unknown>;
   }
   at[path.at(-1)!] = marker;
   return JSON.stringify(copy).replace(JSON.stringify(marker), value);
@@ -90,8 +90,10 @@ function csrPem(dir: string, name: string): string {
   return readFileSync(join(dir, `${name}.csr`), "utf8");
 }
 
-function isEnvelope(body: any): boolean {
-  return typeof body?.success === "boolean" && Array.isArray(body.errors) && Array.isArray(body.messages) && "result" in body;
+function isEnvelope(body: unknown): boolean {
+  if (typeof body !== "object" || body === null) return false;
+  const fields = body as Record<string, unknown>;
+  return typeof fields.success === "boolean" && Array.isArray(fields.errors) && Array.isArray(fields.messages) && "result" in fields;
 }
 
 t.test("deep and oversized values in every field of every endpoint, over signer worker threads: 4xx envelopes, and the service still signs", async (t) => {
@@ -138,7 +140,7 @@ t.test("deep and oversized values in every field of every endpoint, over signer 
   for (const shot of shots) {
     const response = await app.inject({ method: "POST", url: shot.path, payload: shot.payload, headers: { "content-type": "application/json" } });
     const status = response.statusCode;
-    let body: any;
+    let body: unknown;
     try {
       body = response.json();
     } catch {
@@ -208,7 +210,7 @@ t.test("the real service: deep metadata and extensions are refused with 400 and 
   const csr = csrPem(cwd, "process");
   const post = async (body: string) => {
     const response = await fetch(`${service.api}/sign`, { method: "POST", body, headers: { "content-type": "application/json" } });
-    return { status: response.status, body: (await response.json()) as any };
+    return { status: response.status, body: (await response.json()) as ApiAnswer["body"] };
   };
   const base = { certificate_request: csr };
   const normal = JSON.stringify(base);
@@ -222,8 +224,8 @@ t.test("the real service: deep metadata and extensions are refused with 400 and 
     post(normal),
   ]);
   t.same(answers.map((a) => a.status), [200, 400, 400, 400, 200, 200], JSON.stringify(answers.map((a) => a.body.errors)));
-  t.match(answers[1]!.body.errors[0].message, /metadata/);
-  t.match(answers[2]!.body.errors[0].message, /extensions/);
+  t.match(answers[1]!.body.errors[0]?.message, /metadata/);
+  t.match(answers[2]!.body.errors[0]?.message, /extensions/);
   const health = await fetch(`${service.api}/health`);
   t.equal(health.status, 200, "the process still answers health");
   t.equal((await post(normal)).status, 200, "and signs");

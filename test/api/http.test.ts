@@ -191,11 +191,11 @@ t.test("unknown paths, wrong methods and oversized bodies", async (t) => {
   for (const url of ["/api/v1/cfssl/sign", "/api/v1/cfssl/newcert", "/api/v1/cfssl/info", "/api/v1/cfssl/sign?x=1"]) {
     const answer = await inject(app, { method: "GET", url });
     checkEnvelope(t, answer, { success: false, status: 405, code: 405 });
-    t.equal(answer.headers["allow"], "POST", `GET ${url}: the Allow header lists POST`);
+    t.equal(answer.headers.allow, "POST", `GET ${url}: the Allow header lists POST`);
   }
   const put = await inject(app, { method: "PUT", url: "/api/v1/cfssl/health", payload: "{}" });
   checkEnvelope(t, put, { success: false, status: 405, code: 405 });
-  t.equal(put.headers["allow"], "GET", "health allows GET only");
+  t.equal(put.headers.allow, "GET", "health allows GET only");
 
   const big = JSON.stringify({ certificate_request: "A".repeat(2048) });
   const tooLarge = await post(app, "sign", big);
@@ -298,7 +298,7 @@ t.test("certinfo describes an issued certificate as cfssl does", async (t) => {
   const otherAki = await post(app, "certinfo", { serial: info.serial_number, authority_key_id: "00:11:22" });
   checkEnvelope(t, otherAki, { success: false, status: 404, code: 11200 });
 
-  const hexSerial = await post(app, "certinfo", { serial: cert.serialNumber + "zz", authority_key_id: info.authority_key_id });
+  const hexSerial = await post(app, "certinfo", { serial: `${cert.serialNumber}zz`, authority_key_id: info.authority_key_id });
   checkEnvelope(t, hexSerial, { success: false, status: 400, code: 400 });
   t.match(hexSerial.body.errors[0]?.message, /decimal/);
 

@@ -79,7 +79,7 @@ function dnsAllowed(rules: string[] | undefined, name: string): boolean {
 /** How a client falling back to the CN reads it as a host: trimmed, without a root dot, punycode, lower case. */
 function asHost(cn: string): string {
   const trimmed = cn.trim().replace(/\.$/, "");
-  return (/[^\x00-\x7f]/.test(trimmed) ? domainToASCII(trimmed) : trimmed).toLowerCase();
+  return (/[\u0080-\uffff]/.test(trimmed) ? domainToASCII(trimmed) : trimmed).toLowerCase();
 }
 
 /** Why the model refuses what a certificate carries, or undefined when it allows all of it. */

@@ -175,12 +175,12 @@ t.test("OCSP answers fetched by GET carry RFC 5019's caching headers; POST, unkn
   const good = await get(request("good", ["-cert", goodFile, "-no_nonce"]));
   t.equal(good.statusCode, 200);
   const lastModified = Date.parse(String(good.headers["last-modified"]));
-  const expires = Date.parse(String(good.headers["expires"]));
+  const expires = Date.parse(String(good.headers.expires));
   t.equal(expires - lastModified, 3_600_000, "Expires is nextUpdate, Last-Modified thisUpdate: an hour apart");
   t.ok(Math.abs(lastModified - Date.now()) < 5_000, "thisUpdate is now");
   const maxAge = Number(/^max-age=(\d+), public, no-transform, must-revalidate$/.exec(String(good.headers["cache-control"]))?.[1]);
   t.ok(maxAge > 3590 && maxAge <= 3600, `max-age is the seconds left: ${good.headers["cache-control"]}`);
-  t.equal(good.headers["etag"], `"${createHash("sha1").update(good.rawPayload).digest("hex")}"`, "ETag: the SHA-1 of the answer's bytes");
+  t.equal(good.headers.etag, `"${createHash("sha1").update(good.rawPayload).digest("hex")}"`, "ETag: the SHA-1 of the answer's bytes");
   const respFile = writeFile(ctx.dir, "good.resp", "");
   writeFileSync(respFile, good.rawPayload);
   const checked = openssl(["ocsp", "-respin", respFile, "-issuer", caFile, "-CAfile", caFile, "-cert", goodFile, "-resp_text"]);
@@ -190,7 +190,7 @@ t.test("OCSP answers fetched by GET carry RFC 5019's caching headers; POST, unkn
   t.equal(withNonce.headers["cache-control"], "no-cache, no-store", "an answer echoing a nonce is for one client");
   const unknown = await get(request("unknown", ["-serial", "0x0A0B0C0D0E0F", "-no_nonce"]));
   t.equal(unknown.headers["cache-control"], "no-cache, no-store", "unknown says nothing of how long it holds");
-  t.equal(unknown.headers["etag"], undefined);
+  t.equal(unknown.headers.etag, undefined);
   const posted = await ctx.app.inject({ method: "POST", url: "/ocsp", headers: { "content-type": "application/ocsp-request" }, payload: request("post", ["-cert", goodFile, "-no_nonce"]) });
   t.equal(posted.headers["cache-control"], "no-cache, no-store", "POST answers are not cacheable (RFC 5019 5)");
 });
@@ -287,7 +287,7 @@ t.test("cfssl's ocspsign signs the status it is given, for certificates of this 
 
   for (const [body, expected] of [
     [{ certificate: pem }, /Cert Status: good/],
-    [{ certificate: pem, status: "revoked", reason: 1, revoked_at: "2026-01-02T03:04:05Z", issuer_hash: "sha256" }, /Cert Status: revoked[\s\S]*Revocation Time: Jan  2 03:04:05 2026 GMT[\s\S]*Revocation Reason: keyCompromise/],
+    [{ certificate: pem, status: "revoked", reason: 1, revoked_at: "2026-01-02T03:04:05Z", issuer_hash: "sha256" }, /Cert Status: revoked[\s\S]*Revocation Time: Jan {2}2 03:04:05 2026 GMT[\s\S]*Revocation Reason: keyCompromise/],
     [{ certificate: pem, status: "unknown" }, /Cert Status: unknown/],
   ] as const) {
     const answer = await ocspSign(body);

@@ -25,7 +25,12 @@ t.test("newcert takes RSA keys from the pool, and only for RSA requests", async 
   const taken: number[] = [];
   const pool = new KeyPool({ threads: 1, spares: 0, sizes: [] });
   t.teardown(() => pool.close());
-  const keyPool = { take: (size: number) => (taken.push(size), pool.take(size)) };
+  const keyPool = {
+    take: (size: number) => {
+      taken.push(size);
+      return pool.take(size);
+    },
+  };
   const { ca, authority: plain, store } = await testApp(t);
   const authority = new Authority({ ca, config: plain.config, store, keyPool });
   const rsa = await authority.newCert({ request: { CN: "r.internal", hosts: ["r.internal"], key: { algo: "rsa", size: 2048 } } });

@@ -7,12 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import t from "tap";
-import { decimalSerial, mustOpenssl, startService, tempDir, type ServerProcess } from "../helpers/server.js";
+import { decimalSerial, mustOpenssl, startService, tempDir, type ApiAnswer, type ServerProcess } from "../helpers/server.js";
 
-interface Answer {
+interface Answer extends ApiAnswer {
   sentAt: number;
-  status: number;
-  body: { success: boolean; result: any; errors: { code: number; message: string }[] };
 }
 
 function signBody(cwd: string): string {

@@ -4,11 +4,11 @@ import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { mustOpenssl, startService, tempDir, writeFile } from "../helpers/server.js";
+import { mustOpenssl, startService, tempDir, writeFile, type ApiAnswer } from "../helpers/server.js";
 
 const authKeyHex = "5f1d3c2b4a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff001";
-const adminToken = "admin-token-" + "7c1e9a2b4d6f8e0a".repeat(2);
-const wrongAdminToken = "wrong-token-" + "0b3d5f7a9c1e2d4f".repeat(2);
+const adminToken = `admin-token-${"7c1e9a2b4d6f8e0a".repeat(2)}`;
+const wrongAdminToken = `wrong-token-${"0b3d5f7a9c1e2d4f".repeat(2)}`;
 const usages = ["signing", "key encipherment", "server auth", "client auth"];
 const config = {
   auth_keys: { ci: { type: "standard", key: authKeyHex } },
@@ -30,10 +30,6 @@ function pemPieces(pem: string): string[] {
   return [lines.join(""), ...lines.filter((line) => line.length >= 40)];
 }
 
-interface Answer {
-  status: number;
-  body: { success: boolean; result: any; errors: { code: number; message: string }[] };
-}
 
 t.test("a trace-level log of issuance and refusals holds no key, CSR or token", async (t) => {
   const cwd = tempDir(t);
@@ -57,7 +53,7 @@ t.test("a trace-level log of issuance and refusals holds no key, CSR or token", 
   };
   secretPem(readFileSync(join(dataDir, "ca-key.pem"), "utf8"), "the CA key");
 
-  const send = async (endpoint: string, body: string, headers: Record<string, string> = {}): Promise<Answer> => {
+  const send = async (endpoint: string, body: string, headers: Record<string, string> = {}): Promise<ApiAnswer> => {
     const response = await fetch(`${server.api}/${endpoint}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
     const text = await response.text();
     return { status: response.status, body: JSON.parse(text) };

@@ -7,12 +7,12 @@ import { readFileSync } from "node:fs";
 import { Agent, request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import t from "tap";
-import { childEnv, freePort, mainJs, postJson, startService, tempDir, writeFile } from "../helpers/server.js";
+import { childEnv, freePort, mainJs, postJson, startService, tempDir, writeFile, type ApiAnswer } from "../helpers/server.js";
 
 const usages = ["digital signature", "key encipherment", "server auth", "client auth"];
 const config = { signing: { default: { usages, expiry: "24h" }, profiles: { node: { usages, expiry: "24h", own_names_only: true } } } };
 
-function call(port: number, agent: Agent, path: string, body: object): Promise<{ status: number; body: any; reused: boolean }> {
+function call(port: number, agent: Agent, path: string, body: object): Promise<ApiAnswer & { reused: boolean }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest({ host: "127.0.0.1", port, path: `/api/v1/cfssl/${path}`, method: "POST", agent, headers: { "content-type": "application/json" } }, (response) => {
       let data = "";

@@ -4,13 +4,13 @@ import { once } from "node:events";
 import { get } from "node:https";
 import { connect } from "node:tls";
 import t from "tap";
-import { openssl, tempDir, writeFile } from "../helpers/app.js";
+import { openssl, tempDir, writeFile, type ApiAnswer } from "../helpers/app.js";
 import { freePort } from "../helpers/server.js";
 
 const main = new URL("../../dist/cli/main.js", import.meta.url).pathname;
 
 /** GETs over HTTPS with the given trust anchor and, for mutual TLS, a client certificate. */
-function request(url: string, options: { ca: string; cert?: string; key?: string }): Promise<{ status: number; body: any }> {
+function request(url: string, options: { ca: string; cert?: string; key?: string }): Promise<ApiAnswer> {
   return new Promise((resolve, reject) => {
     get(url, options, (response) => {
       let data = "";
@@ -36,7 +36,7 @@ t.test("serves HTTPS with --tls-cert and --tls-key; clients verify it against th
   let log = "";
   child.stdout.on("data", (chunk) => (log += chunk));
   const deadline = Date.now() + 15_000;
-  let health: { status: number; body: any } | undefined;
+  let health: ApiAnswer | undefined;
   while (!health && Date.now() < deadline) {
     health = await request(`https://127.0.0.1:${port}/api/v1/cfssl/health`, { ca: caPem }).catch(() => undefined);
     if (!health) await new Promise((r) => setTimeout(r, 100));
@@ -106,7 +106,7 @@ t.test("mutual TLS: --mutual-tls-ca and --mutual-tls-cn, as cfssl serve names th
   t.teardown(() => child.kill("SIGKILL"));
   const url = `https://127.0.0.1:${port}/api/v1/cfssl/health`;
   const client = (name: string) => ({ ca: serverCa, cert: read(name), key: key(name) });
-  let ok: { status: number; body: any } | undefined;
+  let ok: ApiAnswer | undefined;
   for (const deadline = Date.now() + 15_000; !ok && Date.now() < deadline; ) {
     ok = await request(url, client("node1.example.com")).catch(() => undefined);
     if (!ok) await new Promise((r) => setTimeout(r, 100));

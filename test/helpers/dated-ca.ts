@@ -26,5 +26,5 @@ export async function datedCa(notBefore: Date, notAfter: Date, cn = "Dated CA"):
     ],
   });
   const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey as unknown as webcrypto.CryptoKey);
-  return { certificate: certificate.toString("pem") + "\n", key: pem("PRIVATE KEY", pkcs8) };
+  return { certificate: `${certificate.toString("pem")}\n`, key: pem("PRIVATE KEY", pkcs8) };
 }

@@ -11,14 +11,14 @@
 // d. Malformed CSRs (byte flips, truncations): `parseCsr` throws a CertwrightError of a CSR kind,
 //    or returns only for bytes @peculiar also parses and verifies.
 import assert from "node:assert/strict";
-import { KeyObject, X509Certificate, createPublicKey, webcrypto } from "node:crypto";
+import { type KeyObject, X509Certificate, createPublicKey, webcrypto } from "node:crypto";
 import { isIP } from "node:net";
 import fc from "fast-check";
 import t from "tap";
 import { CertwrightError } from "../../src/errors.js";
 import { loadCertificateAuthority } from "../../src/pki/ca.js";
 import { certificateTemplate, createSelfSignedCa, encodeTbs, signTbs, type CertificateAuthority, type IssueRequest } from "../../src/pki/certificate.js";
-import { buildCsr, parseCsr } from "../../src/pki/csr.js";
+import { buildCsr, parseCsr, type ParsedCsr } from "../../src/pki/csr.js";
 import { children, oidToString, readElement, Tag } from "../../src/pki/der.js";
 import { emptySans, splitHosts, type SubjectAltNames } from "../../src/pki/hosts.js";
 import { keyUsageForKey } from "../../src/pki/key-usage.js";
@@ -233,7 +233,7 @@ const ipv6 = fc.oneof(
   groups.map((g) => {
     // "::" replacing some (not necessarily the longest) zero run, or none
     const hexes = g.map((x) => x.toString(16));
-    const start = g.findIndex((x) => x === 0);
+    const start = g.indexOf(0);
     if (start < 0) return hexes.join(":");
     let end = start;
     while (end < 8 && g[end] === 0) end++;
@@ -359,9 +359,18 @@ function build(c: IssuanceCase): Built {
   const request: Built["request"] = { subject: c.subject, spki: subjectKey.key.spki, sans, profile };
   let nb = nb0;
   let na = na0;
-  if (c.notBefore !== undefined) request.notBefore = new Date((nb = nb0 + Math.floor(c.notBefore * (na0 - nb0))));
-  if (c.expiry !== undefined) na = nb + (request.expiryMs = Math.max(1, Math.floor(c.expiry * (na - nb))));
-  if (c.notAfter !== undefined) request.notAfter = new Date((na = nb + 1 + Math.floor(c.notAfter * (na - nb - 1))));
+  if (c.notBefore !== undefined) {
+    nb = nb0 + Math.floor(c.notBefore * (na0 - nb0));
+    request.notBefore = new Date(nb);
+  }
+  if (c.expiry !== undefined) {
+    request.expiryMs = Math.max(1, Math.floor(c.expiry * (na - nb)));
+    na = nb + request.expiryMs;
+  }
+  if (c.notAfter !== undefined) {
+    na = nb + 1 + Math.floor(c.notAfter * (na - nb - 1));
+    request.notAfter = new Date(na);
+  }
   const sanTotal = sans.dns.length + sans.ip.length + sans.email.length + sans.uri.length;
   let expected: Built["expected"];
   const caPath = testCa.ca.pathLength;
@@ -475,7 +484,7 @@ t.test("a. the fast TBSCertificate equals @peculiar/x509's for the same values",
   await fc.assert(
     fc.asyncProperty(issuanceCase, async (c) => {
       const b = build(c);
-      let result;
+      let result: ReturnType<typeof certificateTemplate>;
       try {
         result = certificateTemplate(b.testCa.ca, b.request, c.now);
       } catch (error) {
@@ -723,7 +732,7 @@ async function malformedProperty(bases: Uint8Array[], seed: number, numRuns: num
     fc.asyncProperty(fc.nat(bases.length - 1), fc.array(mutation, { minLength: 1, maxLength: 3 }), async (baseIndex, mutations) => {
       const der = mutate(bases[baseIndex]!, mutations);
       const begin = Date.now();
-      let parsed;
+      let parsed: ParsedCsr;
       try {
         parsed = parseCsr(encodePem("CERTIFICATE REQUEST", der));
       } catch (error) {

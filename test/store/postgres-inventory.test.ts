@@ -66,7 +66,9 @@ t.test("PostgreSQL inventory", { skip: postgresSkip }, async (t) => {
   t.teardown(() => sqlite.close());
   const data = rows(3000);
   const insert = sqlite.prepare(`INSERT INTO certificates (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`);
-  sqlite.transaction(() => data.forEach((row) => insert.run(...row)))();
+  sqlite.transaction(() => {
+    for (const row of data) insert.run(...row);
+  })();
   for (let start = 0; start < data.length; start += 500) {
     const chunk = data.slice(start, start + 500);
     const values = chunk.flat();

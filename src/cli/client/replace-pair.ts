@@ -21,6 +21,6 @@ export function recoverPair(paths: PairPaths): Recovery {
  */
 export function commitPair(paths: PairPaths, certPem: string, keyPem: string, onStep: (step: CommitStep) => void = () => {}): void {
   const layout = pairLayout(paths);
-  if (layout === undefined) return commitJournal(paths, certPem, keyPem, onStep);
-  commitGeneration(layout, paths, certPem, keyPem, onStep);
+  if (layout === undefined) commitJournal(paths, certPem, keyPem, onStep);
+  else commitGeneration(layout, paths, certPem, keyPem, onStep);
 }
