@@ -16,7 +16,7 @@ export function show(view, ...content) {
   view.replaceChildren(...content.filter((c) => c !== undefined && c !== null && c !== false));
 }
 
-export const date = (iso) => (iso ? iso.slice(0, 19).replace("T", " ") + "Z" : "");
+export const date = (iso) => (iso ? `${iso.slice(0, 19).replace("T", " ")}Z` : "");
 
 export function daysFromNow(iso) {
   const days = Math.round((new Date(iso).getTime() - Date.now()) / 86_400_000);
