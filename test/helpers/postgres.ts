@@ -7,6 +7,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { migratePostgres } from "../../src/store/postgres/migrate.js";
 import { freePort } from "./server.js";
 
 interface Teardown {
@@ -106,4 +107,21 @@ export async function startPostgres(t: Teardown): Promise<PostgresCluster> {
       running = true;
     },
   };
+}
+
+/**
+ * A migrated database on a new cluster and two pools on it, as two replicas of the service would
+ * hold (closed at teardown).
+ */
+export async function twoReplicas(t: Teardown): Promise<{ url: string; pools: [pg.Pool, pg.Pool] }> {
+  const url = await (await startPostgres(t)).createDatabase();
+  const pools: [pg.Pool, pg.Pool] = [new pg.Pool({ connectionString: url, max: 4 }), new pg.Pool({ connectionString: url, max: 4 })];
+  t.teardown(() => Promise.all(pools.map((pool) => pool.end())));
+  const client = await pools[0].connect();
+  try {
+    await migratePostgres(client);
+  } finally {
+    client.release();
+  }
+  return { url, pools };
 }

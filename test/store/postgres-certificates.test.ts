@@ -1,11 +1,9 @@
 // The certificates table on a real PostgreSQL: batches, duplicates across replicas, round trips.
-import pg from "pg";
 import t from "tap";
 import type { IssuedCertificate } from "../../src/model/issued-certificate.js";
 import { DuplicateSerialError } from "../../src/store/certificate-store.js";
 import { PostgresCertificates } from "../../src/store/postgres/certificates.js";
-import { migratePostgres } from "../../src/store/postgres/migrate.js";
-import { postgresSkip, startPostgres } from "../helpers/postgres.js";
+import { postgresSkip, twoReplicas } from "../helpers/postgres.js";
 
 function record(serialNumber: string, overrides: Partial<IssuedCertificate> = {}): IssuedCertificate {
   return {
@@ -27,14 +25,8 @@ function record(serialNumber: string, overrides: Partial<IssuedCertificate> = {}
 }
 
 t.test("PostgreSQL certificates", { skip: postgresSkip }, async (t) => {
-  const cluster = await startPostgres(t);
-  const url = await cluster.createDatabase();
-  const replicas = [new pg.Pool({ connectionString: url, max: 4 }), new pg.Pool({ connectionString: url, max: 4 })];
-  t.teardown(() => Promise.all(replicas.map((pool) => pool.end())));
-  const client = await replicas[0]!.connect();
-  await migratePostgres(client);
-  client.release();
-  const [a, b] = replicas.map((pool) => new PostgresCertificates(pool)) as [PostgresCertificates, PostgresCertificates];
+  const { pools } = await twoReplicas(t);
+  const [a, b] = pools.map((pool) => new PostgresCertificates(pool)) as [PostgresCertificates, PostgresCertificates];
 
   t.test("a batch commits together and reads back as it was written", async (t) => {
     const batch = ["1001", "1002", "1003"].map((serial) => record(serial));

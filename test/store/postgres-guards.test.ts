@@ -1,18 +1,10 @@
 // Replay nonces and rate-limit windows on a real PostgreSQL, shared by two replicas' pools.
-import pg from "pg";
 import t from "tap";
 import { PostgresGuards } from "../../src/store/postgres/guards.js";
-import { migratePostgres } from "../../src/store/postgres/migrate.js";
-import { postgresSkip, startPostgres } from "../helpers/postgres.js";
+import { postgresSkip, twoReplicas } from "../helpers/postgres.js";
 
 t.test("PostgreSQL guards", { skip: postgresSkip }, async (t) => {
-  const cluster = await startPostgres(t);
-  const url = await cluster.createDatabase();
-  const pools = [new pg.Pool({ connectionString: url, max: 4 }), new pg.Pool({ connectionString: url, max: 4 })];
-  t.teardown(() => Promise.all(pools.map((pool) => pool.end())));
-  const client = await pools[0]!.connect();
-  await migratePostgres(client);
-  client.release();
+  const { pools } = await twoReplicas(t);
   const [a, b] = pools.map((pool) => new PostgresGuards(pool)) as [PostgresGuards, PostgresGuards];
   const now = Date.now();
 
@@ -23,7 +15,7 @@ t.test("PostgreSQL guards", { skip: postgresSkip }, async (t) => {
     const racing = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).rememberNonce("provisioner", "n-race", now + 300_000, now)));
     t.equal(racing.filter(Boolean).length, 1, "of twenty tries at once, one is fresh");
     await a.rememberNonce("provisioner", "n-old", now - 1, now);
-    const later = new PostgresGuards(pools[1]!);
+    const later = new PostgresGuards(pools[1]);
     t.equal(await later.rememberNonce("provisioner", "n-old", now + 300_000, now + 1), true, "an expired nonce was purged and is fresh again");
   });
 

@@ -7,9 +7,8 @@ import t from "tap";
 import { openDatabase } from "../../src/store/database.js";
 import { Inventory, type InventoryCursor, type InventoryFilter, type InventoryPage } from "../../src/store/inventory.js";
 import { PostgresInventory } from "../../src/store/postgres/inventory.js";
-import { migratePostgres } from "../../src/store/postgres/migrate.js";
 import { tempDir } from "../helpers/app.js";
-import { postgresSkip, startPostgres } from "../helpers/postgres.js";
+import { postgresSkip, twoReplicas } from "../helpers/postgres.js";
 
 const day = 86_400_000;
 const now = new Date("2026-06-01T00:00:00.000Z");
@@ -53,13 +52,7 @@ const shape = (page: InventoryPage) => ({
 });
 
 t.test("PostgreSQL inventory", { skip: postgresSkip }, async (t) => {
-  const cluster = await startPostgres(t);
-  const url = await cluster.createDatabase();
-  const pools = [new pg.Pool({ connectionString: url, max: 4 }), new pg.Pool({ connectionString: url, max: 4 })];
-  t.teardown(() => Promise.all(pools.map((pool) => pool.end())));
-  const client = await pools[0]!.connect();
-  await migratePostgres(client);
-  client.release();
+  const { url, pools } = await twoReplicas(t);
   const [a, b] = pools.map((pool) => new PostgresInventory(pool)) as [PostgresInventory, PostgresInventory];
 
   const sqlite = openDatabase(join(tempDir(t), "certs.db"));
