@@ -1,4 +1,6 @@
+import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseRateLimit, type RateLimit } from "../api/rate-limit.js";
 import { splitHosts } from "../pki/hosts.js";
@@ -20,6 +22,8 @@ export interface ServeOptions {
   config: string;
   ca: string | undefined;
   caKey: string | undefined;
+  /** The passphrase of an encrypted CA key, in this file (the first line). */
+  caKeyPassphraseFile: string | undefined;
   logLevel: LogLevel;
   /** Signer worker threads; 0 signs on the main thread. */
   workers: number;
@@ -69,6 +73,7 @@ export const serveFlags: FlagSpec[] = [
   { name: "config", key: "config", env: "CERTWRIGHT_CONFIG", value: "FILE", help: "signing config (cfssl's ca-config.json)", default: "<package>/profiles/ca-config.json" },
   { name: "ca", key: "ca", env: "CERTWRIGHT_CA", value: "FILE", help: "CA certificate PEM to sign with (with --ca-key)" },
   { name: "ca-key", key: "caKey", env: "CERTWRIGHT_CA_KEY", value: "FILE", help: "CA private key PEM: PKCS#1, SEC1 or PKCS#8 (with --ca)" },
+  { name: "ca-key-passphrase-file", key: "caKeyPassphraseFile", env: "CERTWRIGHT_CA_KEY_PASSPHRASE_FILE", value: "FILE", help: "file with the passphrase of an encrypted CA key (default: the systemd credential ca-key-passphrase, if any); a data directory's new CA key is written encrypted with it" },
   { name: "workers", key: "workers", env: "CERTWRIGHT_WORKERS", value: "N", help: "worker threads that sign (0: sign on the main thread)", default: "the number of CPUs" },
   { name: "tls-cert", key: "tlsCert", env: "CERTWRIGHT_TLS_CERT", value: "FILE", help: "serve HTTPS with this certificate PEM (with --tls-key)" },
   { name: "tls-key", key: "tlsKey", env: "CERTWRIGHT_TLS_KEY", value: "FILE", help: "the private key PEM of --tls-cert" },
@@ -87,6 +92,12 @@ export const serveFlags: FlagSpec[] = [
   { name: "allow-new-database", key: "allowNewDatabase", env: "CERTWRIGHT_ALLOW_NEW_DATABASE", value: "", help: "start once with a database new to the CA: an empty one where certs.db is missing or empty, or another CA's certs.db (refused otherwise)" },
   { name: "log-level", key: "logLevel", env: "CERTWRIGHT_LOG_LEVEL", value: "LEVEL", help: `log level: ${logLevels.join(", ")}`, default: "info" },
 ];
+
+/** A credential systemd passed with LoadCredential=NAME:… (a file in $CREDENTIALS_DIRECTORY), if it did. */
+function systemdCredential(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const dir = env.CREDENTIALS_DIRECTORY;
+  return dir && existsSync(join(dir, name)) ? join(dir, name) : undefined;
+}
 
 export function serveHelp(): string {
   const lines = serveFlags.map((flag) => {
@@ -194,6 +205,7 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     config: values.get("config") ?? `${packageRoot}profiles/ca-config.json`,
     ca,
     caKey,
+    caKeyPassphraseFile: values.get("ca-key-passphrase-file") ?? systemdCredential(env, "ca-key-passphrase"),
     logLevel,
     workers,
     tlsCert,

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { initCa } from "../../authority/init-ca.js";
 import { loadCertificateAuthority } from "../../pki/ca.js";
 import type { CertificateAuthority } from "../../pki/certificate.js";
+import { decryptKeyPem, encryptKeyPem, isEncryptedKeyPem } from "../../pki/key-encryption.js";
 import { delegatedSigner, type OcspSigner } from "../../pki/ocsp.js";
 import { csrRequestSchema } from "../../schemas/wire.js";
 import { databaseOfSomeCa, syncDirectory, writeNewFile } from "../data-dir.js";
@@ -21,10 +22,24 @@ export interface LoadedCa {
   created: string[];
 }
 
+/** The passphrase of an encrypted CA key: the first line of --ca-key-passphrase-file. */
+interface Passphrase {
+  text: string;
+  file: string;
+}
+
+function readPassphrase(file: string | undefined): Passphrase | undefined {
+  if (file === undefined) return undefined;
+  const text = readStartupFile(file, "CA key passphrase file").split(/\r?\n/)[0]!;
+  if (text === "") throw new StartupError(`CA key passphrase file ${file} is empty; put the passphrase on its first line`);
+  return { text, file };
+}
+
 /** The CA named by --ca and --ca-key, or the data directory's own (made on first start). */
-export async function openCa(options: Pick<ServeOptions, "ca" | "caKey" | "dataDir">, note: (message: string) => void): Promise<LoadedCa> {
-  if (options.ca && options.caKey) return { ...(await loadCa(options.ca, options.caKey)), source: `--ca ${options.ca}`, created: [] };
-  return dataDirCa(options.dataDir, note);
+export async function openCa(options: Pick<ServeOptions, "ca" | "caKey" | "caKeyPassphraseFile" | "dataDir">, note: (message: string) => void): Promise<LoadedCa> {
+  const passphrase = readPassphrase(options.caKeyPassphraseFile);
+  if (options.ca && options.caKey) return { ...(await loadCa(options.ca, options.caKey, passphrase, note)), source: `--ca ${options.ca}`, created: [] };
+  return dataDirCa(options.dataDir, passphrase, note);
 }
 
 /** The delegated OCSP responder named by --responder and --responder-key, if any. */
@@ -44,10 +59,27 @@ export function removeCreated(dataDir: string, created: readonly string[]): void
   if (created.length > 0) syncDirectory(dataDir);
 }
 
-async function loadCa(certPath: string, keyPath: string): Promise<Omit<LoadedCa, "source" | "created">> {
+/** The CA key file's PEM, decrypted in memory when it is encrypted. */
+function readCaKey(keyPath: string, passphrase: Passphrase | undefined, note: (message: string) => void): string {
+  const pem = readStartupFile(keyPath, "CA key");
+  if (!isEncryptedKeyPem(pem)) {
+    if (passphrase) note(`CA key ${keyPath} is not encrypted: the passphrase from ${passphrase.file} is not used (encrypt it: openssl pkey -in KEY -aes256 -out KEY.enc)`);
+    return pem;
+  }
+  if (!passphrase) {
+    throw new StartupError(`CA key ${keyPath} is encrypted; give the file holding its passphrase with --ca-key-passphrase-file (or CERTWRIGHT_CA_KEY_PASSPHRASE_FILE)`);
+  }
+  try {
+    return decryptKeyPem(pem, passphrase.text);
+  } catch {
+    throw new StartupError(`CA key ${keyPath} cannot be decrypted with the passphrase in ${passphrase.file}: a wrong passphrase, or a damaged key`);
+  }
+}
+
+async function loadCa(certPath: string, keyPath: string, passphrase: Passphrase | undefined, note: (message: string) => void): Promise<Omit<LoadedCa, "source" | "created">> {
   try {
     const certificatePem = readStartupFile(certPath, "CA certificate");
-    const keyPem = readStartupFile(keyPath, "CA key");
+    const keyPem = readCaKey(keyPath, passphrase, note);
     return { ca: await loadCertificateAuthority(certificatePem, keyPem), certificatePem, keyPem };
   } catch (error) {
     if (error instanceof StartupError) throw error;
@@ -61,12 +93,12 @@ async function loadCa(certPath: string, keyPath: string): Promise<Omit<LoadedCa,
  * 0600 and never over an existing file. No CA is made beside a database of another one: those
  * files were lost, and a new CA would silently orphan every certificate recorded there.
  */
-async function dataDirCa(dataDir: string, note: (message: string) => void): Promise<LoadedCa> {
+async function dataDirCa(dataDir: string, passphrase: Passphrase | undefined, note: (message: string) => void): Promise<LoadedCa> {
   const certPath = join(dataDir, "ca.pem");
   const keyPath = join(dataDir, "ca-key.pem");
   const haveCert = existsSync(certPath);
   const haveKey = existsSync(keyPath);
-  if (haveCert && haveKey) return { ...(await loadCa(certPath, keyPath)), source: certPath, created: [] };
+  if (haveCert && haveKey) return { ...(await loadCa(certPath, keyPath, passphrase, note)), source: certPath, created: [] };
   if (haveCert !== haveKey) {
     throw new StartupError(`${haveCert ? keyPath : certPath} is missing while ${haveCert ? certPath : keyPath} exists; restore it, or move both away to make a new CA`);
   }
@@ -82,7 +114,7 @@ async function dataDirCa(dataDir: string, note: (message: string) => void): Prom
   const { certificate, private_key } = await initCa(request, new Date());
   const created: string[] = [];
   try {
-    writeNewFile(keyPath, private_key, 0o600);
+    writeNewFile(keyPath, passphrase ? encryptKeyPem(private_key, passphrase.text) : private_key, 0o600);
     created.push(keyPath);
     writeNewFile(certPath, certificate, 0o644);
     created.push(certPath);
@@ -91,6 +123,6 @@ async function dataDirCa(dataDir: string, note: (message: string) => void): Prom
     removeCreated(dataDir, created);
     throw new StartupError(`cannot write a new CA in ${dataDir} (${(error as Error).message}); nothing was left half-made`);
   }
-  note(`created a new CA in ${dataDir} (ca.pem, ca-key.pem) from ${csrPath}`);
-  return { ...(await loadCa(certPath, keyPath)), source: certPath, created };
+  note(`created a new CA in ${dataDir} (ca.pem, ca-key.pem${passphrase ? ` encrypted with the passphrase in ${passphrase.file}` : ""}) from ${csrPath}`);
+  return { ...(await loadCa(certPath, keyPath, passphrase, note)), source: certPath, created };
 }
