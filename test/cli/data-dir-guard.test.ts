@@ -5,19 +5,10 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import t, { type Test } from "tap";
 import { datedCa } from "../helpers/dated-ca.js";
-import { freePort, postJson, runCli, startService, subjectKeyId, tempDir, writeFile } from "../helpers/server.js";
+import { oneLine, postJson, runCli, serveArgs, startService, subjectKeyId, tempDir, writeFile } from "../helpers/server.js";
 
 // Many real starts and stops of the service: more than the two minutes a file gets by default, on a busy machine.
 t.setTimeout(300_000);
-
-function oneLine(t: Test, stderr: string) {
-  const lines = stderr.trim().split("\n");
-  t.equal(lines.length, 1, `one line on stderr: ${JSON.stringify(stderr)}`);
-  t.match(lines[0], /^certwright: /);
-  t.notMatch(stderr, /\n\s+at /, "no stack trace");
-}
-
-const serveArgs = async (dataDir: string, ...more: string[]) => ["serve", "--port", String(await freePort()), "--data-dir", dataDir, "--workers", "1", ...more];
 
 /** A data directory made by the real service, with `certificates` certificates issued; the service is stopped again. */
 async function usedDataDir(t: Test, certificates = 1): Promise<{ cwd: string; dataDir: string; ski: string }> {

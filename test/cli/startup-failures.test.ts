@@ -6,19 +6,10 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, writ
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { childEnv, freePort, isListening, mainJs, postJson, runCli, startService, tempDir } from "../helpers/server.js";
+import { childEnv, freePort, isListening, mainJs, oneLine, postJson, runCli, serveArgs, startService, tempDir } from "../helpers/server.js";
 
 // Many real starts and stops of the service: more than the two minutes a file gets by default, on a busy machine.
 t.setTimeout(300_000);
-
-function oneLine(t: Test, stderr: string) {
-  const lines = stderr.trim().split("\n");
-  t.equal(lines.length, 1, `one line on stderr: ${JSON.stringify(stderr)}`);
-  t.match(lines[0], /^certwright: /);
-  t.notMatch(stderr, /\n\s+at /, "no stack trace");
-}
-
-const serveArgs = async (dataDir: string, ...more: string[]) => ["serve", "--port", String(await freePort()), "--data-dir", dataDir, "--workers", "1", ...more];
 
 /** A full disk is a small tmpfs, which needs root (CI runs as root) and a system that lets it mount. */
 function canMountTmpfs(): boolean {

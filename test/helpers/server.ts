@@ -6,6 +6,7 @@ import { connect, createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Test } from "tap";
 import type { ApiAnswer } from "./app.js";
 
 export type { ApiAnswer };
@@ -205,3 +206,14 @@ function mustOpensslInput(args: string[], input: string): string {
   if (result.status !== 0) throw new Error(`openssl ${args.join(" ")} failed: ${result.stderr}`);
   return result.stdout;
 }
+
+/** A start-up refusal as the operator sees it: one line on stderr, no stack. */
+export function oneLine(t: Test, stderr: string) {
+  const lines = stderr.trim().split("\n");
+  t.equal(lines.length, 1, `one line on stderr: ${JSON.stringify(stderr)}`);
+  t.match(lines[0], /^certwright: /);
+  t.notMatch(stderr, /\n\s+at /, "no stack trace");
+}
+
+/** `serve` on a free port with one signing thread, for tests that start many services in turn. */
+export const serveArgs = async (dataDir: string, ...more: string[]) => ["serve", "--port", String(await freePort()), "--data-dir", dataDir, "--workers", "1", ...more];
