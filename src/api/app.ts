@@ -10,7 +10,7 @@ import type { InventoryService } from "../authority/inventory.js";
 import type { InventoryOverview } from "../authority/inventory-overview.js";
 import type { RevocationService } from "../authority/revocation.js";
 import { CertwrightError } from "../errors.js";
-import type { GuardStore } from "../store/guard-store.js";
+import type { GuardStorage } from "../store/backend.js";
 import type { ReadinessService } from "../authority/readiness.js";
 import { consoleStatic } from "./console-static.js";
 import { handleError } from "./error-handler.js";
@@ -48,7 +48,7 @@ export interface AppOptions {
    */
   tls?: { cert: string; key: string; clientCa?: string | undefined; clientCn?: RegExp | undefined } | undefined;
   /** Per-client rate limiting, counted in the guard store; absent: no limit. */
-  rateLimit?: { limit: RateLimit; store: GuardStore } | undefined;
+  rateLimit?: { limit: RateLimit; store: GuardStorage } | undefined;
   /** The admin token that init_ca, revoke and the inventory need once any authentication is configured. */
   adminToken?: string | undefined;
   /** Prometheus metrics at GET /metrics, counting every answer; absent: no metrics (tests). */

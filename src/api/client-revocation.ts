@@ -40,19 +40,18 @@ function recordedIdsOf(socket: TLSSocket): RecordedIds | null {
  * a revocation counts from the moment it commits, on every replica that shares the database, and
  * on connections that were open before it.
  */
-export function refuseRevokedClientCertificates(app: FastifyInstance, isRevoked: (serialNumber: string, authorityKeyId: string) => boolean): void {
+export function refuseRevokedClientCertificates(
+  app: FastifyInstance,
+  isRevoked: (serialNumber: string, authorityKeyId: string) => boolean | Promise<boolean>,
+): void {
   app.server.on("secureConnection", (socket: TLSSocket) => socket.disableRenegotiation());
-  app.addHook("onRequest", (request, _reply, done) => {
+  app.addHook("onRequest", async (request) => {
     const ids = recordedIdsOf(request.raw.socket as TLSSocket);
-    if (ids && isRevoked(ids.serialNumber, ids.authorityKeyId)) {
-      done(
-        new CertwrightError(
-          "authenticationFailed",
-          `the client certificate (serial ${ids.serialNumber}) has been revoked and is no longer accepted; connect with a certificate that is not revoked`,
-        ),
+    if (ids && (await isRevoked(ids.serialNumber, ids.authorityKeyId))) {
+      throw new CertwrightError(
+        "authenticationFailed",
+        `the client certificate (serial ${ids.serialNumber}) has been revoked and is no longer accepted; connect with a certificate that is not revoked`,
       );
-      return;
     }
-    done();
   });
 }

@@ -23,7 +23,7 @@ export interface MetricsOptions {
 export interface MetricsSources {
   ca: { label: string; notAfter: Date };
   /** How many good certificates expire within `withinMs` from now; absent: no expiring gauge. */
-  countExpiring?: ((withinMs: number) => number) | undefined;
+  countExpiring?: ((withinMs: number) => number | Promise<number>) | undefined;
 }
 
 /**
@@ -105,11 +105,11 @@ export class Metrics {
       help: "Good (unrevoked) issued certificates that expire within 7 or 30 days, counted in the database at scrape time",
       labelNames: ["within"],
       registers,
-      collect: () => {
+      collect: async () => {
         const count = this.sources?.countExpiring;
         if (!count) return;
         try {
-          for (const [within, ms] of expiryWindows) expiring.set({ within }, count(ms));
+          for (const [within, ms] of expiryWindows) expiring.set({ within }, await count(ms));
         } catch {
           // A database that cannot be read leaves the gauge out of this scrape; readiness says why.
           expiring.reset();

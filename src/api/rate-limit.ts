@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { credentialFromHeader, type Credential } from "../authority/authentication.js";
 import { CertwrightError } from "../errors.js";
-import type { GuardStore } from "../store/guard-store.js";
+import type { GuardStorage } from "../store/backend.js";
 import { clientIdentity } from "./client-identity.js";
 
 /** At most `requests` per client in each window of `periodMs`. */
@@ -34,7 +34,7 @@ const unlimited = /^\/(?:ocsp|crl\/|ui(?:[/?]|$)|metrics$|api\/v1\/ready$|api\/v
 export function installRateLimit(
   app: FastifyInstance,
   limit: RateLimit,
-  store: GuardStore,
+  store: GuardStorage,
   authKeys: () => ReadonlyMap<string, Buffer>,
   clock: () => Date = () => new Date(),
 ) {
@@ -52,7 +52,7 @@ export function installRateLimit(
     if (unlimited.test(request.url)) return;
     const now = clock().getTime();
     const windowStart = now - (now % limit.periodMs);
-    const count = store.countRequest(identify(request), windowStart);
+    const count = await store.countRequest(identify(request), windowStart);
     if (count > limit.requests) {
       const retryAfter = Math.max(1, Math.ceil((windowStart + limit.periodMs - now) / 1000));
       reply.header("retry-after", String(retryAfter));

@@ -19,6 +19,7 @@ import { initCa } from "./init-ca.js";
 import type { ReplayFields, ReplayGuard } from "./replay-guard.js";
 import { caFor, makeKeyAndCsr, Signer, type SignerCertificate, type SignerLike } from "./signer.js";
 import { issuedCertificate, type CertificateRecord, type IssuedCertificate } from "../model/issued-certificate.js";
+import type { Awaitable } from "../store/backend.js";
 import { DuplicateSerialError } from "../store/certificate-store.js";
 import type { AuthSignRequest, CertInfoRequest, CsrRequest, InfoRequest, InfoResult, NewCertRequest, SignRequest } from "../schemas/wire.js";
 
@@ -26,7 +27,13 @@ import type { AuthSignRequest, CertInfoRequest, CsrRequest, InfoRequest, InfoRes
 export interface CertificateRecorder {
   /** Settles once the row is committed; rejects with DuplicateSerialError when the serial is taken. */
   insert(record: IssuedCertificate): void | Promise<void>;
-  get(serialNumber: string, authorityKeyId: string): CertificateRecord | undefined;
+  get(serialNumber: string, authorityKeyId: string): Awaitable<CertificateRecord | undefined>;
+  /**
+   * Why nothing can be recorded now (the database is unreachable, or a read-only standby), as the
+   * client should read it; undefined when it can. Asked before signing, so a request that cannot be
+   * recorded is refused at once instead of after the signature. Default: always can.
+   */
+  refusal?(): string | undefined;
 }
 
 export interface AuthorityOptions {
@@ -132,11 +139,13 @@ export class Authority {
    * The profile's authentication rules (auth key, client certificate), then, in the stricter
    * mode, the request's timestamp and nonce.
    */
-  private authenticate(config: SigningConfig, request: (NewCertRequest | SignRequest) & ReplayFields, requester: Requester): void {
+  private async authenticate(config: SigningConfig, request: (NewCertRequest | SignRequest) & ReplayFields, requester: Requester): Promise<void> {
     const profile = config.profile(request.profile);
     requireProfileCredential(profile, requester.credential);
     requireClientCertificate(profile, requester);
-    if (requester.credential && this.replayGuard) this.replayGuard.check(requester.credential.keyName, request);
+    const refusal = this.store.refusal?.();
+    if (refusal) throw new CertwrightError("recordFailed", `${refusal}; nothing was signed`);
+    if (requester.credential && this.replayGuard) await this.replayGuard.check(requester.credential.keyName, request);
   }
 
   /** Makes a new self-signed CA from a CSR JSON and keeps nothing, as cfssl's init_ca does. */
@@ -156,7 +165,7 @@ export class Authority {
   /** Makes a key, a CSR and a certificate signed by this CA under the profile, as cfssl's newcert does. */
   async newCert(request: NewCertRequest, requester: Requester = {}) {
     const { generation, config } = this.current;
-    this.authenticate(config, request, requester);
+    await this.authenticate(config, request, requester);
     const outcome = await this.signer.newCert(request, await this.pooledKey(request), generation);
     const { issued, warnings } = await this.record(config, outcome.issued, requester);
     return {
@@ -177,7 +186,7 @@ export class Authority {
   }
 
   private async signUnder({ generation, config }: ConfigGeneration, request: SignRequest, requester: Requester) {
-    this.authenticate(config, request, requester);
+    await this.authenticate(config, request, requester);
     const { issued, warnings } = await this.record(config, await this.signer.sign(request, generation), requester);
     return {
       result: { certificate: issued.pem },
@@ -242,7 +251,7 @@ export class Authority {
       // Decimal as cfssl prints serials, or hex as openssl does.
       const serial = serialToDecimal(parseSerial(request.serial));
       const aki = request.authority_key_id.replace(/:/g, "").toLowerCase();
-      const record = this.store.get(serial, aki);
+      const record = await this.store.get(serial, aki);
       if (!record) {
         throw new CertwrightError("certificateNotFound", `no certificate with serial ${serial} and authority key id ${request.authority_key_id} is recorded`);
       }
@@ -269,8 +278,8 @@ export class Authority {
    * Whether this service recorded the certificate and has revoked it. Read from the database each
    * time, so a revocation made on any replica counts at once.
    */
-  isRevoked(serialNumber: string, authorityKeyId: string): boolean {
-    return this.store.get(serialNumber, authorityKeyId)?.status === "revoked";
+  async isRevoked(serialNumber: string, authorityKeyId: string): Promise<boolean> {
+    return (await this.store.get(serialNumber, authorityKeyId))?.status === "revoked";
   }
 
   /** An RSA key from the pool when the request asks for one; anything else, the signer makes itself. */
@@ -306,6 +315,8 @@ export class Authority {
           continue;
         }
         this.onRecordError(cause);
+        // The store's own refusal (a standby, an unreachable database) already says what to do.
+        if (cause instanceof CertwrightError) throw cause;
         throw new CertwrightError("recordFailed", "the certificate could not be recorded in the database, so it was not issued; try again", {
           cause,
         });

@@ -1,17 +1,16 @@
 // The CRL thread: reads what a CRL lists and signs it, on a connection of its own, so re-signing a
 // CRL of thousands of entries (~100-150 ms at 10,000) never holds up the thread that serves HTTP.
 import { workerData } from "node:worker_threads";
-import Database from "better-sqlite3";
 import { loadCertificateAuthority } from "../pki/ca.js";
 import { buildCrl } from "../pki/crl.js";
-import { busyTimeoutMs } from "../store/database.js";
-import { Inventory } from "../store/inventory.js";
+import type { DatabaseSource } from "../store/backend.js";
+import { openReads } from "../store/open-reads.js";
 import { lowerThreadPriority } from "../threads/priority.js";
 import { serveApi } from "../threads/rpc.js";
 
 export interface CrlThreadData {
   /** The certificate database, already migrated by the main thread. */
-  path: string;
+  source: DatabaseSource;
   caCertificate: string;
   caKey: string;
   label: string;
@@ -29,16 +28,13 @@ const data = workerData as CrlThreadData;
 // re-signed CRL longer than a client for its certificate.
 lowerThreadPriority(10);
 const ca = await loadCertificateAuthority(data.caCertificate, data.caKey, data.label);
-const db = new Database(data.path, { fileMustExist: true });
-db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-db.pragma("query_only = ON");
-const inventory = new Inventory(db);
+const { inventory } = openReads(data.source, "CRL thread");
 
 const crlApi = {
   /** The CA's CRL, DER, listing what is revoked and unexpired at `thisUpdateMs`. */
-  sign(request: CrlRequest): Uint8Array {
+  async sign(request: CrlRequest): Promise<Uint8Array> {
     const thisUpdate = new Date(request.thisUpdateMs);
-    const revoked = inventory.revokedUnexpired(ca.subjectKeyId, thisUpdate).map((entry) => ({
+    const revoked = (await inventory.revokedUnexpired(ca.subjectKeyId, thisUpdate)).map((entry) => ({
       serial: BigInt(entry.serialNumber),
       revokedAt: entry.revokedAt,
       reason: entry.reason,

@@ -1,9 +1,9 @@
-import type Database from "better-sqlite3";
 import { CertwrightError } from "../errors.js";
+import type { Awaitable, DatabaseSource, InventoryStore } from "../store/backend.js";
 import { isUnwritableCode } from "../store/database-health.js";
-import { Inventory, type RevokeOutcome } from "../store/inventory.js";
+import type { InventoryCursor, InventoryFilter, RevokeOutcome } from "../store/inventory.js";
 
-/** The part of DatabaseHealth the operator writes report to. */
+/** The part of the database's health the operator writes report to. */
 export interface WriteHealth {
   readonly lost: string | undefined;
   checkFiles(): string | undefined;
@@ -11,36 +11,46 @@ export interface WriteHealth {
   failed(message: string): void;
 }
 
-function isDatabaseError(error: unknown): error is Error & { code: string } {
-  return error instanceof Error && isUnwritableCode((error as { code?: unknown }).code);
-}
+/**
+ * Why an error means the database takes no writes now (rather than that this write was wrong), in
+ * words for the client; undefined for any other error. This one reads SQLite's codes.
+ */
+export type UnavailableReason = (error: unknown) => string | undefined;
+
+export const sqliteUnavailable: UnavailableReason = (error) => {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return error instanceof Error && isUnwritableCode(code) ? `the database takes no writes (${code as string})` : undefined;
+};
 
 /**
  * The inventory, with the operators' writes (revoke, the CRL number, tidy) held to what issuance
- * is held to: a database that takes no writes (a full disk, a lock held too long) answers 503 with
- * the envelope rather than 500, and a write that went into a database file deleted or replaced
- * under the service is not answered with success.
+ * is held to: a database that takes no writes (a full disk, a lock held too long, a PostgreSQL
+ * server that is down or a standby) answers 503 with the envelope rather than 500, and a write that
+ * went into a database file deleted or replaced under the service is not answered with success.
  */
-export class GuardedInventory extends Inventory {
+export class GuardedInventory implements InventoryStore {
   constructor(
-    db: Database.Database,
+    private readonly inner: InventoryStore,
     private readonly health?: WriteHealth,
-  ) {
-    super(db);
+    private readonly unavailable: UnavailableReason = sqliteUnavailable,
+  ) {}
+
+  get source(): DatabaseSource | undefined {
+    return this.inner.source;
   }
 
-  private write<T>(what: string, run: () => T): T {
+  private async write<T>(what: string, run: () => Awaitable<T>): Promise<T> {
     const lost = this.health?.lost;
     if (lost) throw new CertwrightError("notReady", `${what} was not recorded: ${lost}; the service must be restarted`);
     let result: T;
     try {
-      result = run();
+      result = await run();
     } catch (error) {
-      if (!isDatabaseError(error)) throw error;
-      this.health?.failed(`${error.code}: ${error.message}`);
-      throw new CertwrightError("notReady", `${what} was not recorded: the database takes no writes (${error.code}); try again once /api/v1/ready answers 200`, {
-        cause: error,
-      });
+      const reason = this.unavailable(error);
+      if (reason === undefined) throw error;
+      const code = (error as { code?: unknown }).code;
+      this.health?.failed(typeof code === "string" ? `${code}: ${(error as Error).message}` : String((error as Error).message ?? error));
+      throw new CertwrightError("notReady", `${what} was not recorded: ${reason}; try again once /api/v1/ready answers 200`, { cause: error });
     }
     const lostNow = this.health?.checkFiles();
     if (lostNow) throw new CertwrightError("notReady", `${what} was not recorded: ${lostNow}; the service must be restarted`);
@@ -48,15 +58,46 @@ export class GuardedInventory extends Inventory {
     return result;
   }
 
-  override revoke(serialNumber: string, authorityKeyId: string, reason: number, at: Date): RevokeOutcome {
-    return this.write("the revocation", () => super.revoke(serialNumber, authorityKeyId, reason, at));
+  /** A read that fails because the database is unreachable answers 503 too, never 500. */
+  private async read<T>(run: () => Awaitable<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      const reason = this.unavailable(error);
+      if (reason === undefined) throw error;
+      throw new CertwrightError("notReady", `the records cannot be read: ${reason}; try again once /api/v1/ready answers 200`, { cause: error });
+    }
   }
 
-  override nextCrlNumber(authorityKeyId: string): bigint {
-    return this.write("the CRL number", () => super.nextCrlNumber(authorityKeyId));
+  list(filter: InventoryFilter, now: Date, limit: number, cursor?: InventoryCursor, scanLimit?: number) {
+    return this.read(() => this.inner.list(filter, now, limit, cursor, scanLimit));
   }
 
-  override tidy(expiredBefore: Date): number {
-    return this.write("tidying", () => super.tidy(expiredBefore));
+  findBySerial(serialNumber: string) {
+    return this.read(() => this.inner.findBySerial(serialNumber));
+  }
+
+  revokedUnexpired(authorityKeyId: string, now: Date) {
+    return this.read(() => this.inner.revokedUnexpired(authorityKeyId, now));
+  }
+
+  countExpiring(now: Date, withinMs: number) {
+    return this.inner.countExpiring(now, withinMs);
+  }
+
+  checkWritable() {
+    return this.inner.checkWritable();
+  }
+
+  revoke(serialNumber: string, authorityKeyId: string, reason: number, at: Date): Promise<RevokeOutcome> {
+    return this.write("the revocation", () => this.inner.revoke(serialNumber, authorityKeyId, reason, at));
+  }
+
+  nextCrlNumber(authorityKeyId: string): Promise<bigint> {
+    return this.write("the CRL number", () => this.inner.nextCrlNumber(authorityKeyId));
+  }
+
+  tidy(expiredBefore: Date): Promise<number> {
+    return this.write("tidying", () => this.inner.tidy(expiredBefore));
   }
 }

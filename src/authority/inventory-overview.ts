@@ -1,7 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import type { CertificateAuthority } from "../pki/certificate.js";
 import type { ConsoleOverview } from "../schemas/console.js";
-import type { InventoryStats } from "../store/inventory-stats.js";
+import type { InventoryCounts } from "../store/backend.js";
 
 const dayMs = 86_400_000;
 
@@ -23,7 +23,7 @@ export class InventoryOverview {
 
   constructor(
     private readonly ca: CertificateAuthority,
-    private readonly stats: InventoryStats,
+    private readonly stats: InventoryCounts,
     private readonly clock: () => Date,
   ) {
     this.caSubject = new X509Certificate(ca.pem).subject.replace(/\n/g, ", ");
@@ -33,26 +33,26 @@ export class InventoryOverview {
    * @param days how many days of issuance, today (UTC) included; default 30. An overview counted
    *   less than `overviewReuseMs` ago is answered again; its `at` says when it was counted.
    */
-  overview(days = 30): ConsoleOverview {
+  async overview(days = 30): Promise<ConsoleOverview> {
     const now = this.clock();
     const recent = this.recent.get(days);
     if (recent && now.getTime() - Date.parse(recent.at) < overviewReuseMs && now.getTime() >= Date.parse(recent.at)) return recent;
-    const overview = this.count(days, now);
+    const overview = await this.count(days, now);
     this.recent.set(days, overview);
     return overview;
   }
 
-  private count(days: number, now: Date): ConsoleOverview {
+  private async count(days: number, now: Date): Promise<ConsoleOverview> {
     const today = Math.floor(now.getTime() / dayMs) * dayMs;
     const first = today - (days - 1) * dayMs;
-    const issued = new Map(this.stats.issuedPerDay(new Date(first)).map((d) => [d.day, d.count]));
+    const issued = new Map((await this.stats.issuedPerDay(new Date(first))).map((d) => [d.day, d.count]));
     const issuedPerDay = Array.from({ length: days }, (_, i) => {
       const day = new Date(first + i * dayMs).toISOString().slice(0, 10);
       return { day, count: issued.get(day) ?? 0 };
     });
     return {
       ca: { label: this.ca.label, subject: this.caSubject, subject_key_id: this.ca.subjectKeyId, not_after: this.ca.notAfter.toISOString() },
-      counts: this.stats.counts(now),
+      counts: await this.stats.counts(now),
       issued_per_day: issuedPerDay,
       at: now.toISOString(),
     };

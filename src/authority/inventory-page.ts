@@ -3,7 +3,8 @@
 import { CertwrightError } from "../errors.js";
 import { toSummary } from "../model/certificate-summary.js";
 import type { CertificateSummary } from "../schemas/wire.js";
-import type { Inventory, InventoryCursor, InventoryFilter, InventoryOrder } from "../store/inventory.js";
+import type { InventoryReads } from "../store/backend.js";
+import type { InventoryCursor, InventoryFilter, InventoryOrder } from "../store/inventory.js";
 
 const orderMarks: Record<InventoryOrder, string> = { newest: "n", expiring: "x", expired: "e" };
 
@@ -38,9 +39,9 @@ export interface ListedPage {
 }
 
 /** Lists a page and summarizes it as the API answers it (on whichever thread holds `inventory`). */
-export function listPage(inventory: Inventory, request: PageRequest): ListedPage {
+export async function listPage(inventory: InventoryReads, request: PageRequest): Promise<ListedPage> {
   const now = new Date(request.nowMs);
-  const page = inventory.list(request.filter, now, request.limit, request.cursor);
+  const page = await inventory.list(request.filter, now, request.limit, request.cursor);
   return {
     result: {
       certificates: page.records.map((record) => toSummary(record, now)),
@@ -61,7 +62,7 @@ export interface ListedPageJson {
   messages: string[];
 }
 
-export function listPageJson(inventory: Inventory, request: PageRequest): ListedPageJson {
-  const { result, messages } = listPage(inventory, request);
+export async function listPageJson(inventory: InventoryReads, request: PageRequest): Promise<ListedPageJson> {
+  const { result, messages } = await listPage(inventory, request);
   return { resultJson: JSON.stringify(result), messages };
 }

@@ -1,3 +1,4 @@
+import type { DatabaseSource } from "../store/backend.js";
 import { threadEntry } from "../threads/entry.js";
 import { SupervisedThread } from "../threads/supervised-thread.js";
 import type { ListedPageJson, PageRequest } from "./inventory-page.js";
@@ -12,11 +13,11 @@ const entry = threadEntry(import.meta.url, "inventory-thread");
 export class InventoryReader {
   private readonly thread: SupervisedThread<InventoryApi>;
 
-  constructor(path: string) {
+  constructor(source: DatabaseSource) {
     this.thread = SupervisedThread.lazy<InventoryApi>({
       name: "the inventory reader thread",
       entry,
-      workerData: () => ({ path }) satisfies InventoryThreadData,
+      workerData: () => ({ source }) satisfies InventoryThreadData,
       // A page holds at most 1,000 summaries (under 1 MB as JSON): a small heap is plenty, and keeps
       // the service's RSS down.
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },

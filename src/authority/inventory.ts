@@ -6,7 +6,8 @@ import { decodeCursor, listPageJson, type ListedPageJson, type PageRequest } fro
 import { toSummary } from "../model/certificate-summary.js";
 import type { CertificateRecord } from "../model/issued-certificate.js";
 import type { CertificateSummary, InventoryQuery } from "../schemas/wire.js";
-import { inventoryOrder, type Inventory, type InventoryFilter } from "../store/inventory.js";
+import type { Awaitable, InventoryReads, InventoryStore } from "../store/backend.js";
+import { inventoryOrder, type InventoryFilter } from "../store/inventory.js";
 
 /** The page size when a request names none; the most it may ask for is in the wire schema. */
 const defaultPageSize = 100;
@@ -29,7 +30,7 @@ function timeField(name: string, text: string): Date {
  * Finds one recorded certificate by a serial as people paste it: decimal as cfssl prints it, or hex
  * as openssl does. A serial of digits only is read as decimal first, then as hex.
  */
-export function findRecord(inventory: Inventory, serialText: string, authorityKeyId?: string | null): CertificateRecord {
+export async function findRecord(inventory: InventoryReads, serialText: string, authorityKeyId?: string | null): Promise<CertificateRecord> {
   const aki = authorityKeyId?.replace(/:/g, "").toLowerCase();
   const trimmed = serialText.trim();
   const candidates = [parseSerial(trimmed)];
@@ -41,7 +42,7 @@ export function findRecord(inventory: Inventory, serialText: string, authorityKe
     }
   }
   for (const serial of candidates) {
-    const records = inventory.findBySerial(serialToDecimal(serial)).filter((r) => aki === undefined || r.authorityKeyId === aki);
+    const records = (await inventory.findBySerial(serialToDecimal(serial))).filter((r) => aki === undefined || r.authorityKeyId === aki);
     if (records.length > 1) {
       throw new CertwrightError("invalidRequest", `serial ${trimmed} is recorded under ${records.length} CAs; add authority_key_id to say which`);
     }
@@ -63,11 +64,11 @@ export class InventoryService {
    *   database is always listed here).
    */
   constructor(
-    private readonly inventory: Inventory,
+    private readonly inventory: InventoryStore,
     private readonly clock: () => Date,
     offThread = true,
   ) {
-    this.reader = offThread && inventory.databasePath !== undefined ? new InventoryReader(inventory.databasePath) : undefined;
+    this.reader = offThread && inventory.source !== undefined ? new InventoryReader(inventory.source) : undefined;
   }
 
   /** Stops the reader thread, if one was started. */
@@ -100,19 +101,19 @@ export class InventoryService {
     return this.reader ? this.reader.page(request) : listPageJson(this.inventory, request);
   }
 
-  get(serialText: string, authorityKeyId?: string): CertificateSummary {
-    return toSummary(findRecord(this.inventory, serialText, authorityKeyId), this.clock(), true);
+  async get(serialText: string, authorityKeyId?: string): Promise<CertificateSummary> {
+    return toSummary(await findRecord(this.inventory, serialText, authorityKeyId), this.clock(), true);
   }
 
   /** How many good certificates expire within `withinMs` from now (for the metrics gauges). */
-  countExpiring(withinMs: number): number {
+  countExpiring(withinMs: number): Awaitable<number> {
     return this.inventory.countExpiring(this.clock(), withinMs);
   }
 
   /** Forgets certificates that expired more than `olderThan` ago; unexpired ones are never touched. */
-  tidy(olderThan: string): { removed: number; expired_before: string } {
+  async tidy(olderThan: string): Promise<{ removed: number; expired_before: string }> {
     const ms = durationField("older_than", olderThan);
     const cutoff = new Date(this.clock().getTime() - ms);
-    return { removed: this.inventory.tidy(cutoff), expired_before: cutoff.toISOString() };
+    return { removed: await this.inventory.tidy(cutoff), expired_before: cutoff.toISOString() };
   }
 }

@@ -1,8 +1,10 @@
 import type Database from "better-sqlite3";
 import type { CertificateAuthority } from "../pki/certificate.js";
 import type { OcspSigner } from "../pki/ocsp.js";
-import { GuardedInventory, type WriteHealth } from "./guarded-inventory.js";
+import type { InventoryCounts, InventoryStore, RevocationFeed } from "../store/backend.js";
+import { Inventory } from "../store/inventory.js";
 import { InventoryStats } from "../store/inventory-stats.js";
+import { GuardedInventory, type WriteHealth } from "./guarded-inventory.js";
 import { InventoryService } from "./inventory.js";
 import { InventoryOverview } from "./inventory-overview.js";
 import { ReadinessService, type ReadinessOptions } from "./readiness.js";
@@ -16,25 +18,39 @@ export interface OperatorServices {
   readiness: ReadinessService;
 }
 
+/** The records the operator services work on, whichever database holds them. */
+export interface OperatorRecords {
+  /** Its writes already held to the database's health (GuardedInventory). */
+  inventory: InventoryStore;
+  stats: InventoryCounts;
+  /** Revocations by other replicas sharing the database; absent: this process is the only one. */
+  revocationsElsewhere?: RevocationFeed | undefined;
+}
+
 /** What the service watches beside the database connection: real writes' outcomes and its threads. */
 export interface ServiceWatch {
-  writes?: WriteHealth & { problem(): string | undefined };
+  writes?: { problem(): string | undefined };
   threads?: ReadinessOptions["threads"];
 }
 
-/** The operator services over one database connection (the main thread's, beside the writer thread's). */
+/** The records of an SQLite connection (the main thread's, beside the writer thread's). */
+export function sqliteRecords(db: Database.Database, health?: WriteHealth): OperatorRecords {
+  return { inventory: new GuardedInventory(new Inventory(db), health), stats: new InventoryStats(db) };
+}
+
+/** The operator services over the records. */
 export function operatorServices(
   ca: CertificateAuthority,
-  db: Database.Database,
+  records: OperatorRecords,
   clock: () => Date,
   ocspSigner?: OcspSigner,
   watch: ServiceWatch = {},
 ): OperatorServices {
-  const inventory = new GuardedInventory(db, watch.writes);
+  const { inventory } = records;
   return {
     inventory: new InventoryService(inventory, clock),
-    overview: new InventoryOverview(ca, new InventoryStats(db), clock),
-    revocation: new RevocationService(ca, inventory, clock, defaultCrlLifetimeMs, ocspSigner),
+    overview: new InventoryOverview(ca, records.stats, clock),
+    revocation: new RevocationService(ca, inventory, clock, defaultCrlLifetimeMs, ocspSigner, records.revocationsElsewhere),
     readiness: new ReadinessService({ ca, database: inventory, clock, writes: watch.writes, threads: watch.threads }),
   };
 }

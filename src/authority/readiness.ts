@@ -10,8 +10,8 @@ export const caExpiryWarningMs = 30 * day;
 
 export interface ReadinessOptions {
   ca: CertificateAuthority;
-  /** Throws unless the certificate database takes a write (Inventory.checkWritable). */
-  database: { checkWritable(): void };
+  /** Throws unless the certificate database takes a write (InventoryStore.checkWritable). */
+  database: { checkWritable(): void | Promise<void> };
   /**
    * What really happened to writes (DatabaseHealth): the files deleted or replaced, the writer
    * thread down, the last commit failed. Default: only the probe above.
@@ -54,10 +54,10 @@ export class ReadinessService {
     this.warnWithinMs = options.caExpiryWarningMs ?? caExpiryWarningMs;
   }
 
-  check(): ReadinessResult {
+  async check(): Promise<ReadinessResult> {
     const now = this.clock();
     const warnings: string[] = [];
-    const database = this.checkDatabase();
+    const database = await this.checkDatabase();
     const caKey = this.checkCaKey(now);
     const msLeft = this.ca.notAfter.getTime() - now.getTime();
     if (msLeft > 0 && msLeft <= this.warnWithinMs) {
@@ -69,13 +69,13 @@ export class ReadinessService {
     return { ready: database.ok && caKey.ok, checks: { database, ca_key: caKey }, warnings };
   }
 
-  private checkDatabase(): ReadinessResult["checks"]["database"] {
+  private async checkDatabase(): Promise<ReadinessResult["checks"]["database"]> {
     // A rolled-back no-op write succeeds on a full disk and on a deleted file: what the real
     // commits met comes first.
     const problem = this.writes?.problem();
     if (problem) return { ok: false, detail: `takes no writes: ${problem}` };
     try {
-      this.database.checkWritable();
+      await this.database.checkWritable();
       return { ok: true, detail: "takes writes" };
     } catch (error) {
       return { ok: false, detail: `takes no writes: ${reason(error)}` };

@@ -1,5 +1,5 @@
 import { CertwrightError } from "../errors.js";
-import type { GuardStore } from "../store/guard-store.js";
+import type { GuardStorage } from "../store/backend.js";
 
 /** What a signed request carries for replay protection, inside the bytes its HMAC covers. */
 export interface ReplayFields {
@@ -17,12 +17,12 @@ const noncePattern = /^[A-Za-z0-9_+/=-]{16,128}$/;
  */
 export class ReplayGuard {
   constructor(
-    private readonly store: GuardStore,
+    private readonly store: GuardStorage,
     readonly windowMs: number,
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
-  check(keyName: string, fields: ReplayFields): void {
+  async check(keyName: string, fields: ReplayFields): Promise<void> {
     const { timestamp, nonce } = fields;
     const seconds = Math.round(this.windowMs / 1000);
     if (typeof timestamp !== "number" || typeof nonce !== "string") {
@@ -40,7 +40,7 @@ export class ReplayGuard {
       throw new CertwrightError("requestReplayed", `timestamp: ${timestamp} is more than ${seconds}s from the service's clock (${Math.floor(now / 1000)}); sign a fresh request`);
     }
     // A nonce is remembered until its timestamp leaves the window: after that the timestamp alone refuses it.
-    if (!this.store.rememberNonce(keyName, nonce, at + this.windowMs, now)) {
+    if (!(await this.store.rememberNonce(keyName, nonce, at + this.windowMs, now))) {
       throw new CertwrightError("requestReplayed", "nonce: this request was seen before; a replayed request is refused");
     }
   }

@@ -17,12 +17,16 @@ import {
 } from "../pki/ocsp.js";
 import { parseRevocationReason, serialToDecimal } from "../pki/revocation.js";
 import type { CertificateSummary, OcspSignRequest, RevokeRequest } from "../schemas/wire.js";
-import type { Inventory } from "../store/inventory.js";
+import type { InventoryStore, RevocationFeed } from "../store/backend.js";
 import { threadEntry } from "../threads/entry.js";
 import { SupervisedThread } from "../threads/supervised-thread.js";
 import type { CrlApi, CrlThreadData } from "./crl-thread.js";
 import { findRecord } from "./inventory.js";
 import { toSummary } from "../model/certificate-summary.js";
+import type { CertificateRecord } from "../model/issued-certificate.js";
+
+/** What an OCSP answer says of a recorded certificate. */
+type OcspStatus = Pick<CertificateRecord, "status" | "revokedAt" | "reason">;
 
 const crlThreadEntry = threadEntry(import.meta.url, "crl-thread");
 
@@ -39,6 +43,9 @@ export interface OcspAnswer {
 /** How long a client may rely on an OCSP answer: an hour, so a revocation reaches clients soon. */
 export const ocspValidityMs = 3_600_000;
 
+/** How many certificates' last status OCSP keeps to answer from while the database is down. */
+const maxKnownStatuses = 50_000;
+
 /** More certificates than this in one OCSP request is refused as malformed: nobody needs it. */
 const maxOcspRequests = 64;
 
@@ -53,6 +60,7 @@ interface CachedCrl {
   /** Signed in the CRL thread; a CRL that failed to sign leaves the cache. */
   der: Promise<Uint8Array>;
   thisUpdate: Date;
+  nextUpdate: Date;
   lifetimeMs: number;
   /** The revocation generation it lists: a revocation since makes it stale. */
   generation: number;
@@ -78,24 +86,40 @@ export class RevocationService {
   private readonly ocspSigner: OcspSigner;
   private readonly caCertificate: X509Certificate;
 
-  /** @param ocspSigner a delegated responder; default: the CA signs its OCSP answers itself. */
+  /**
+   * The last status read of each certificate OCSP was asked about, kept while the revoked set is
+   * unchanged: what OCSP answers from while the database cannot be read (PostgreSQL down).
+   */
+  private readonly knownStatus = new Map<string, { status: OcspStatus | undefined; at: number }>();
+  /**
+   * The last CRL signed for each lifetime, kept past its half-life: served, until its own
+   * nextUpdate, when a fresh one cannot be made because the database cannot be reached.
+   */
+  private readonly lastGood = new Map<number, CachedCrl>();
+
+  /**
+   * @param ocspSigner a delegated responder; default: the CA signs its OCSP answers itself.
+   * @param revocationsElsewhere revocations made by other replicas on the same database.
+   */
   constructor(
     private readonly ca: CertificateAuthority,
-    private readonly inventory: Inventory,
+    private readonly inventory: InventoryStore,
     private readonly clock: () => Date,
     private readonly crlLifetimeMs = defaultCrlLifetimeMs,
     ocspSigner?: OcspSigner,
+    revocationsElsewhere?: RevocationFeed,
   ) {
     this.ocspSigner = ocspSigner ?? { key: ca.key, responderKeyHash: responderKeyHash(ca.key.spki) };
     this.caCertificate = new X509Certificate(ca.pem);
-    const path = inventory.databasePath;
+    revocationsElsewhere?.onRevocation(() => this.revokedSetChanged());
+    const source = inventory.source;
     this.crlThread =
-      path === undefined
+      source === undefined
         ? undefined
         : SupervisedThread.lazy<CrlApi>({
             name: "the CRL thread",
             entry: crlThreadEntry,
-            workerData: () => ({ path, caCertificate: ca.pem, caKey: ca.key.pem, label: ca.label }) satisfies CrlThreadData,
+            workerData: () => ({ source, caCertificate: ca.pem, caKey: ca.key.pem, label: ca.label }) satisfies CrlThreadData,
             // Room for a CRL of 100,000 entries (measured; 300,000 ran out); a small young generation keeps RSS down.
             resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
           });
@@ -106,17 +130,23 @@ export class RevocationService {
     return this.ca.label;
   }
 
+  /** Cached CRLs and statuses list what was revoked before: they are made again on next use. */
+  private revokedSetChanged(): void {
+    this.generation++;
+    this.knownStatus.clear();
+  }
+
   /** Revokes a recorded certificate of this CA; revoking it again changes nothing. */
-  revoke(request: RevokeRequest): { summary: CertificateSummary; messages: string[] } {
+  async revoke(request: RevokeRequest): Promise<{ summary: CertificateSummary; messages: string[] }> {
     const reason = parseRevocationReason(request.reason ?? "unspecified");
     if (reason === 8) {
       throw new CertwrightError("invalidRequest", "reason: removeFromCRL only has a meaning in delta CRLs; it cannot revoke a certificate");
     }
-    const record = findRecord(this.inventory, request.serial, request.authority_key_id ?? this.ca.subjectKeyId);
+    const record = await findRecord(this.inventory, request.serial, request.authority_key_id ?? this.ca.subjectKeyId);
     const now = this.clock();
-    const outcome = this.inventory.revoke(record.serialNumber, record.authorityKeyId, reason, now);
+    const outcome = await this.inventory.revoke(record.serialNumber, record.authorityKeyId, reason, now);
     if (!outcome) throw new CertwrightError("certificateNotFound", `no certificate with serial ${request.serial} is recorded`);
-    if (!outcome.alreadyRevoked) this.generation++;
+    if (!outcome.alreadyRevoked) this.revokedSetChanged();
     const messages = outcome.alreadyRevoked
       ? [`already revoked at ${outcome.record.revokedAt?.toISOString()}; nothing changed`]
       : [];
@@ -143,7 +173,10 @@ export class RevocationService {
   async crlFor(lifetimeMs: number): Promise<ServedCrl> {
     const now = this.clock();
     const fresh = (entry: CachedCrl) => entry.generation === this.generation && now.getTime() - entry.thisUpdate.getTime() <= entry.lifetimeMs / 2;
-    for (const [lifetime, entry] of this.cached) if (!fresh(entry)) this.cached.delete(lifetime);
+    for (const [lifetime, entry] of this.cached) {
+      if (fresh(entry)) continue;
+      this.cached.delete(lifetime);
+    }
     let entry = this.cached.get(lifetimeMs);
     if (!entry && this.cached.size >= maxCachedCrlLifetimes) {
       const nearest = [...this.cached.values()].reduce((best, e) => {
@@ -157,7 +190,16 @@ export class RevocationService {
     // Map order is insertion order: re-inserting keeps the most recently used last.
     this.cached.delete(entry.lifetimeMs);
     this.cached.set(entry.lifetimeMs, entry);
-    return { der: await entry.der, lifetimeMs: entry.lifetimeMs };
+    try {
+      const der = await entry.der;
+      this.lastGood.set(entry.lifetimeMs, entry);
+      return { der, lifetimeMs: entry.lifetimeMs };
+    } catch (error) {
+      // A CRL signed before, still within its nextUpdate, is what relying parties would cache anyway.
+      const previous = this.lastGood.get(entry.lifetimeMs);
+      if (previous && previous.nextUpdate.getTime() > this.clock().getTime()) return { der: await previous.der, lifetimeMs: previous.lifetimeMs };
+      throw error;
+    }
   }
 
   /**
@@ -165,24 +207,25 @@ export class RevocationService {
    * the revoked certificates and sign; requests that come while it signs wait for the same CRL.
    */
   private makeCrl(now: Date, lifetimeMs: number): CachedCrl {
-    const crlNumber = this.inventory.nextCrlNumber(this.ca.subjectKeyId);
     const nextUpdate = new Date(now.getTime() + lifetimeMs);
-    // A CRL the thread cannot make (one too large for its heap, a thread that died) is made here,
-    // with the number already taken: slower for everyone else for that moment, but never no CRL.
-    const der = this.crlThread
-      ? this.crlThread
-          .call("sign", { crlNumber, thisUpdateMs: now.getTime(), nextUpdateMs: nextUpdate.getTime() })
-          .catch(() => this.signCrlHere(now, nextUpdate, crlNumber))
-      : Promise.resolve(this.signCrlHere(now, nextUpdate, crlNumber));
-    const entry: CachedCrl = { der, thisUpdate: now, lifetimeMs, generation: this.generation };
+    const der = (async () => {
+      const crlNumber = await this.inventory.nextCrlNumber(this.ca.subjectKeyId);
+      // A CRL the thread cannot make (one too large for its heap, a thread that died) is made here,
+      // with the number already taken: slower for everyone else for that moment, but never no CRL.
+      if (!this.crlThread) return this.signCrlHere(now, nextUpdate, crlNumber);
+      return this.crlThread
+        .call("sign", { crlNumber, thisUpdateMs: now.getTime(), nextUpdateMs: nextUpdate.getTime() })
+        .catch(() => this.signCrlHere(now, nextUpdate, crlNumber));
+    })();
+    const entry: CachedCrl = { der, thisUpdate: now, nextUpdate, lifetimeMs, generation: this.generation };
     der.catch(() => {
       if (this.cached.get(lifetimeMs) === entry) this.cached.delete(lifetimeMs);
     });
     return entry;
   }
 
-  private signCrlHere(thisUpdate: Date, nextUpdate: Date, crlNumber: bigint): Uint8Array {
-    const revoked = this.inventory.revokedUnexpired(this.ca.subjectKeyId, thisUpdate).map((entry) => ({
+  private async signCrlHere(thisUpdate: Date, nextUpdate: Date, crlNumber: bigint): Promise<Uint8Array> {
+    const revoked = (await this.inventory.revokedUnexpired(this.ca.subjectKeyId, thisUpdate)).map((entry) => ({
       serial: BigInt(entry.serialNumber),
       revokedAt: entry.revokedAt,
       reason: entry.reason,
@@ -195,7 +238,7 @@ export class RevocationService {
    * certificate asked about, with the request's nonce echoed. A request this responder cannot read
    * gets `malformedRequest`; one about another CA's certificates only, `unauthorized`.
    */
-  ocsp(der: Uint8Array): OcspAnswer {
+  async ocsp(der: Uint8Array): Promise<OcspAnswer> {
     let request: OcspRequest;
     try {
       request = parseOcspRequest(der);
@@ -207,10 +250,15 @@ export class RevocationService {
     if (!request.requests.some((r) => isForIssuer(r, this.ca))) return { der: ocspErrorResponse("unauthorized") };
     const now = this.clock();
     const nextUpdate = new Date(now.getTime() + ocspValidityMs);
-    const responses = request.requests.map((r): OcspSingleResponse => {
-      const record = isForIssuer(r, this.ca)
-        ? this.inventory.findBySerial(serialToDecimal(r.serial)).find((x) => x.authorityKeyId === this.ca.subjectKeyId)
-        : undefined;
+    let records: (OcspStatus | undefined)[];
+    try {
+      records = await Promise.all(request.requests.map((r) => (isForIssuer(r, this.ca) ? this.statusOf(serialToDecimal(r.serial), now) : undefined)));
+    } catch {
+      // The database cannot be read and a status was never read before: a client tries another responder or later.
+      return { der: ocspErrorResponse("tryLater") };
+    }
+    const responses = request.requests.map((r, i): OcspSingleResponse => {
+      const record = records[i];
       if (!record) return { certId: r.certId, status: "unknown", thisUpdate: now };
       if (record.status === "revoked") {
         return { certId: r.certId, status: "revoked", revokedAt: record.revokedAt ?? now, reason: record.reason, thisUpdate: now, nextUpdate };
@@ -221,6 +269,30 @@ export class RevocationService {
     // An "unknown" answer carries no nextUpdate: nothing says how long it holds, so it is not to be cached.
     const cacheable = responses.every((r) => r.nextUpdate !== undefined) && !request.nonce;
     return { der: answer, ...(cacheable ? { thisUpdate: now, nextUpdate } : {}) };
+  }
+
+  /**
+   * The certificate's record as OCSP answers for it: read from the database each time, so a
+   * revocation counts from its commit; when the database cannot be read, the last status read
+   * (unless a revocation was seen since, or it is older than an OCSP answer's validity).
+   */
+  private async statusOf(serialNumber: string, now: Date): Promise<OcspStatus | undefined> {
+    const generation = this.generation;
+    try {
+      const record = (await this.inventory.findBySerial(serialNumber)).find((x) => x.authorityKeyId === this.ca.subjectKeyId);
+      const status = record && { status: record.status, revokedAt: record.revokedAt, reason: record.reason };
+      if (generation === this.generation) {
+        // Oldest first out: Map keeps insertion order, and a re-read serial moves to the end.
+        this.knownStatus.delete(serialNumber);
+        if (this.knownStatus.size >= maxKnownStatuses) this.knownStatus.delete(this.knownStatus.keys().next().value!);
+        this.knownStatus.set(serialNumber, { status, at: now.getTime() });
+      }
+      return status;
+    } catch (error) {
+      const known = this.knownStatus.get(serialNumber);
+      if (known && now.getTime() - known.at <= ocspValidityMs) return known.status;
+      throw error;
+    }
   }
 
   /**

@@ -6,6 +6,7 @@ import { parseRateLimit, type RateLimit } from "../api/rate-limit.js";
 import { splitHosts } from "../pki/hosts.js";
 import { parseDuration } from "../profiles/duration.js";
 import { parseFlags, type FlagDefinition } from "./parse-flags.js";
+import { isPostgresUrl, redactedUrl } from "../store/database-url.js";
 import { UsageError } from "./usage-error.js";
 
 /** The package's own folder (where `profiles/` and `migrations/` live), from `src/cli` or `dist/cli`. */
@@ -19,6 +20,8 @@ export interface ServeOptions {
   address: string;
   port: number;
   dataDir: string;
+  /** A PostgreSQL URL shared by replicas, or an SQLite file; undefined: the data directory's certs.db. */
+  database: string | undefined;
   config: string;
   ca: string | undefined;
   caKey: string | undefined;
@@ -70,6 +73,7 @@ export const serveFlags: FlagSpec[] = [
   { name: "address", key: "address", env: "CERTWRIGHT_ADDRESS", value: "ADDR", help: "address to listen on", default: "127.0.0.1" },
   { name: "port", key: "port", env: "CERTWRIGHT_PORT", value: "PORT", help: "port to listen on", default: "8888" },
   { name: "data-dir", key: "dataDir", env: "CERTWRIGHT_DATA_DIR", value: "DIR", help: "data directory: certs.db, and the CA when --ca is not given", default: "./data" },
+  { name: "database", key: "database", env: "CERTWRIGHT_DATABASE", value: "URL|FILE", help: "where certificates are recorded: postgres://user@host:5432/db (replicas share it; sslmode and the other libpq settings from the URL, the password from PGPASSWORD or ~/.pgpass) or an SQLite file", default: "DIR/certs.db" },
   { name: "config", key: "config", env: "CERTWRIGHT_CONFIG", value: "FILE", help: "signing config (cfssl's ca-config.json)", default: "<package>/profiles/ca-config.json" },
   { name: "ca", key: "ca", env: "CERTWRIGHT_CA", value: "FILE", help: "CA certificate PEM to sign with (with --ca-key)" },
   { name: "ca-key", key: "caKey", env: "CERTWRIGHT_CA_KEY", value: "FILE", help: "CA private key PEM: PKCS#1, SEC1 or PKCS#8 (with --ca)" },
@@ -193,6 +197,8 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
   const allowText = values.get("allow-new-database") ?? "false";
   const allowNewDatabase = /^(1|true|yes)$/i.test(allowText);
   if (!allowNewDatabase && !/^(0|false|no)$/i.test(allowText)) throw new UsageError(`--allow-new-database: "${allowText}" is not true or false`);
+  const database = values.get("database");
+  if (database !== undefined) checkDatabaseFlag(database);
   const ca = values.get("ca");
   const caKey = values.get("ca-key");
   if ((ca === undefined) !== (caKey === undefined)) {
@@ -202,6 +208,7 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     address: get("address")!,
     port,
     dataDir: get("data-dir")!,
+    database,
     config: values.get("config") ?? `${packageRoot}profiles/ca-config.json`,
     ca,
     caKey,
@@ -225,4 +232,17 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     requestTimeoutMs,
     keepAliveTimeoutMs,
   };
+}
+
+/** A PostgreSQL URL that parses, or a file path; another database's URL is refused, naming what works. */
+function checkDatabaseFlag(text: string): void {
+  if (text.trim() === "") throw new UsageError("--database: empty; give postgres://user@host:5432/db or an SQLite file, or leave it out for DIR/certs.db");
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1];
+  if (scheme === undefined) return;
+  if (!isPostgresUrl(text)) throw new UsageError(`--database: ${scheme}:// is not supported; give postgres://user@host:5432/db or an SQLite file`);
+  try {
+    new URL(text);
+  } catch {
+    throw new UsageError(`--database: not a URL (${redactedUrl(text)}); write it as postgres://user@host:5432/db, with special characters in the password percent-encoded`);
+  }
 }

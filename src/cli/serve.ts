@@ -91,7 +91,7 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
   const reloader = new SigningConfigReloader(authority, options.config);
   const app = await buildApp({
     authority,
-    ...operatorServices(ca.ca, storage.store.db, () => new Date(), responder, { writes: storage.health, threads }),
+    ...operatorServices(ca.ca, storage.records, () => new Date(), responder, { writes: storage.health, threads }),
     logger: { level: options.logLevel, stream: logStream.stream },
     version: packageVersion(),
     adminToken,

@@ -5,7 +5,7 @@ import { buildApp } from "../api/app.js";
 import { Metrics } from "../api/metrics.js";
 import { Authority } from "../authority/authority.js";
 import { SigningConfigReloader } from "../authority/config-reload.js";
-import { operatorServices } from "../authority/operator-services.js";
+import { operatorServices, sqliteRecords } from "../authority/operator-services.js";
 import { initCa } from "../authority/init-ca.js";
 import { loadCertificateAuthority } from "../pki/ca.js";
 import { loadSigningConfig } from "../profiles/signing-config.js";
@@ -28,7 +28,7 @@ export async function renderOpenapi(): Promise<string> {
   const reloader = new SigningConfigReloader(authority, configPath);
   // The served app always has metrics (serve.ts), so the document has GET /metrics.
   const metrics = new Metrics({ defaultMetrics: false });
-  const app = await buildApp({ authority, ...operatorServices(ca, store.db, () => new Date()), reloader, metrics, version: packageVersion() });
+  const app = await buildApp({ authority, ...operatorServices(ca, sqliteRecords(store.db), () => new Date()), reloader, metrics, version: packageVersion() });
   await app.ready();
   const yaml = app.swagger({ yaml: true });
   await app.close();

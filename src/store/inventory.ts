@@ -193,8 +193,8 @@ export class Inventory {
   private readonly rowsByIdStatement: Database.Statement;
 
   /** The database file, for a reader thread to open a connection of its own; undefined in memory. */
-  get databasePath(): string | undefined {
-    return this.db.memory ? undefined : this.db.name;
+  get source(): { kind: "sqlite"; path: string } | undefined {
+    return this.db.memory ? undefined : { kind: "sqlite", path: this.db.name };
   }
 
   constructor(private readonly db: Database.Database) {

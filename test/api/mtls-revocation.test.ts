@@ -9,7 +9,7 @@ import Database from "better-sqlite3";
 import t from "tap";
 import { buildApp } from "../../src/api/app.js";
 import { Authority } from "../../src/authority/authority.js";
-import { operatorServices } from "../../src/authority/operator-services.js";
+import { operatorServices, sqliteRecords } from "../../src/authority/operator-services.js";
 import { parseSigningConfig } from "../../src/profiles/signing-config.js";
 import { CertificateStore } from "../../src/store/certificate-store.js";
 import { makeCa, tempDir, type ApiAnswer } from "../helpers/app.js";
@@ -49,7 +49,7 @@ t.test("a revoked client certificate is refused over mutual TLS, on open and new
     return { cert: result.certificate, key: result.private_key };
   };
   const serving = await issue("localhost", ["127.0.0.1", "localhost"]);
-  const app = await buildApp({ authority, ...operatorServices(ca, store.db, () => new Date()), tls: { ...serving, clientCa: ca.pem } });
+  const app = await buildApp({ authority, ...operatorServices(ca, sqliteRecords(store.db), () => new Date()), tls: { ...serving, clientCa: ca.pem } });
   t.teardown(async () => {
     await app.close();
     store.close();

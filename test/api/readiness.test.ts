@@ -65,18 +65,18 @@ t.test("a read-only connection, and a database locked by another writer", async 
   const readOnly = new Database(path, { readonly: true });
   t.teardown(() => readOnly.close());
   const readiness = new ReadinessService({ ca, database: new Inventory(readOnly) });
-  const result = readiness.check();
+  const result = (await readiness.check());
   t.equal(result.ready, false);
   t.match(result.checks.database.detail, /readonly/);
 
   const other = new Database(path);
   t.teardown(() => other.close());
   other.exec("BEGIN IMMEDIATE");
-  const locked = new ReadinessService({ ca, database: new Inventory(store.db) }).check();
+  const locked = (await new ReadinessService({ ca, database: new Inventory(store.db) }).check());
   t.equal(locked.checks.database.ok, false, "locked past the busy timeout");
   t.match(locked.checks.database.detail, /locked/);
   other.exec("ROLLBACK");
-  t.equal(new ReadinessService({ ca, database: new Inventory(store.db) }).check().ready, true);
+  t.equal((await new ReadinessService({ ca, database: new Inventory(store.db) }).check()).ready, true);
   t.equal(store.count(), 0, "the probe leaves nothing behind");
 });
 
@@ -115,7 +115,7 @@ t.test("a CA expiring within 30 days: ready, with a warning; the metric says the
 t.test("a CA that has expired: not ready", async (t) => {
   const { ca } = await makeCa();
   const readiness = new ReadinessService({ ca, database: { checkWritable() {} }, clock: () => new Date(ca.notAfter.getTime() + 1000) });
-  const result = readiness.check();
+  const result = (await readiness.check());
   t.equal(result.ready, false);
   t.match(result.checks.ca_key.detail, /expired/);
   t.same(result.warnings, []);

@@ -20,10 +20,10 @@ async function stop<Api extends ThreadApi>(thread: SupervisedThread<Api>): Promi
   await exited;
 }
 
-async function until(condition: () => boolean, ms = 15_000): Promise<boolean> {
+async function until(condition: () => boolean | Promise<boolean>, ms = 15_000): Promise<boolean> {
   const deadline = Date.now() + ms;
-  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-  return condition();
+  while (!(await condition()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  return await condition();
 }
 
 t.test("a signer thread that dies: calls in flight and calls while it is down fail at once with 503, readiness reports it, and it comes back", async (t) => {
@@ -36,7 +36,7 @@ t.test("a signer thread that dies: calls in flight and calls while it is down fa
   t.teardown(() => pool.close());
   const { app } = await testApp(t, { ca: made.ca, signer: pool });
   const readiness = new ReadinessService({ ca: made.ca, database: { checkWritable() {} }, threads: () => pool.supervised });
-  t.equal(readiness.check().ready, true);
+  t.equal((await readiness.check()).ready, true);
 
   const request = { request: { CN: "svc.internal", hosts: ["svc.internal"] } };
   const inFlight = Array.from({ length: 20 }, () => pool.newCert(request).then(() => "signed", (error: { code?: number }) => error.code));
@@ -48,7 +48,7 @@ t.test("a signer thread that dies: calls in flight and calls while it is down fa
   t.ok((settled as unknown[]).some((outcome) => outcome === 12200), `calls cut off fail with code 12200: ${JSON.stringify(settled)}`);
   t.ok((settled as unknown[]).every((outcome) => outcome === "signed" || outcome === 12200), "and nothing else");
 
-  const down = readiness.check();
+  const down = (await readiness.check());
   t.equal(down.ready, false, "not ready while it is down");
   t.match(down.checks.ca_key.detail, /signer thread 1 is down \(exited with code \d; restarting\)/);
   const refused = await post(app, "newcert", request);
@@ -56,7 +56,7 @@ t.test("a signer thread that dies: calls in flight and calls while it is down fa
   t.match(refused.body, { success: false, result: null, errors: [{ code: 12200, message: /no signer thread is running/ }] });
   t.match(events[0], { level: "error", message: /^signer thread 1 exited with code \d; its calls in flight failed; restarting in 100 ms/ });
 
-  t.ok(await until(() => readiness.check().ready), "ready again once it is restarted");
+  t.ok(await until(async () => (await readiness.check()).ready), "ready again once it is restarted");
   t.match(events[1], { level: "info", message: "signer thread 1 restarted" });
   const signed = await post(app, "newcert", request);
   t.equal(signed.status, 200, "and it signs");

@@ -8,7 +8,7 @@ import type { Metrics } from "../../src/api/metrics.js";
 import { Authority, type CertificateRecorder } from "../../src/authority/authority.js";
 import { SigningConfigReloader } from "../../src/authority/config-reload.js";
 import type { SignerLike } from "../../src/authority/signer.js";
-import { operatorServices } from "../../src/authority/operator-services.js";
+import { operatorServices, sqliteRecords } from "../../src/authority/operator-services.js";
 import { ReplayGuard } from "../../src/authority/replay-guard.js";
 import type { RateLimit } from "../../src/api/rate-limit.js";
 import type { GuardStore } from "../../src/store/guard-store.js";
@@ -96,7 +96,7 @@ export async function testApp(t: { teardown(fn: () => void | Promise<void>): voi
   const clock = options.clock ?? (() => new Date());
   const app = await buildApp({
     authority,
-    ...operatorServices(ca, store.db, clock),
+    ...operatorServices(ca, sqliteRecords(store.db), clock),
     bodyLimit: options.bodyLimit,
     adminToken: options.adminToken,
     ...(options.logStream ? { logger: { level: "info", stream: options.logStream } } : {}),

@@ -53,7 +53,7 @@ const shape = (page: InventoryPage) => ({
 
 t.test("PostgreSQL inventory", { skip: postgresSkip }, async (t) => {
   const { url, pools } = await twoReplicas(t);
-  const [a, b] = pools.map((pool) => new PostgresInventory(pool)) as [PostgresInventory, PostgresInventory];
+  const [a, b] = pools.map((pool) => new PostgresInventory(pool, "postgres://unused")) as [PostgresInventory, PostgresInventory];
 
   const sqlite = openDatabase(join(tempDir(t), "certs.db"));
   t.teardown(() => sqlite.close());
@@ -125,6 +125,6 @@ t.test("PostgreSQL inventory", { skip: postgresSkip }, async (t) => {
     await a.checkWritable();
     const readOnly = new pg.Pool({ connectionString: url, max: 1, options: "-c default_transaction_read_only=on" });
     t.teardown(() => readOnly.end());
-    await t.rejects(new PostgresInventory(readOnly).checkWritable(), /read-only transaction/);
+    await t.rejects(new PostgresInventory(readOnly, "postgres://unused").checkWritable(), /read-only transaction/);
   });
 });

@@ -21,10 +21,10 @@ function row(): IssuedCertificate {
   return { serialNumber: n, authorityKeyId: "ab", caLabel: "", profile: "default", expiry: new Date(), pem: "x", issuedAt: new Date(), notBefore: new Date(), metadata: null, subjectNames: [], requestedBy: null, sans: [], commonName: n };
 }
 
-async function until(condition: () => boolean, ms = 10_000): Promise<boolean> {
+async function until(condition: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
   const deadline = Date.now() + ms;
-  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-  return condition();
+  while (!(await condition()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  return await condition();
 }
 
 /** A database, its main-thread store, and a writer thread with a health watching both. */
@@ -57,11 +57,11 @@ t.test("the writer thread dies: a batch sent while it is down fails at once, rea
   const started = Date.now();
   await t.rejects(writer.insertMany([row()]), { name: "WriteRefusedError", message: /nothing was committed: database writer thread is down \(exited with code \d; restarting\)/ });
   t.ok(Date.now() - started < 100, "refused at once (the old writer posted it to the dead thread and waited forever)");
-  const check = readiness.check();
+  const check = await readiness.check();
   t.equal(check.ready, false);
   t.match(check.checks.database.detail, /takes no writes: the database writer thread is down \(exited with code \d; restarting\)/);
   t.ok(await until(() => writer.down === undefined), "restarted");
-  t.equal(readiness.check().ready, true);
+  t.equal((await readiness.check()).ready, true);
   await writer.insertMany([row()]);
   t.equal(store.count(), 3, "the restarted writer commits");
 });
@@ -84,7 +84,7 @@ t.test("the WAL deleted: the next batch is refused, what was committed before is
   unlinkSync(`${path}-wal`);
   await t.rejects(writer.insertMany([row()]), { name: "WriteRefusedError", message: /not recorded: certs\.db-wal was deleted while the service had it open/ });
   t.match(health.lost, /certs\.db-wal was deleted/);
-  t.match(readiness.check().checks.database.detail, /certs\.db-wal was deleted while the service had it open; restart the service/);
+  t.match((await readiness.check()).checks.database.detail, /certs\.db-wal was deleted while the service had it open; restart the service/);
   t.equal(logs.length, 1, "one log line");
   t.match(logs[0], /^error: certs\.db-wal was deleted while the service had it open; what was committed before is copied into certs\.db: certificates written now would be lost/);
   await t.rejects(writer.insertMany([row()]), { name: "WriteRefusedError" }, "and every batch after");
@@ -121,11 +121,11 @@ t.test("a commit that fails marks the database as taking no writes; a probe that
   t.teardown(() => other.close());
   other.exec("BEGIN IMMEDIATE");
   await t.rejects(writer.insertMany([row()]), { message: /database write failed: database is locked/ });
-  const check = readiness.check();
+  const check = await readiness.check();
   t.equal(check.ready, false, "not ready after the failed commit");
   t.match(check.checks.database.detail, /takes no writes: the last write failed \(SQLITE_BUSY: database is locked\)/);
   other.exec("ROLLBACK");
-  t.ok(await until(() => readiness.check().ready, 5000), "ready again once a probe write succeeds");
+  t.ok(await until(async () => (await readiness.check()).ready, 5000), "ready again once a probe write succeeds");
   t.match(logs, [/^error: a write to certs\.db failed \(SQLITE_BUSY/, /^info: certs\.db takes writes again/]);
   await writer.insertMany([row()]);
   const count = (other.prepare("SELECT count(*) AS n FROM certificates").get() as { n: number }).n;

@@ -40,7 +40,7 @@ t.test("a thread that fails rejects its calls, and the next call starts a new on
     name: "the CRL thread",
     entry: threadEntry(authority, "crl-thread"),
     // Not a CA: the thread fails as it starts.
-    workerData: () => ({ path, caCertificate: "not a certificate", caKey: "not a key", label: "" }) satisfies CrlThreadData,
+    workerData: () => ({ source: { kind: "sqlite", path }, caCertificate: "not a certificate", caKey: "not a key", label: "" }) satisfies CrlThreadData,
   });
   t.teardown(() => thread.close());
   const request = { crlNumber: 1n, thisUpdateMs: Date.now(), nextUpdateMs: Date.now() + 3_600_000 };

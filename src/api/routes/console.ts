@@ -35,7 +35,7 @@ export async function consoleRoutes(app: FastifyInstance, { overview, config, re
     },
     async (request) => {
       requireAdmin(request);
-      return successEnvelope(overview.overview(request.query.days));
+      return successEnvelope(await overview.overview(request.query.days));
     },
   );
 

@@ -58,7 +58,7 @@ export async function inventoryRoutes(app: FastifyInstance, { inventory, require
     },
     async (request) => {
       requireAdmin(request);
-      return successEnvelope(inventory.get(request.params.serial, request.query.authority_key_id));
+      return successEnvelope(await inventory.get(request.params.serial, request.query.authority_key_id));
     },
   );
 
@@ -76,7 +76,7 @@ export async function inventoryRoutes(app: FastifyInstance, { inventory, require
     },
     async (request) => {
       requireAdmin(request);
-      return successEnvelope(inventory.tidy(request.body.older_than));
+      return successEnvelope(await inventory.tidy(request.body.older_than));
     },
   );
 }

@@ -29,7 +29,7 @@ export async function readinessRoutes(app: FastifyInstance, { readiness }: { rea
       },
     },
     async (request, reply) => {
-      const result = readiness.check();
+      const result = await readiness.check();
       if (result.ready) return successEnvelope(result);
       const { code, status } = errorKinds.notReady;
       const failed = Object.entries(result.checks)

@@ -62,7 +62,7 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
     async (request) => {
       const entry = audit(request, { endpoint: "revoke", client: clientIdentity(request), serial: request.body.serial });
       if (requireAdmin(request)) entry.client = "admin";
-      const { summary, messages } = revocation.revoke(request.body);
+      const { summary, messages } = await revocation.revoke(request.body);
       Object.assign(entry, {
         outcome: messages.length > 0 ? "already revoked" : "revoked",
         serial: summary.serial_number,
@@ -176,7 +176,7 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
       } catch {
         der = new Uint8Array();
       }
-      return sendOcsp(reply, revocation.ocsp(der), "GET");
+      return sendOcsp(reply, await revocation.ocsp(der), "GET");
     },
   );
 
@@ -200,7 +200,7 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
     },
     async (request, reply) => {
       const der = Buffer.isBuffer(request.body) ? request.body : (request.rawBody ?? Buffer.alloc(0));
-      return sendOcsp(reply, revocation.ocsp(der), "POST");
+      return sendOcsp(reply, await revocation.ocsp(der), "POST");
     },
   );
 }

@@ -10,7 +10,7 @@ import type { ServeOptions } from "../options.js";
 import type { LoadedCa } from "./ca-files.js";
 import type { ServiceLog } from "./service-log.js";
 import type { ShutdownStack } from "./shutdown-stack.js";
-import type { Storage } from "./storage.js";
+import type { Storage } from "./storage-parts.js";
 
 /** RSA-2048 keys made ahead for newcert: a burst of this many is answered without waiting for generation. */
 const rsaSpares = 8;

@@ -1,21 +1,18 @@
 import { join } from "node:path";
-import type { Metrics } from "../../api/metrics.js";
-import type { CertificateRecorder } from "../../authority/authority.js";
-import type { IssuedCertificate } from "../../model/issued-certificate.js";
 import { CertificateStore } from "../../store/certificate-store.js";
 import { captureDatabaseFiles } from "../../store/database-files.js";
 import { DatabaseHealth } from "../../store/database-health.js";
-import { GroupCommitRecorder } from "../../store/group-commit.js";
 import { GuardStore } from "../../store/guard-store.js";
+import { isPostgresUrl } from "../../store/database-url.js";
+import { sqliteRecords } from "../../authority/operator-services.js";
+import type { Storage, StorageParts } from "./storage-parts.js";
+import { trackedGroupCommit } from "./tracked-commit.js";
 import { WriterThread } from "../../store/writer-client.js";
 import type { ThreadEvent } from "../../threads/supervised-thread.js";
 import { caIdentity, checkDatabase } from "../data-dir.js";
 import type { ServeOptions } from "../options.js";
 import { StartupError } from "../startup-error.js";
-import type { LoadedCa } from "./ca-files.js";
 import { removeCreated } from "./ca-files.js";
-import type { ServiceLog } from "./service-log.js";
-import type { ShutdownStack } from "./shutdown-stack.js";
 
 /**
  * How long the start waits for `PRAGMA quick_check`, and on databases up to what size. It reads
@@ -28,32 +25,29 @@ const quickCheckWaitBytes = 256 * 1024 * 1024;
 
 const synchronousNames = ["OFF", "NORMAL", "FULL", "EXTRA"];
 
-/** The certificate database as the service uses it. */
-export interface Storage {
-  /** Reads on the main thread (certinfo, the inventory's lookups by serial). */
-  store: CertificateStore;
-  /** What the authority records into: group-committed by the writer thread, read back from the store. */
-  recorder: Omit<CertificateRecorder, "insert"> & { insert(record: IssuedCertificate): Promise<void> };
-  /** Whether writes can still reach the live database files (readiness). */
-  health: DatabaseHealth;
-  /** Replay nonces and rate-limit counts, when either is configured: they outlive restarts. */
-  guardStore: GuardStore | undefined;
-}
-
-export interface StorageParts {
-  ca: LoadedCa;
-  metrics: Metrics;
-  log: ServiceLog;
-  note(message: string): void;
-  stack: ShutdownStack;
+/**
+ * Opens the database --database names: PostgreSQL for a URL, else the SQLite file (by default the
+ * data directory's certs.db).
+ */
+export async function openStorage(options: ServeOptions, parts: StorageParts): Promise<Storage> {
+  if (options.database !== undefined && isPostgresUrl(options.database)) {
+    const { openPostgresStorage } = await import("./postgres-storage.js");
+    try {
+      return await openPostgresStorage(options.database, options, parts);
+    } catch (error) {
+      removeCreated(options.dataDir, parts.ca.created);
+      throw error;
+    }
+  }
+  return openSqliteStorage(options, parts);
 }
 
 /**
  * Checks that the data directory's database belongs to this CA, opens it, and starts its writer
  * thread. A CA made by this start with no database for it is taken back, so nothing is half-made.
  */
-export async function openStorage(options: ServeOptions, { ca, metrics, log, note, stack }: StorageParts): Promise<Storage> {
-  const databasePath = join(options.dataDir, "certs.db");
+async function openSqliteStorage(options: ServeOptions, { ca, metrics, log, note, stack }: StorageParts): Promise<Storage> {
+  const databasePath = options.database ?? join(options.dataDir, "certs.db");
   try {
     await checkDatabase({
       dataDir: options.dataDir,
@@ -90,23 +84,15 @@ export async function openStorage(options: ServeOptions, { ca, metrics, log, not
   // A writer thread commits, so fsyncs never block HTTP.
   const writer = await WriterThread.start(databasePath, { health, onEvent: (event: ThreadEvent) => log.thread(event) });
   health.watch(writer);
-  const groupCommit = new GroupCommitRecorder(writer, { onCommit: (ms, rows) => metrics.databaseCommitted(ms, rows) });
-  // Inserts not yet committed: a request whose client went away may still be committing at the
-  // stop, and it settles (or fails) before the writer thread stops, so no transaction is cut short.
-  const inserting = new Set<Promise<void>>();
-  stack.defer(async () => {
-    await Promise.allSettled([...inserting]);
-    await writer.close();
-  });
-  const insert = (record: IssuedCertificate) => {
-    const committed = groupCommit.insert(record);
-    inserting.add(committed);
-    const settled = () => inserting.delete(committed);
-    committed.then(settled, settled);
-    return committed;
-  };
+  stack.defer(() => writer.close());
+  const insert = trackedGroupCommit(writer, metrics, stack);
 
   const guardStore = options.replayWindowMs !== undefined || options.rateLimit ? GuardStore.open(databasePath) : undefined;
   if (guardStore) stack.defer(() => guardStore.close());
-  return { store, health, guardStore, recorder: { insert, get: (serial, aki) => store.get(serial, aki) } };
+  return {
+    health,
+    guardStore,
+    records: sqliteRecords(store.db, health),
+    recorder: { insert, get: (serial, aki) => store.get(serial, aki) },
+  };
 }

@@ -8,7 +8,7 @@ import { StartupError } from "../startup-error.js";
 import type { LoadedCa } from "./ca-files.js";
 import { readStartupFile } from "./read-file.js";
 import type { ShutdownStack } from "./shutdown-stack.js";
-import type { Storage } from "./storage.js";
+import type { Storage } from "./storage-parts.js";
 
 /** What the HTTPS listener is given (none: plain HTTP on loopback). */
 export interface ListenerTls {

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import type { DatabaseSource, InventoryStore } from "../backend.js";
 import type { CertificateRecord } from "../../model/issued-certificate.js";
 import { fromRow, type CertificateRow } from "../certificate-row.js";
 import {
@@ -31,8 +32,16 @@ class Params {
  * SQLite, shared by every replica. The CRL number is bumped by one statement that takes the row's
  * lock, so replicas never hand out the same number twice and it only grows.
  */
-export class PostgresInventory {
-  constructor(private readonly pool: pg.Pool) {}
+export class PostgresInventory implements InventoryStore {
+  /** @param url where reader threads connect to the same database. */
+  constructor(
+    private readonly pool: pg.Pool,
+    url: string,
+  ) {
+    this.source = { kind: "postgres", url };
+  }
+
+  readonly source: DatabaseSource;
 
   async countExpiring(now: Date, withinMs: number): Promise<number> {
     const { rows } = await this.pool.query<{ n: string }>("SELECT count(*) AS n FROM certificates WHERE status = 'good' AND expiry > $1 AND expiry <= $2", [

@@ -37,6 +37,19 @@ function migrationsIn(dir: string): Migration[] {
     .sort((a, b) => a.version - b.version);
 }
 
+/** The schema version this code's migrations reach. */
+export function postgresCodeVersion(dir = postgresMigrationsDir): number {
+  return migrationsIn(dir).at(-1)?.version ?? 0;
+}
+
+/** The schema version a database is at (0: never migrated); for a standby, which cannot migrate. */
+export async function postgresSchemaVersion(client: pg.ClientBase): Promise<number> {
+  const { rows } = await client.query<{ version: number | null }>(
+    "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0 ELSE (SELECT coalesce(max(version), 0) FROM schema_migrations) END AS version",
+  );
+  return rows[0]?.version ?? 0;
+}
+
 /**
  * Applies the numbered migrations the database has not seen, each in its own transaction and
  * recorded in `schema_migrations`, under an advisory lock held for the whole run. A database whose

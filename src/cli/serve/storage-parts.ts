@@ -1,0 +1,36 @@
+import type { Metrics } from "../../api/metrics.js";
+import type { CertificateRecorder } from "../../authority/authority.js";
+import type { OperatorRecords } from "../../authority/operator-services.js";
+import type { IssuedCertificate } from "../../model/issued-certificate.js";
+import type { GuardStorage } from "../../store/backend.js";
+import type { LoadedCa } from "./ca-files.js";
+import type { ServiceLog } from "./service-log.js";
+import type { ShutdownStack } from "./shutdown-stack.js";
+
+/** The certificate database as the service uses it, SQLite or PostgreSQL. */
+export interface Storage {
+  /** What the authority records into: group-committed, read back by serial. */
+  recorder: Omit<CertificateRecorder, "insert"> & { insert(record: IssuedCertificate): Promise<void> };
+  /** The inventory, its totals and revocations elsewhere, for the operator services. */
+  records: OperatorRecords;
+  /** Whether writes can reach the database now (readiness). */
+  health: { problem(): string | undefined };
+  /** Replay nonces and rate-limit counts, when either is configured: they outlive restarts. */
+  guardStore: GuardStorage | undefined;
+}
+
+export interface StorageParts {
+  ca: LoadedCa;
+  metrics: Metrics;
+  log: ServiceLog;
+  note(message: string): void;
+  stack: ShutdownStack;
+}
+
+export interface StorageParts {
+  ca: LoadedCa;
+  metrics: Metrics;
+  log: ServiceLog;
+  note(message: string): void;
+  stack: ShutdownStack;
+}
