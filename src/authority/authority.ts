@@ -144,7 +144,7 @@ export class Authority {
     requireProfileCredential(profile, requester.credential);
     requireClientCertificate(profile, requester);
     const refusal = this.store.refusal?.();
-    if (refusal) throw new CertwrightError("recordFailed", `${refusal}; nothing was signed`);
+    if (refusal) throw new CertwrightError("recordFailed", `${refusal}; nothing was signed, try again once /api/v1/ready answers 200`);
     if (requester.credential && this.replayGuard) await this.replayGuard.check(requester.credential.keyName, request);
   }
 

@@ -17,7 +17,7 @@ t.test("started on the first call, stopped when idle, started again on the next"
   const thread = SupervisedThread.lazy<InventoryApi>({
     name: "the inventory reader thread",
     entry: threadEntry(authority, "inventory-thread"),
-    workerData: () => ({ path }),
+    workerData: () => ({ source: { kind: "sqlite" as const, path } }),
     idleMs: 200,
   });
   t.teardown(() => thread.close());
