@@ -11,16 +11,19 @@ const defaultBatchSize = 1000;
 
 const flags: FlagSpec[] = [
   { name: "from", value: "FILE", help: "the service's SQLite database, e.g. ./data/certs.db (required; opened read-only)" },
-  { name: "to", value: "URL", help: "the PostgreSQL database: postgres://USER:PASSWORD@HOST:PORT/DB (required)" },
+  { name: "to", value: "URL", help: "the PostgreSQL database: postgres://USER[:PASSWORD]@HOST:PORT/DB (required)" },
   { name: "batch-size", value: "N", help: `certificates per INSERT (default ${defaultBatchSize})` },
 ];
 
 const help = renderHelp(
   "certwright migrate-db --from FILE --to postgres://USER:PASSWORD@HOST:PORT/DB",
   [
-    "Copies every certificate, revocation and CRL number of a certwright SQLite database into a",
-    "PostgreSQL database (migrated first), then checks that PostgreSQL holds each certificate, each",
-    "revocation and each CRL number. Running it again is safe: rows copied before stay as they are,",
+    "Copies every certificate, revocation and CRL number of a certwright SQLite database, its CA",
+    "identity and its live replay nonces into a PostgreSQL database (migrated first), then checks that",
+    "PostgreSQL holds each certificate, each revocation and each CRL number. A password left out of",
+    "the URL is read from PGPASSWORD, as psql does (a URL's password shows in ps).",
+    "",
+    "Running it again is safe: rows copied before stay as they are,",
     "except that a revocation made since is brought forward; nothing is un-revoked, and a CRL number",
     "never goes back. A PostgreSQL database that belongs to another CA is refused.",
     "",

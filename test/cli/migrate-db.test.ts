@@ -42,12 +42,12 @@ t.test("migrate-db copies a service's certs.db into PostgreSQL", { skip: postgre
   const serials: string[] = [];
   for (const cn of ["a.internal", "b.internal", "c.internal", "d.internal"]) {
     const answer = await postJson(service.api, "newcert", { request: { CN: cn, hosts: [cn] }, profile: "server" });
-    t.equal(answer.status, 200, JSON.stringify(answer.body));
+    t.equal(answer.status, 200, answer.status === 200 ? `issued ${cn}` : JSON.stringify(answer.body));
     serials.push(decimalSerial(new X509Certificate(answer.body.result.certificate).serialNumber));
   }
   const revoke = async (serial: string) => {
     const answer = await postJson(service.api, "revoke", { serial, reason: "keyCompromise" });
-    t.equal(answer.status, 200, JSON.stringify(answer.body));
+    t.equal(answer.status, 200, answer.status === 200 ? `revoked ${serial}` : JSON.stringify(answer.body));
   };
   await revoke(serials[0]!);
   const crl = await fetch(`${service.url}/crl/default.crl`);
@@ -100,6 +100,11 @@ t.test("migrate-db copies a service's certs.db into PostgreSQL", { skip: postgre
       await client.query("UPDATE certificates SET status = 'revoked', reason = 4, revoked_at = now() WHERE serial_number = $1", [serials[3]]);
       await client.query("UPDATE crl_numbers SET last_number = 1000");
     });
+    // Replay nonces: one still inside its window, one past it.
+    const db = new Database(certsDb);
+    db.prepare("INSERT INTO seen_nonces (key_name, nonce, expires_at) VALUES (?, ?, ?)").run("provisioner", "live", Date.now() + 300_000);
+    db.prepare("INSERT INTO seen_nonces (key_name, nonce, expires_at) VALUES (?, ?, ?)").run("provisioner", "stale", Date.now() - 1000);
+    db.close();
     const run = await migrateDb("--batch-size", "1");
     t.equal(run.code, 0, run.stderr);
     t.match(run.stdout, /^0 certificates new to PostgreSQL, 1 revocations brought forward$/m);
@@ -113,6 +118,7 @@ t.test("migrate-db copies a service's certs.db into PostgreSQL", { skip: postgre
     t.equal(copied.get(serials[1]!)!.status, "good");
     await withClient(url, async (client) => {
       t.equal((await client.query("SELECT last_number::int AS n FROM crl_numbers")).rows[0].n, 1000, "the CRL number PostgreSQL reached stays");
+      t.same((await client.query("SELECT key_name, nonce FROM seen_nonces")).rows, [{ key_name: "provisioner", nonce: "live" }], "the live replay nonce, not the stale one");
     });
   });
 

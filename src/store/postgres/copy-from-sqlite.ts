@@ -71,6 +71,8 @@ export interface CopyReport {
   /** Rows PostgreSQL held as good that SQLite holds as revoked: revoked there now. */
   revocationsBroughtForward: number;
   crlNumbers: number;
+  /** Replay nonces still inside their window. */
+  nonces: number;
   /** Per CA, what SQLite holds and what PostgreSQL holds after the copy. */
   sqliteCounts: CaCount[];
   postgresCounts: CaCount[];
@@ -85,6 +87,8 @@ export interface CopyReport {
 export interface CopyOptions {
   /** Rows per INSERT, and per check. Default is 1000. */
   batchSize?: number;
+  /** The clock that says which replay nonces are still live. Default is the system's. */
+  now?: () => Date;
 }
 
 /** The CA identity rows of `meta` (migrations/004): the other keys are the service's own notes. */
@@ -159,6 +163,7 @@ async function postgresCounts(client: pg.ClientBase): Promise<CaCount[]> {
  */
 export async function copySqliteToPostgres(source: Database.Database, client: pg.ClientBase, options: CopyOptions = {}): Promise<CopyReport> {
   const batchSize = options.batchSize ?? 1000;
+  const now = options.now ?? (() => new Date());
   source.exec("BEGIN");
   try {
     const meta = source.prepare(`SELECT key, value FROM meta WHERE key IN (${identityKeys.map(() => "?").join(", ")})`).all(...identityKeys) as { key: string; value: string }[];
@@ -182,6 +187,7 @@ export async function copySqliteToPostgres(source: Database.Database, client: pg
       inserted: 0,
       revocationsBroughtForward: 0,
       crlNumbers: 0,
+      nonces: 0,
       sqliteCounts: [],
       postgresCounts: [],
       missing: 0,
@@ -210,6 +216,23 @@ export async function copySqliteToPostgres(source: Database.Database, client: pg
       );
     }
     report.crlNumbers = crlNumbers.length;
+
+    // A nonce still inside the replay window stays refused on the replicas, so that a request
+    // captured just before the move cannot be replayed to them. Rate-limit windows last a period
+    // at most and are left behind: the replicas count afresh, as they would after a window ends.
+    const nonces = source.prepare("SELECT key_name, nonce, expires_at FROM seen_nonces WHERE expires_at > ?").iterate(now().getTime()) as IterableIterator<{
+      key_name: string;
+      nonce: string;
+      expires_at: number;
+    }>;
+    for (const batch of batches(nonces, batchSize)) {
+      await client.query(
+        `INSERT INTO seen_nonces (key_name, nonce, expires_at) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+         ON CONFLICT (key_name, nonce) DO UPDATE SET expires_at = GREATEST(seen_nonces.expires_at, excluded.expires_at)`,
+        [batch.map((row) => row.key_name), batch.map((row) => row.nonce), batch.map((row) => row.expires_at)],
+      );
+      report.nonces += batch.length;
+    }
 
     // The checks read the same snapshot the copy read.
     const keys = source.prepare("SELECT serial_number, authority_key_identifier, status FROM certificates ORDER BY issued_at, rowid").iterate() as IterableIterator<
