@@ -158,7 +158,8 @@ async function postgresCounts(client: pg.ClientBase): Promise<CaCount[]> {
  * Copies `source` (from openSourceDatabase) into the migrated PostgreSQL database `client` is
  * connected to, then checks it. Everything is read from one SQLite snapshot (a read transaction),
  * so a service still writing to certs.db neither blocks the copy nor makes its rows and its checks
- * disagree; what it writes after the snapshot is copied by the next run.
+ * disagree; what it writes after the snapshot is copied by the next run. (While the snapshot is
+ * held, the service's WAL is not checkpointed past it and grows: 600,000 certificates took 20 s.)
  * Throws ForeignCaError, before writing anything, when PostgreSQL belongs to another CA.
  */
 export async function copySqliteToPostgres(source: Database.Database, client: pg.ClientBase, options: CopyOptions = {}): Promise<CopyReport> {
