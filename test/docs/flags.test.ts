@@ -6,7 +6,7 @@ import { root } from "../helpers/app.js";
 import { docPages, readPage } from "../helpers/docs.js";
 import { childEnv, mainJs } from "../helpers/server.js";
 
-const commands = ["serve", "initca", "gencert", "sign", "info", "json", "renew", "revoke", "list", "backup"];
+const commands = ["serve", "initca", "gencert", "sign", "info", "json", "renew", "revoke", "list", "backup", "migrate-db"];
 
 /** Flags of the other programs the docs run, so that a certwright flag that went away is not taken for one of them. */
 const otherTools: Record<string, string> = {

@@ -29,6 +29,8 @@ export const clientCommands: readonly ClientCommand[] = [
   { name: "revoke", summary: "revoke a certificate by serial or certificate file (admin)", run: revokeCommand },
   { name: "list", summary: "list issued certificates: by status, expiring within, profile, name (admin)", run: listCommand },
   { name: "backup", summary: "copy the certificate database, safe while the service runs", run: backupCommand },
+  // Loaded when run: pg is not worth loading for every other command.
+  { name: "migrate-db", summary: "copy a SQLite certificate database into PostgreSQL, and check it", run: async (argv, env) => (await import("../migrate-db.js")).migrateDbCommand(argv, env) },
 ];
 
 /** The commands that call the admin's endpoints: a 13100 there asks for the admin token, not an auth key. */
