@@ -39,6 +39,17 @@ CREATE TABLE crl_numbers (
   last_number              BIGINT NOT NULL
 );
 
+-- The last CRLs each CA signed, DER: replicas on a read-only standby cannot take a CRL number, so
+-- they serve the newest one here (streamed from the primary) that is still within its nextUpdate.
+CREATE TABLE crls (
+  authority_key_identifier TEXT        NOT NULL,
+  crl_number               BIGINT      NOT NULL,
+  this_update              TIMESTAMPTZ NOT NULL,
+  next_update              TIMESTAMPTZ NOT NULL,
+  der                      BYTEA       NOT NULL,
+  PRIMARY KEY (authority_key_identifier, crl_number)
+);
+
 -- Replay protection, shared by the replicas: a nonce is refused while its row lives.
 CREATE TABLE seen_nonces (
   key_name   TEXT   NOT NULL,

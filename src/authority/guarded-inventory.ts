@@ -1,5 +1,5 @@
 import { CertwrightError } from "../errors.js";
-import type { Awaitable, DatabaseSource, InventoryStore } from "../store/backend.js";
+import type { Awaitable, DatabaseSource, InventoryStore, PublishedCrl } from "../store/backend.js";
 import { isUnwritableCode } from "../store/database-health.js";
 import type { InventoryCursor, InventoryFilter, RevokeOutcome } from "../store/inventory.js";
 
@@ -87,6 +87,16 @@ export class GuardedInventory implements InventoryStore {
 
   checkWritable() {
     return this.inner.checkWritable();
+  }
+
+  get publishCrl(): InventoryStore["publishCrl"] {
+    const inner = this.inner;
+    return inner.publishCrl && ((crl: PublishedCrl) => this.write("the CRL", () => inner.publishCrl!(crl)));
+  }
+
+  get latestCrl(): InventoryStore["latestCrl"] {
+    const inner = this.inner;
+    return inner.latestCrl && ((authorityKeyId, now) => this.read(() => inner.latestCrl!(authorityKeyId, now)));
   }
 
   revoke(serialNumber: string, authorityKeyId: string, reason: number, at: Date): Promise<RevokeOutcome> {

@@ -195,9 +195,14 @@ export class RevocationService {
       this.lastGood.set(entry.lifetimeMs, entry);
       return { der, lifetimeMs: entry.lifetimeMs };
     } catch (error) {
-      // A CRL signed before, still within its nextUpdate, is what relying parties would cache anyway.
+      // No CRL number to be had (the database is down, or a read-only standby): the newest CRL a
+      // replica published, else the last one signed here, while within its nextUpdate, which is
+      // what relying parties would have cached anyway.
+      const now = this.clock();
+      const published = await Promise.resolve(this.inventory.latestCrl?.(this.ca.subjectKeyId, now)).catch(() => undefined);
+      if (published) return { der: published.der, lifetimeMs: published.nextUpdate.getTime() - published.thisUpdate.getTime() };
       const previous = this.lastGood.get(entry.lifetimeMs);
-      if (previous && previous.nextUpdate.getTime() > this.clock().getTime()) return { der: await previous.der, lifetimeMs: previous.lifetimeMs };
+      if (previous && previous.nextUpdate.getTime() > now.getTime()) return { der: await previous.der, lifetimeMs: previous.lifetimeMs };
       throw error;
     }
   }
@@ -212,10 +217,16 @@ export class RevocationService {
       const crlNumber = await this.inventory.nextCrlNumber(this.ca.subjectKeyId);
       // A CRL the thread cannot make (one too large for its heap, a thread that died) is made here,
       // with the number already taken: slower for everyone else for that moment, but never no CRL.
-      if (!this.crlThread) return this.signCrlHere(now, nextUpdate, crlNumber);
-      return this.crlThread
-        .call("sign", { crlNumber, thisUpdateMs: now.getTime(), nextUpdateMs: nextUpdate.getTime() })
-        .catch(() => this.signCrlHere(now, nextUpdate, crlNumber));
+      const signed = this.crlThread
+        ? await this.crlThread
+            .call("sign", { crlNumber, thisUpdateMs: now.getTime(), nextUpdateMs: nextUpdate.getTime() })
+            .catch(() => this.signCrlHere(now, nextUpdate, crlNumber))
+        : await this.signCrlHere(now, nextUpdate, crlNumber);
+      // For replicas on a standby; this CRL is good whether or not that write succeeds.
+      await Promise.resolve(
+        this.inventory.publishCrl?.({ authorityKeyId: this.ca.subjectKeyId, crlNumber, thisUpdate: now, nextUpdate, der: signed }),
+      ).catch(() => {});
+      return signed;
     })();
     const entry: CachedCrl = { der, thisUpdate: now, nextUpdate, lifetimeMs, generation: this.generation };
     der.catch(() => {

@@ -33,6 +33,22 @@ export interface InventoryStore extends InventoryReads {
   checkWritable(): Awaitable<void>;
   /** Where reader threads connect; undefined: this store is read where it is (an in-memory database). */
   readonly source: DatabaseSource | undefined;
+  /**
+   * Keeps a signed CRL in the database, where replicas that cannot take a CRL number (those on a
+   * read-only standby) find it. Absent: CRLs are kept only by the process that signed them.
+   */
+  publishCrl?(crl: PublishedCrl): Awaitable<void>;
+  /** The newest CRL published for the CA that is still within its nextUpdate. */
+  latestCrl?(authorityKeyId: string, now: Date): Awaitable<PublishedCrl | undefined>;
+}
+
+/** A signed CRL as replicas share it. */
+export interface PublishedCrl {
+  authorityKeyId: string;
+  crlNumber: bigint;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  der: Uint8Array;
 }
 
 /** The console overview's totals. */

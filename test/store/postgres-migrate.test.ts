@@ -27,7 +27,7 @@ t.test("PostgreSQL migrations", { skip: postgresSkip }, async (t) => {
     const tables = await clients[0]!.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name");
     t.same(
       tables.rows.map((row) => row.table_name),
-      ["certificates", "crl_numbers", "meta", "rate_windows", "revocation_state", "schema_migrations", "seen_nonces"],
+      ["certificates", "crl_numbers", "crls", "meta", "rate_windows", "revocation_state", "schema_migrations", "seen_nonces"],
     );
     t.same(await migratePostgres(clients[1]!), []);
   });

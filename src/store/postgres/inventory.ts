@@ -1,5 +1,5 @@
 import type pg from "pg";
-import type { DatabaseSource, InventoryStore } from "../backend.js";
+import type { DatabaseSource, InventoryStore, PublishedCrl } from "../backend.js";
 import type { CertificateRecord } from "../../model/issued-certificate.js";
 import { fromRow, type CertificateRow } from "../certificate-row.js";
 import {
@@ -17,6 +17,9 @@ export function textRow(row: Record<string, unknown>): CertificateRow {
   const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : (value as string | null));
   return { ...row, expiry: iso(row.expiry), issued_at: iso(row.issued_at), not_before: iso(row.not_before), revoked_at: iso(row.revoked_at) } as CertificateRow;
 }
+
+/** How many of a CA's newest CRLs stay in the crls table. */
+const keptCrls = 16;
 
 /** Numbered parameters ($1, $2…) gathered as the SQL is built. */
 class Params {
@@ -181,6 +184,26 @@ export class PostgresInventory implements InventoryStore {
       [authorityKeyId],
     );
     return BigInt(rows[0]!.last_number);
+  }
+
+  /** Keeps the CA's last CRLs (those of the last `keptCrls` numbers) for replicas on a standby. */
+  async publishCrl(crl: PublishedCrl): Promise<void> {
+    await this.pool.query(
+      `WITH kept AS (
+         INSERT INTO crls (authority_key_identifier, crl_number, this_update, next_update, der) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT DO NOTHING RETURNING 1)
+       DELETE FROM crls WHERE authority_key_identifier = $1 AND crl_number <= $2::bigint - ${keptCrls}`,
+      [crl.authorityKeyId, crl.crlNumber.toString(), crl.thisUpdate, crl.nextUpdate, Buffer.from(crl.der)],
+    );
+  }
+
+  async latestCrl(authorityKeyId: string, now: Date): Promise<PublishedCrl | undefined> {
+    const { rows } = await this.pool.query<{ crl_number: string; this_update: Date; next_update: Date; der: Buffer }>(
+      "SELECT crl_number, this_update, next_update, der FROM crls WHERE authority_key_identifier = $1 AND next_update > $2 ORDER BY crl_number DESC LIMIT 1",
+      [authorityKeyId, now],
+    );
+    const row = rows[0];
+    return row && { authorityKeyId, crlNumber: BigInt(row.crl_number), thisUpdate: row.this_update, nextUpdate: row.next_update, der: new Uint8Array(row.der) };
   }
 
   async tidy(expiredBefore: Date): Promise<number> {
