@@ -1,6 +1,7 @@
 // The docs' shell recipes, run as a reader runs them: one working directory, the pages in the order of
 // the README's map, `certwright` on the PATH, a real service where the docs say 127.0.0.1:8888.
-// A block runs when the line before its fence says `<!-- doc-test: run -->`; with `check output`,
+// A block runs when the line before its fence says `<!-- doc-test: run -->`; with `postgres`, it runs
+// with CERTWRIGHT_DATABASE set to a database of a throwaway PostgreSQL cluster; with `check output`,
 // its `# …` lines after the first command are output that must appear (`…` stands for anything);
 // with `succeeds`, every envelope it prints says success. A page with a JSON block marked
 // `service config` gets a service of its own, started with that signing config.
@@ -12,6 +13,7 @@ import { join } from "node:path";
 import t, { type Test } from "tap";
 import { root } from "../helpers/app.js";
 import { docPages, fencedBlocks, missingRecipeTools, markdownLinks, readPage, type FencedBlock } from "../helpers/docs.js";
+import { type PostgresCluster, postgresSkip, startPostgres } from "../helpers/postgres.js";
 import { childEnv, freePort, mainJs, startService, tempDir } from "../helpers/server.js";
 
 /** The ports the docs use: the service's, and two more for a second `serve` (refused, or a standby). */
@@ -99,6 +101,9 @@ t.test("the recipes marked `doc-test: run` run and print what the docs say", { s
   for (const port of docPorts) ports.set(port, await freePort());
   const env = childEnv({ PATH: `${bin}:${process.env.PATH}` });
   await startService(t, { cwd: work, port: ports.get(8888)!, args: ["--port", String(ports.get(8888))], timeoutMs: 60_000 });
+  // One database for every page's PostgreSQL recipes, made when the first one runs.
+  let cluster: PostgresCluster | undefined;
+  let database: string | undefined;
 
   for (const page of order) {
     const blocks = fencedBlocks(page);
@@ -113,9 +118,19 @@ t.test("the recipes marked `doc-test: run` run and print what the docs say", { s
       Object.assign(pageEnv, own.env);
     }
     for (const block of runs) {
-      const code = block.code.replace(/\b(8888|8889|8890)\b/g, (port) => String(pagePorts.get(Number(port))));
-      const result = await runShell(`${setup[page] ?? ""}\n${code}`, work, pageEnv);
       const where = `${page}:${block.line}`;
+      const blockEnv = { ...pageEnv };
+      if (block.marks.includes("postgres")) {
+        if (postgresSkip) {
+          t.comment(`${where} skipped: ${postgresSkip}`);
+          continue;
+        }
+        cluster ??= await startPostgres(t);
+        database ??= await cluster.createDatabase("docs");
+        blockEnv.CERTWRIGHT_DATABASE = database;
+      }
+      const code = block.code.replace(/\b(8888|8889|8890)\b/g, (port) => String(pagePorts.get(Number(port))));
+      const result = await runShell(`${setup[page] ?? ""}\n${code}`, work, blockEnv);
       t.equal(result.code, 0, `${where} runs`, { output: result.output });
       if (block.marks.includes("succeeds")) {
         t.match(result.output, /"success":\s*true/, `${where} prints a successful answer`);
