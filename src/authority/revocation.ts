@@ -173,10 +173,7 @@ export class RevocationService {
   async crlFor(lifetimeMs: number): Promise<ServedCrl> {
     const now = this.clock();
     const fresh = (entry: CachedCrl) => entry.generation === this.generation && now.getTime() - entry.thisUpdate.getTime() <= entry.lifetimeMs / 2;
-    for (const [lifetime, entry] of this.cached) {
-      if (fresh(entry)) continue;
-      this.cached.delete(lifetime);
-    }
+    for (const [lifetime, entry] of this.cached) if (!fresh(entry)) this.cached.delete(lifetime);
     let entry = this.cached.get(lifetimeMs);
     if (!entry && this.cached.size >= maxCachedCrlLifetimes) {
       const nearest = [...this.cached.values()].reduce((best, e) => {
@@ -192,19 +189,28 @@ export class RevocationService {
     this.cached.set(entry.lifetimeMs, entry);
     try {
       const der = await entry.der;
-      this.lastGood.set(entry.lifetimeMs, entry);
+      this.keepLastGood(entry);
       return { der, lifetimeMs: entry.lifetimeMs };
     } catch (error) {
       // No CRL number to be had (the database is down, or a read-only standby): the newest CRL a
       // replica published, else the last one signed here, while within its nextUpdate, which is
       // what relying parties would have cached anyway.
-      const now = this.clock();
-      const published = await Promise.resolve(this.inventory.latestCrl?.(this.ca.subjectKeyId, now)).catch(() => undefined);
+      const at = this.clock();
+      const published = await Promise.resolve(this.inventory.latestCrl?.(this.ca.subjectKeyId, at)).catch(() => undefined);
       if (published) return { der: published.der, lifetimeMs: published.nextUpdate.getTime() - published.thisUpdate.getTime() };
       const previous = this.lastGood.get(entry.lifetimeMs);
-      if (previous && previous.nextUpdate.getTime() > now.getTime()) return { der: await previous.der, lifetimeMs: previous.lifetimeMs };
+      if (previous && previous.nextUpdate.getTime() > at.getTime()) return { der: await previous.der, lifetimeMs: previous.lifetimeMs };
       throw error;
     }
+  }
+
+  /** Keeps a CRL that was served as its lifetime's fallback; ones past their nextUpdate go. */
+  private keepLastGood(entry: CachedCrl): void {
+    const now = this.clock().getTime();
+    for (const [lifetime, kept] of this.lastGood) if (kept.nextUpdate.getTime() <= now) this.lastGood.delete(lifetime);
+    this.lastGood.delete(entry.lifetimeMs);
+    if (this.lastGood.size >= maxCachedCrlLifetimes) this.lastGood.delete(this.lastGood.keys().next().value!);
+    this.lastGood.set(entry.lifetimeMs, entry);
   }
 
   /**
