@@ -7,6 +7,7 @@ import { PostgresGuards } from "../../store/postgres/guards.js";
 import { PostgresInventory } from "../../store/postgres/inventory.js";
 import { migratePostgres, postgresCodeVersion, postgresSchemaVersion, SchemaTooNewError } from "../../store/postgres/migrate.js";
 import { PostgresMonitor } from "../../store/postgres/monitor.js";
+import type { GuardStorage } from "../../store/backend.js";
 import { redactedUrl } from "../../store/database-url.js";
 import { openPool } from "../../store/postgres/pool.js";
 import { PostgresStats } from "../../store/postgres/stats.js";
@@ -63,7 +64,7 @@ export async function openPostgresStorage(url: string, options: ServeOptions, { 
     },
   };
   const insert = trackedGroupCommit(writer, metrics, stack);
-  const guardStore = options.replayWindowMs !== undefined || options.rateLimit ? new PostgresGuards(pool) : undefined;
+  const guardStore = options.replayWindowMs !== undefined || options.rateLimit ? refusedWhileUnavailable(new PostgresGuards(pool)) : undefined;
   return {
     recorder: { insert, get: (serial, aki) => certificates.get(serial, aki), refusal: () => monitor.refusal() },
     records: {
@@ -73,6 +74,26 @@ export async function openPostgresStorage(url: string, options: ServeOptions, { 
     },
     health: monitor,
     guardStore,
+  };
+}
+
+/**
+ * The shared rate-limit counts and replay nonces, answering 503 (code 12200) like issuance while
+ * PostgreSQL cannot take them: a request is neither let through unchecked nor answered 500.
+ */
+function refusedWhileUnavailable(guards: PostgresGuards): GuardStorage {
+  const guarded = async <T>(what: string, run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      const reason = postgresUnavailable(error);
+      if (reason === undefined) throw error;
+      throw new CertwrightError("notReady", `${what}: ${reason}; try again once /api/v1/ready answers 200`, { cause: error });
+    }
+  };
+  return {
+    rememberNonce: (keyName, nonce, expiresAt, now) => guarded("the request's nonce could not be checked", () => guards.rememberNonce(keyName, nonce, expiresAt, now)),
+    countRequest: (client, windowStart) => guarded("the request could not be counted against the rate limit", () => guards.countRequest(client, windowStart)),
   };
 }
 
