@@ -387,6 +387,9 @@ t.test("PostgreSQL restarted under load: 503 while it is down, 200 again without
   const cwd = tempDir(t);
   const ca = makeCa(cwd);
   const server = await replica(t, cwd, "restart", url, ca);
+  // A second replica whose every request is first counted (and nonce-checked) in the database too.
+  const guarded = await replica(t, cwd, "restart-guarded", url, ca, "--rate-limit", "100000/m", "--replay-window", "5m");
+  const newcert = (at: ServerProcess, cn: string) => postJson(at.api, "newcert", { request: { CN: cn, hosts: [cn] }, profile: "server" });
   let exited = false;
   void server.exited.then(() => (exited = true));
 
@@ -432,8 +435,11 @@ t.test("PostgreSQL restarted under load: 503 while it is down, 200 again without
   t.match(ocspDown.stdout, `${certFile}: good`, "OCSP answers from the status it read, while the database is down");
   const crlDown = await fetchCrl(t, server, cwd, ca);
   t.equal(crlDown.number, crlBefore.number, "the cached CRL is served while the database is down");
-  const bareDown = await postJson(server.api, "newcert", { request: { CN: "down.internal", hosts: ["down.internal"] }, profile: "server" });
+  const bareDown = await newcert(server, "down.internal");
   t.equal(bareDown.status, 503, "newcert too is refused while it is down");
+  const guardedDown = await newcert(guarded, "guarded-down.internal");
+  t.equal(guardedDown.status, 503, `a replica with --rate-limit refuses with 503, not 500: ${JSON.stringify(guardedDown.body.errors)}`);
+  t.equal(guardedDown.body.errors[0]?.code, 12200);
   await sleep(Math.max(0, 2_500 - (Date.now() - downAt)));
 
   const startCalledAt = Date.now();
@@ -449,6 +455,8 @@ t.test("PostgreSQL restarted under load: 503 while it is down, 200 again without
   const outcomes = (await clients).flat();
 
   t.notOk(exited, "the same service process rode it out");
+  const guardedUp = await newcert(guarded, "guarded-up.internal");
+  t.equal(guardedUp.status, 200, "the replica with --rate-limit issues again too");
   const failed = outcomes.filter((o) => o.error !== undefined).map((o) => o.error);
   t.same(failed, [], "no request failed at the network level");
   const badRefusals: string[] = [];
@@ -472,7 +480,7 @@ t.test("PostgreSQL restarted under load: 503 while it is down, 200 again without
   const firstAfter = Math.min(...afterUp.map((o) => o.settledAt)) - upAt;
   t.ok(recovered !== undefined && firstAfter <= 5_000, `its first 200 came ${firstAfter} ms after the database was back (want <= 5000 ms)`);
   const pems = outcomes.map(certificateOf).filter((pem): pem is string => pem !== undefined);
-  await checkRecorded(t, url, [knownPem, ...pems], ca);
+  await checkRecorded(t, url, [knownPem, guardedUp.body.result.certificate as string, ...pems], ca);
   t.comment(
     `${outcomes.length} requests: ${pems.length} answered 200 (${afterUp.length} sent after the restart), ${refusals} refused with 503 ` +
       `(${whileDown.length} sent and answered while down); ready 503 after ${readyDown} ms; first 200 ${firstAfter} ms after the start; ` +
