@@ -440,6 +440,8 @@ t.test("PostgreSQL restarted under load: 503 while it is down, 200 again without
   const guardedDown = await newcert(guarded, "guarded-down.internal");
   t.equal(guardedDown.status, 503, `a replica with --rate-limit refuses with 503, not 500: ${JSON.stringify(guardedDown.body.errors)}`);
   t.equal(guardedDown.body.errors[0]?.code, 12200);
+  const listDown = await fetch(`${server.url}/api/v1/certificates?limit=5`);
+  t.equal(listDown.status, 503, `the inventory is refused with 503 while it is down: ${(await listDown.text()).slice(0, 300)}`);
   await sleep(Math.max(0, 2_500 - (Date.now() - downAt)));
 
   const startCalledAt = Date.now();
@@ -479,6 +481,18 @@ t.test("PostgreSQL restarted under load: 503 while it is down, 200 again without
   t.ok(afterUp.length > 0, `the same process answers 200 again after the restart (${afterUp.length})`);
   const firstAfter = Math.min(...afterUp.map((o) => o.settledAt)) - upAt;
   t.ok(recovered !== undefined && firstAfter <= 5_000, `its first 200 came ${firstAfter} ms after the database was back (want <= 5000 ms)`);
+  // The reader threads' own connections came back too: the inventory lists, a new CRL is signed.
+  const listUp = await fetch(`${server.url}/api/v1/certificates?limit=5`);
+  t.equal(listUp.status, 200, `the inventory lists again: ${(await listUp.text()).slice(0, 300)}`);
+  const knownSerial = BigInt(`0x${new X509Certificate(knownPem).serialNumber}`);
+  const revoked = await postJson(server.api, "revoke", { serial: knownSerial.toString(10), authority_key_id: authorityKeyId(knownPem), reason: "keyCompromise" });
+  t.equal(revoked.status, 200, `revoking works again: ${JSON.stringify(revoked.body.errors)}`);
+  const crlAfter = await fetchCrl(t, server, cwd, ca);
+  t.ok(crlAfter.serials.includes(knownSerial), "a fresh CRL lists it");
+  t.ok(crlAfter.number > crlBefore.number, `with a greater CRL number (${crlBefore.number} -> ${crlAfter.number})`);
+  const ocspAfter = await ocspAsk(server, ca, certFile);
+  t.match(ocspAfter.stdout, `${certFile}: revoked`, "OCSP says revoked");
+
   const pems = outcomes.map(certificateOf).filter((pem): pem is string => pem !== undefined);
   await checkRecorded(t, url, [knownPem, guardedUp.body.result.certificate as string, ...pems], ca);
   t.comment(
