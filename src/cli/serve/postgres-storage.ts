@@ -7,7 +7,7 @@ import { PostgresGuards } from "../../store/postgres/guards.js";
 import { PostgresInventory } from "../../store/postgres/inventory.js";
 import { migratePostgres, postgresCodeVersion, postgresSchemaVersion, SchemaTooNewError } from "../../store/postgres/migrate.js";
 import { PostgresMonitor } from "../../store/postgres/monitor.js";
-import type { GuardStorage } from "../../store/backend.js";
+import type { GuardStorage, InventoryCounts } from "../../store/backend.js";
 import { redactedUrl } from "../../store/database-url.js";
 import { openPool } from "../../store/postgres/pool.js";
 import { PostgresStats } from "../../store/postgres/stats.js";
@@ -69,7 +69,7 @@ export async function openPostgresStorage(url: string, options: ServeOptions, { 
     recorder: { insert, get: (serial, aki) => certificates.get(serial, aki), refusal: () => monitor.refusal() },
     records: {
       inventory: new GuardedInventory(new PostgresInventory(pool, url), monitor, postgresUnavailable),
-      stats: new PostgresStats(pool),
+      stats: statsOrNotReady(new PostgresStats(pool)),
       revocationsElsewhere: monitor,
     },
     health: monitor,
@@ -78,22 +78,32 @@ export async function openPostgresStorage(url: string, options: ServeOptions, { 
 }
 
 /**
- * The shared rate-limit counts and replay nonces, answering 503 (code 12200) like issuance while
- * PostgreSQL cannot take them: a request is neither let through unchecked nor answered 500.
+ * Runs a query of the shared database that neither issuance's nor the inventory's guards cover: an
+ * unreachable PostgreSQL answers 503 (code 12200) saying what could not be done, not 500.
  */
+async function orNotReady<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    const reason = postgresUnavailable(error);
+    if (reason === undefined) throw error;
+    throw new CertwrightError("notReady", `${what}: ${reason}; try again once /api/v1/ready answers 200`, { cause: error });
+  }
+}
+
+/** Rate-limit counts and replay nonces: a request is neither let through unchecked nor answered 500. */
 function refusedWhileUnavailable(guards: PostgresGuards): GuardStorage {
-  const guarded = async <T>(what: string, run: () => Promise<T>): Promise<T> => {
-    try {
-      return await run();
-    } catch (error) {
-      const reason = postgresUnavailable(error);
-      if (reason === undefined) throw error;
-      throw new CertwrightError("notReady", `${what}: ${reason}; try again once /api/v1/ready answers 200`, { cause: error });
-    }
-  };
   return {
-    rememberNonce: (keyName, nonce, expiresAt, now) => guarded("the request's nonce could not be checked", () => guards.rememberNonce(keyName, nonce, expiresAt, now)),
-    countRequest: (client, windowStart) => guarded("the request could not be counted against the rate limit", () => guards.countRequest(client, windowStart)),
+    rememberNonce: (keyName, nonce, expiresAt, now) => orNotReady("the request's nonce could not be checked", () => guards.rememberNonce(keyName, nonce, expiresAt, now)),
+    countRequest: (client, windowStart) => orNotReady("the request could not be counted against the rate limit", () => guards.countRequest(client, windowStart)),
+  };
+}
+
+/** The console overview's totals. */
+function statsOrNotReady(stats: PostgresStats): InventoryCounts {
+  return {
+    counts: (now) => orNotReady("the totals cannot be read", () => stats.counts(now)),
+    issuedPerDay: (since) => orNotReady("the totals cannot be read", () => stats.issuedPerDay(since)),
   };
 }
 
