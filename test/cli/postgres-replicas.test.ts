@@ -442,6 +442,8 @@ t.test("PostgreSQL restarted under load: 503 while it is down, 200 again without
   t.equal(guardedDown.body.errors[0]?.code, 12200);
   const listDown = await fetch(`${server.url}/api/v1/certificates?limit=5`);
   t.equal(listDown.status, 503, `the inventory is refused with 503 while it is down: ${(await listDown.text()).slice(0, 300)}`);
+  const overviewDown = await fetch(`${server.url}/api/v1/admin/overview`);
+  t.equal(overviewDown.status, 503, `so is the console's overview: ${(await overviewDown.text()).slice(0, 300)}`);
   await sleep(Math.max(0, 2_500 - (Date.now() - downAt)));
 
   const startCalledAt = Date.now();
@@ -484,6 +486,7 @@ t.test("PostgreSQL restarted under load: 503 while it is down, 200 again without
   // The reader threads' own connections came back too: the inventory lists, a new CRL is signed.
   const listUp = await fetch(`${server.url}/api/v1/certificates?limit=5`);
   t.equal(listUp.status, 200, `the inventory lists again: ${(await listUp.text()).slice(0, 300)}`);
+  t.equal((await fetch(`${server.url}/api/v1/admin/overview`)).status, 200, "the overview answers again");
   const knownSerial = BigInt(`0x${new X509Certificate(knownPem).serialNumber}`);
   const revoked = await postJson(server.api, "revoke", { serial: knownSerial.toString(10), authority_key_id: authorityKeyId(knownPem), reason: "keyCompromise" });
   t.equal(revoked.status, 200, `revoking works again: ${JSON.stringify(revoked.body.errors)}`);
