@@ -399,6 +399,8 @@ t.test("PostgreSQL restarted under load: 503 while it is down, 200 again without
   const certFile = writeFile(cwd, "known.pem", knownPem);
   const good = await ocspAsk(server, ca, certFile);
   t.match(good.stdout, `${certFile}: good`, "OCSP read the certificate's status while the database was up");
+  const unasked = await newcert(server, "unasked.internal");
+  const unaskedFile = writeFile(cwd, "unasked.pem", unasked.body.result.certificate);
   const crlBefore = await fetchCrl(t, server, cwd, ca);
   t.equal((await readyStatus(server)).status, 200, "ready before");
 
@@ -433,6 +435,8 @@ t.test("PostgreSQL restarted under load: 503 while it is down, 200 again without
   t.equal(ocspDown.status, 0, ocspDown.stderr);
   t.match(ocspDown.stderr, /Response verify OK/);
   t.match(ocspDown.stdout, `${certFile}: good`, "OCSP answers from the status it read, while the database is down");
+  const unaskedDown = await ocspAsk(server, ca, unaskedFile);
+  t.match(`${unaskedDown.stdout}${unaskedDown.stderr}`, /trylater/i, "a certificate OCSP never read is answered tryLater, not good");
   const crlDown = await fetchCrl(t, server, cwd, ca);
   t.equal(crlDown.number, crlBefore.number, "the cached CRL is served while the database is down");
   const bareDown = await newcert(server, "down.internal");
