@@ -1,3 +1,4 @@
+import { CertwrightError } from "../errors.js";
 import type { DatabaseSource } from "../store/backend.js";
 import { threadEntry } from "../threads/entry.js";
 import { SupervisedThread } from "../threads/supervised-thread.js";
@@ -21,6 +22,8 @@ export class InventoryReader {
       // A page holds at most 1,000 summaries (under 1 MB as JSON): a small heap is plenty, and keeps
       // the service's RSS down.
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
+      // The thread's refusals (a database that cannot be read now) keep their kind, so their status.
+      remoteError: (error) => (error.kind ? new CertwrightError(error.kind, error.message) : new Error(`the inventory reader thread: ${error.message}`)),
     });
   }
 

@@ -3,8 +3,11 @@
 import { workerData } from "node:worker_threads";
 import type { DatabaseSource } from "../store/backend.js";
 import { openReads } from "../store/open-reads.js";
+import { CertwrightError } from "../errors.js";
+import { postgresUnavailable } from "../store/postgres/unavailable.js";
 import { lowerThreadPriority } from "../threads/priority.js";
 import { serveApi } from "../threads/rpc.js";
+import { sqliteUnavailable } from "./guarded-inventory.js";
 import { listPageJson, type PageRequest } from "./inventory-page.js";
 
 export interface InventoryThreadData {
@@ -18,8 +21,20 @@ const { source } = workerData as InventoryThreadData;
 lowerThreadPriority(10);
 const { inventory } = openReads(source, "inventory reader");
 
+const unavailable = source.kind === "postgres" ? postgresUnavailable : sqliteUnavailable;
+
 const inventoryApi = {
-  page: (request: PageRequest) => listPageJson(inventory, request),
+  // A database that cannot be read now (PostgreSQL down) is a 503 with its reason, as the same read
+  // on the HTTP thread answers, not an internal error.
+  page: async (request: PageRequest) => {
+    try {
+      return await listPageJson(inventory, request);
+    } catch (error) {
+      const reason = unavailable(error);
+      if (reason === undefined) throw error;
+      throw new CertwrightError("notReady", `the records cannot be read: ${reason}; try again once /api/v1/ready answers 200`);
+    }
+  },
 };
 
 /** What the inventory reader thread does, called through InventoryReader. */

@@ -7,6 +7,7 @@ import { PostgresGuards } from "../../store/postgres/guards.js";
 import { PostgresInventory } from "../../store/postgres/inventory.js";
 import { migratePostgres, postgresCodeVersion, postgresSchemaVersion, SchemaTooNewError } from "../../store/postgres/migrate.js";
 import { PostgresMonitor } from "../../store/postgres/monitor.js";
+import type { GuardStorage, InventoryCounts } from "../../store/backend.js";
 import { redactedUrl } from "../../store/database-url.js";
 import { openPool } from "../../store/postgres/pool.js";
 import { PostgresStats } from "../../store/postgres/stats.js";
@@ -63,16 +64,46 @@ export async function openPostgresStorage(url: string, options: ServeOptions, { 
     },
   };
   const insert = trackedGroupCommit(writer, metrics, stack);
-  const guardStore = options.replayWindowMs !== undefined || options.rateLimit ? new PostgresGuards(pool) : undefined;
+  const guardStore = options.replayWindowMs !== undefined || options.rateLimit ? refusedWhileUnavailable(new PostgresGuards(pool)) : undefined;
   return {
     recorder: { insert, get: (serial, aki) => certificates.get(serial, aki), refusal: () => monitor.refusal() },
     records: {
       inventory: new GuardedInventory(new PostgresInventory(pool, url), monitor, postgresUnavailable),
-      stats: new PostgresStats(pool),
+      stats: statsOrNotReady(new PostgresStats(pool)),
       revocationsElsewhere: monitor,
     },
     health: monitor,
     guardStore,
+  };
+}
+
+/**
+ * Runs a query of the shared database that neither issuance's nor the inventory's guards cover: an
+ * unreachable PostgreSQL answers 503 (code 12200) saying what could not be done, not 500.
+ */
+async function orNotReady<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    const reason = postgresUnavailable(error);
+    if (reason === undefined) throw error;
+    throw new CertwrightError("notReady", `${what}: ${reason}; try again once /api/v1/ready answers 200`, { cause: error });
+  }
+}
+
+/** Rate-limit counts and replay nonces: a request is neither let through unchecked nor answered 500. */
+function refusedWhileUnavailable(guards: PostgresGuards): GuardStorage {
+  return {
+    rememberNonce: (keyName, nonce, expiresAt, now) => orNotReady("the request's nonce could not be checked", () => guards.rememberNonce(keyName, nonce, expiresAt, now)),
+    countRequest: (client, windowStart) => orNotReady("the request could not be counted against the rate limit", () => guards.countRequest(client, windowStart)),
+  };
+}
+
+/** The console overview's totals. */
+function statsOrNotReady(stats: PostgresStats): InventoryCounts {
+  return {
+    counts: (now) => orNotReady("the totals cannot be read", () => stats.counts(now)),
+    issuedPerDay: (since) => orNotReady("the totals cannot be read", () => stats.issuedPerDay(since)),
   };
 }
 
