@@ -3,6 +3,7 @@ import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { CertwrightError, errorKinds } from "../errors.js";
 import { errorEnvelope } from "./envelope.js";
 import { maskPem } from "./log-redaction.js";
+import { postgresUnavailable } from "../store/postgres/unavailable.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -49,6 +50,11 @@ export function toCertwrightError(error: FastifyError | Error): CertwrightError 
   const databaseCode = (error as { code?: unknown }).code;
   if (typeof databaseCode === "string" && /^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN)/.test(databaseCode)) {
     return new CertwrightError("notReady", `the database takes no writes now (${databaseCode}); try again once /api/v1/ready answers 200`, { cause: error });
+  }
+  // The same for a PostgreSQL database that cannot be reached (or is a standby), wherever the query was.
+  const unavailable = postgresUnavailable(error);
+  if (unavailable !== undefined) {
+    return new CertwrightError("notReady", `${unavailable}; try again once /api/v1/ready answers 200`, { cause: error });
   }
   if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     return new CertwrightError("invalidRequest", error.message);
