@@ -90,6 +90,33 @@ export function processTree(pid) {
   return tree;
 }
 
+const clockTicks = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU seconds used by the process trees of these pids: utime+stime, plus cutime+cstime so that
+ * children already reaped (PostgreSQL's ended backends) still count.
+ */
+export function treeCpuSeconds(...pids) {
+  let ticks = 0;
+  for (const p of pids.flatMap((pid) => processTree(pid))) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // f[0] is field 3 (state): utime 14, stime 15, cutime 16, cstime 17
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return ticks / clockTicks;
+}
+
 /** RSS of the process and its children (the service runs as one process; this is a guard). */
 export function treeRss(pid) {
   return processTree(pid).reduce((sum, p) => sum + (rss(p) ?? 0), 0);
