@@ -22,7 +22,8 @@
 // turns, and the rounds repeat that, so that drift in the machine's other load falls on all of them;
 // the tables give the median req/s and p99 of the rounds, and totals of the rest.
 //
-// Env: DURATION (wrk -d, default 10s), CONNECTIONS (default 64), ROUNDS (default 3). Needs wrk, openssl and PostgreSQL
+// Env: DURATION (wrk -d, default 10s), CONNECTIONS (default 64), ROUNDS (default 3), SERVE_ARGS
+// (more serve flags for every replica, e.g. "--workers 1"). Needs wrk, openssl and PostgreSQL
 // (Debian's postgresql package, or CERTWRIGHT_PG_BIN). Uses dist/ as built; builds nothing itself.
 // Exit code 0 when the report was produced (targets may FAIL), 1 when the bench broke, 2 on bad usage.
 import { execFileSync } from "node:child_process";
@@ -39,6 +40,8 @@ const CONNECTIONS = Number(process.env.CONNECTIONS || 64);
 if (!Number.isInteger(CONNECTIONS) || CONNECTIONS < 2) usage(`CONNECTIONS="${process.env.CONNECTIONS}" is not an integer of 2 or more`);
 const ROUNDS = Number(process.env.ROUNDS || 3);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) usage(`ROUNDS="${process.env.ROUNDS}" is not a positive integer`);
+// More serve flags for every replica, split at spaces (e.g. SERVE_ARGS="--workers 1").
+const SERVE_ARGS = (process.env.SERVE_ARGS ?? "").split(" ").filter(Boolean);
 const WARMUP = "2s";
 const THREADS = 2; // one per replica in the two-replica case; the same for the others
 const TARGET_PG1 = 0.8;
@@ -115,7 +118,7 @@ async function startReplicas(name, count, database) {
   const replicas = [];
   for (let i = 0; i < count; i++) {
     const label = `${name}-${i + 1}`;
-    const service = await startService(join(tmp, label), join(tmp, `${label}.log`), [...caArgs(), ...(database ? ["--database", database] : [])]);
+    const service = await startService(join(tmp, label), join(tmp, `${label}.log`), [...caArgs(), ...(database ? ["--database", database] : []), ...SERVE_ARGS]);
     service.label = label;
     services.add(service);
     replicas.push(service);
@@ -246,7 +249,7 @@ async function main() {
     backend.pgPid = database ? cluster.postmasterPid : undefined;
     backend.running = await startReplicas(backend.key, backend.replicas, database);
     console.log(`[${backend.name}] ${backend.running.map((r) => `pid ${r.child.pid} port ${r.port}`).join("; ")}`);
-    console.log(`  node --max-semi-space-size=2 dist/cli/main.js serve --port PORT --data-dir DIR --ca CA/ca.pem --ca-key CA/ca-key.pem${database ? ` --database ${database}` : ""}`);
+    console.log(`  node --max-semi-space-size=2 dist/cli/main.js serve --port PORT --data-dir DIR --ca CA/ca.pem --ca-key CA/ca-key.pem${database ? ` --database ${database}` : ""}${SERVE_ARGS.map((a) => ` ${a}`).join("")}`);
   }
 
   // Backends in turn within each case, and rounds of all: the machine's other load drifts, and
