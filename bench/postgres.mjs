@@ -2,25 +2,30 @@
 // certwright on PostgreSQL beside SQLite: `npm run bench:postgres` (builds, then runs this file).
 //
 // What it measures, in one run on one machine: sign (the same ECDSA P-256 CSR each request) and
-// newcert ECDSA P-256, 64 connections for DURATION each after a 2 s warm-up, ROUNDS times, against
+// newcert ECDSA P-256, 64 connections for DURATION each after a 2 s warm-up, against
 //   - SQLite: one replica, certs.db in its data directory (the default);
 //   - PostgreSQL, one replica: `serve --database postgres://…` on a throwaway cluster this script
 //     starts (initdb in a temporary directory, loopback port, fsync=on, synchronous_commit=on);
 //   - PostgreSQL, two replicas: two `serve` processes, each with its own data directory, sharing
 //     the same database and the same --ca/--ca-key.
-// Every case runs one wrk with two threads of 32 connections (-t2 -c64) and bench/spread.lua, which
-// points each thread at one replica's port (both at the one port when there is one replica): one
-// latency histogram across both replicas, so p99 is of all answers, and the same client for every
-// backend. Figures: req/s, p99, the 2xx answers wrk counted (the script's response hook) against
-// the rows the case added to the database (rows must be ≥ answers: an answer is a recorded
-// certificate), the server CPU per answer (utime+stime of the replicas' processes, and of all of
-// PostgreSQL's, over the case), the rest of the machine's busy CPU (wrk, mostly), and the group
-// commits' average rows and time from the replicas' /metrics. Targets (issue): PostgreSQL one
-// replica ≥ 0.8× SQLite; two replicas ≥ 1.2× one. On a small machine the replicas, PostgreSQL and
-// wrk share the same cores, so the two-replica figure shows contention more than scaling: read it
-// with the CPU per answer. All four replicas run throughout; within each case the backends take
-// turns, and the rounds repeat that, so that drift in the machine's other load falls on all of them;
-// the tables give the median req/s and p99 of the rounds, and totals of the rest.
+// All four replicas run throughout. Within each case the backends take turns, and ROUNDS repeats
+// that, so drift in the machine's other load falls on all of them alike; the tables give the median
+// req/s and p99 of the rounds and totals of the rest.
+//
+// The client: one wrk with two threads of 32 connections (-t2 -c64) and bench/spread.lua, which
+// points each thread at one replica's port (both at the one port with one replica). One wrk gives
+// one latency histogram across both replicas, so p99 is of all answers (two wrk processes would
+// give two p99s that cannot be combined), and every backend meets the same client.
+//
+// Figures per case: req/s; p99; the 2xx answers wrk counted (spread.lua's response hook) against
+// the rows the case added to the database, which must be at least as many (an answer is a recorded
+// certificate; the surplus is requests in flight when wrk stopped); server CPU per answer, as
+// utime+stime of the replicas' processes and of all of PostgreSQL's over the case; wrk's CPU; the
+// machine's busy CPU that is none of these (other work on a shared machine, taking cores from the
+// replicas); and the group commits' rows and time from the replicas' /metrics. Targets (issue):
+// PostgreSQL one replica ≥ 0.8× SQLite, two replicas ≥ 1.2× one. On a small machine the replicas,
+// PostgreSQL and wrk share the same cores, so two replicas show contention more than scaling: read
+// the ratios with the inverse ratio of CPU per answer, the ratio if server CPU were the only limit.
 //
 // Env: DURATION (wrk -d, default 10s), CONNECTIONS (default 64), ROUNDS (default 3), SERVE_ARGS
 // (more serve flags for every replica, e.g. "--workers 1"). Needs wrk, openssl and PostgreSQL
@@ -213,7 +218,9 @@ async function measure(backend, c, replicas, pgPid) {
     pgSeconds: pgCpu,
     svcCores: svc / wall,
     pgCores: pgCpu / wall,
-    otherCores: (machineBusy - svc - pgCpu) / wall,
+    wrkCores: r.cpuSeconds / wall,
+    // Not this bench at all: on a shared machine, other work takes cores from the replicas.
+    otherCores: (machineBusy - svc - pgCpu - (r.cpuSeconds ?? 0)) / wall,
     commits,
     commitRows: commits1.rows - commits0.rows,
     commitSeconds: commits1.seconds - commits0.seconds,
@@ -264,7 +271,7 @@ async function main() {
         results.push(r);
         console.log(
           `  ${c.name}, ${backend.name}: ${fmt(r.rps)} req/s, p99 ${fmt(r.p99, 2)} ms, ${r.ok} 2xx${r.perPort.length > 1 ? ` (${r.perPort.join(" + ")})` : ""}, ${r.errors} errors, ${r.rows} rows; ` +
-            `CPU ${fmt(r.svcCores, 2)} cores replicas + ${fmt(r.pgCores, 2)} PostgreSQL + ${fmt(r.otherCores, 2)} rest of machine; ` +
+            `CPU ${fmt(r.svcCores, 2)} cores replicas + ${fmt(r.pgCores, 2)} PostgreSQL + ${fmt(r.wrkCores, 2)} wrk + ${fmt(r.otherCores, 2)} not this bench; ` +
             `${fmt(r.commits)} commits of ${fmt(r.rowsPerCommit, 1)} rows, ${fmt(r.msPerCommit, 2)} ms each; load avg before ${fmt(r.load, 2)}`,
         );
         if (round === 1) console.log(`    ${r.cmd}`);
@@ -303,15 +310,16 @@ async function main() {
         errors: total((r) => r.errors),
         svcMs: (total((r) => r.svcSeconds) / ok) * 1000,
         pgMs: (total((r) => r.pgSeconds) / ok) * 1000,
+        wrkCores: median(rs.map((r) => r.wrkCores)),
         otherCores: median(rs.map((r) => r.otherCores)),
         rowsPerCommit: commits ? total((r) => r.commitRows) / commits : undefined,
         msPerCommit: commits ? (total((r) => r.commitSeconds) / commits) * 1000 : undefined,
       });
     }
   }
-  console.log(`\nmedians of ${ROUNDS} round(s) (req/s, p99, rest of machine); totals over the rounds (2xx, rows, errors, CPU, commits)\n`);
+  console.log(`\nmedians of ${ROUNDS} round(s) (req/s, p99, cores of wrk and of others); totals over the rounds (2xx, rows, errors, CPU, commits)\n`);
   table(
-    ["case", "backend", "req/s", "rounds", "p99", "2xx", "rows", "rows ≥ 2xx", "errors", "CPU ms/answer: replicas + PG", "rest of machine", "rows/commit", "ms/commit"],
+    ["case", "backend", "req/s", "rounds", "p99", "2xx", "rows", "rows ≥ 2xx", "errors", "CPU ms/answer: replicas + PG", "wrk", "not this bench", "rows/commit", "ms/commit"],
     [...summary.values()].map((s) => [
       s.c.key,
       s.backend.name,
@@ -323,6 +331,7 @@ async function main() {
       s.rows >= s.ok ? "PASS" : "FAIL",
       s.errors,
       `${fmt(s.svcMs, 3)} + ${fmt(s.pgMs, 3)} = ${fmt(s.svcMs + s.pgMs, 3)}`,
+      `${fmt(s.wrkCores, 2)} cores`,
       `${fmt(s.otherCores, 2)} cores`,
       fmt(s.rowsPerCommit, 1),
       fmt(s.msPerCommit, 2),
