@@ -8,6 +8,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 
+/** True when the signal was delivered (signal 0: the process exists). */
+function signalled(pid, signal) {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function findPgBin() {
   const fromEnv = process.env.CERTWRIGHT_PG_BIN;
   if (fromEnv) return existsSync(join(fromEnv, "initdb")) ? fromEnv : undefined;
@@ -35,9 +45,16 @@ export function startPgCluster(port) {
   if (runAs) chownSync(dir, Number(execFileSync("id", ["-u", runAs], { encoding: "utf8" })), Number(execFileSync("id", ["-g", runAs], { encoding: "utf8" })));
   const data = join(dir, "data");
   let running = false;
+  let postmasterPid;
+  // Also at exit after a signal, when pg_ctl may be interrupted too: then the postmaster is told
+  // directly (SIGQUIT: immediate shutdown) and waited for, so no server outlives its directory.
   const stop = () => {
     try {
       if (running) run("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]);
+    } catch (error) {
+      if (postmasterPid === undefined || !signalled(postmasterPid, "SIGQUIT")) throw error;
+      const deadline = Date.now() + 10_000;
+      while (signalled(postmasterPid, 0) && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
     } finally {
       running = false;
       rmSync(dir, { recursive: true, force: true });
@@ -48,6 +65,7 @@ export function startPgCluster(port) {
     const options = `-h 127.0.0.1 -p ${port} -k ${dir} -c fsync=on -c synchronous_commit=on -c max_connections=100`;
     run("pg_ctl", ["-D", data, "-o", options, "-l", join(dir, "log"), "-w", "-t", "60", "start"]);
     running = true;
+    postmasterPid = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]);
   } catch (error) {
     stop();
     throw error;
@@ -67,7 +85,7 @@ export function startPgCluster(port) {
     dir,
     url,
     query,
-    postmasterPid: Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]),
+    postmasterPid,
     version: run("pg_ctl", ["--version"]).trim(),
     async createDatabase(name) {
       await query("postgres", `CREATE DATABASE ${name}`);

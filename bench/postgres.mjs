@@ -37,7 +37,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import Database from "better-sqlite3";
 import { call, freePort, mainJs, requireTools, root, sleep, startService, treeCpuSeconds, wrk } from "./lib.mjs";
-import { startPgCluster } from "./pg-cluster.mjs";
+import { findPgBin, startPgCluster } from "./pg-cluster.mjs";
 
 const DURATION = process.env.DURATION || "10s";
 if (!/^\d+(\.\d+)?[smh]?$/.test(DURATION)) usage(`DURATION="${DURATION}" is not a wrk duration (e.g. 10s, 1m)`);
@@ -57,6 +57,7 @@ function usage(message) {
   process.exit(2);
 }
 requireTools(["wrk", "openssl"]);
+if (!findPgBin()) usage("PostgreSQL is not installed: apt-get install postgresql (or set CERTWRIGHT_PG_BIN to the directory of initdb and pg_ctl)");
 const spreadLua = join(root, "bench", "spread.lua");
 const rel = (p) => relative(process.cwd(), p) || ".";
 
