@@ -90,6 +90,33 @@ export function processTree(pid) {
   return tree;
 }
 
+const clockTicks = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU seconds used by the process trees of these pids: utime+stime, plus cutime+cstime so that
+ * children already reaped (PostgreSQL's ended backends) still count.
+ */
+export function treeCpuSeconds(...pids) {
+  let ticks = 0;
+  for (const p of pids.flatMap((pid) => processTree(pid))) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // f[0] is field 3 (state): utime 14, stime 15, cutime 16, cstime 17
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return ticks / clockTicks;
+}
+
 /** RSS of the process and its children (the service runs as one process; this is a guard). */
 export function treeRss(pid) {
   return processTree(pid).reduce((sum, p) => sum + (rss(p) ?? 0), 0);
@@ -138,10 +165,13 @@ export async function startService(dataDir, logFile, extraArgs = []) {
 
 const UNIT = { us: 1e-3, ms: 1, s: 1000, m: 60_000 };
 
-/** Runs wrk with these arguments; resolves its latency percentiles (ms), requests/s and errors. */
+/**
+ * Runs wrk with these arguments; resolves its latency percentiles (ms), requests/s and errors, and
+ * the CPU seconds wrk itself used (user + system, from the shell's `times` once wrk has exited).
+ */
 export function wrk(args, env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn("wrk", args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("sh", ["-c", 'wrk "$@"; times', "sh", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
@@ -155,7 +185,10 @@ export function wrk(args, env = {}) {
       const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
       const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
       const errors = (non2xx ? Number(non2xx[1]) : 0) + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
-      resolve({ cmd: `wrk ${args.join(" ")}`, p50: lat["50"], p90: lat["90"], p99: lat["99"], rps: Number(rps[1]), requests: Number(total[1]), errors, raw: out });
+      // `times` prints the shell's user and system time, then its children's: wrk's.
+      const times = [...out.matchAll(/^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/gm)].at(-1);
+      const cpuSeconds = times ? Number(times[1]) * 60 + Number(times[2]) + Number(times[3]) * 60 + Number(times[4]) : undefined;
+      resolve({ cmd: `wrk ${args.join(" ")}`, p50: lat["50"], p90: lat["90"], p99: lat["99"], rps: Number(rps[1]), requests: Number(total[1]), errors, cpuSeconds, raw: out });
     });
   });
 }

@@ -18,7 +18,7 @@ import { createServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { processTree } from "./lib.mjs";
+import { processTree, treeCpuSeconds } from "./lib.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const mainJs = join(root, "dist", "cli", "main.js");
@@ -125,28 +125,6 @@ function healthOnce(port) {
   });
 }
 
-const clockTicks = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-/** CPU seconds used by the process tree: utime+stime, plus cutime+cstime (children already reaped). */
-function treeCpuSeconds(pid) {
-  let ticks = 0;
-  for (const p of processTree(pid)) {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      // f[0] is field 3 (state): utime 14, stime 15, cutime 16, cstime 17
-      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return ticks / clockTicks;
-}
 /** Resident memory in bytes of each process of the tree. */
 function treeRss(pid) {
   const out = [];
