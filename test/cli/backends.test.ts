@@ -16,6 +16,7 @@ import {
   opensslCsr,
   pemFile,
   postBody,
+  serialHex,
   unrecordedCertificate,
 } from "../helpers/service-checks.js";
 
@@ -133,7 +134,7 @@ async function battery(t: Test, backend: Backend): Promise<Record<string, unknow
   t.same(new Set((seen.expiringSoon as { names: string[] }).names), new Set(["flash.internal", "four.internal", "made.internal"].filter((cn) => cn !== "flash.internal" || !isExpired(issued.get(cn)!))));
 
   // One certificate by serial: decimal as cfssl prints it, hex as openssl does.
-  const hex = serialHexOf(files.get("signed.internal")!);
+  const hex = serialHex(issued.get("signed.internal")!);
   const byHex = await getJson(`${inventory}/${hex}`);
   const byDecimal = await getJson(`${inventory}/${serialDecimal}`);
   t.equal(byHex.status, 200, JSON.stringify(byHex.body.errors));
@@ -145,7 +146,7 @@ async function battery(t: Test, backend: Backend): Promise<Record<string, unknow
 
   // Revocation, twice: the second changes nothing and says so.
   const revokedCn = "three.internal";
-  const revokedSerial = decimalSerial(serialHexOf(files.get(revokedCn)!));
+  const revokedSerial = decimalSerial(serialHex(issued.get(revokedCn)!));
   const revoked = await postBody(`${service.api}/revoke`, { serial: revokedSerial, authority_key_id: aki, reason: "keyCompromise" });
   t.equal(revoked.status, 200, JSON.stringify(revoked.body.errors));
   const again = await postBody(`${service.api}/revoke`, { serial: revokedSerial, authority_key_id: aki, reason: "keyCompromise" });
@@ -162,7 +163,7 @@ async function battery(t: Test, backend: Backend): Promise<Record<string, unknow
 
   // The CRL lists it (and only it); OCSP says good, revoked, and unknown for what was never issued.
   const listed = await crlSerials(service.url, dir, ca);
-  t.same(listed, [serialHexOf(files.get(revokedCn)!)]);
+  t.same(listed, [serialHex(issued.get(revokedCn)!)]);
   seen.crlCount = listed.length;
   const stranger = unrecordedCertificate(dir, ca);
   const ocsp = {
@@ -245,11 +246,6 @@ async function guards(t: Test, backend: Backend): Promise<Record<string, unknown
 }
 
 type Envelope = Awaited<ReturnType<typeof getJson>>;
-
-function serialHexOf(file: string): string {
-  const out = spawnSync("openssl", ["x509", "-in", file, "-noout", "-serial"], { encoding: "utf8" }).stdout;
-  return out.trim().replace(/^serial=/, "").toUpperCase();
-}
 
 function notAfter(pem: string): number {
   const out = spawnSync("openssl", ["x509", "-noout", "-enddate"], { input: pem, encoding: "utf8" }).stdout;

@@ -1,6 +1,6 @@
 // What the end-to-end tests of a running service ask it, each the way an operator or a TLS client
 // would (openssl for CSRs, OCSP and CRLs), so the SQLite and PostgreSQL runs share one wording.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { mustOpenssl, writeFile } from "./server.js";
@@ -82,6 +82,13 @@ export async function crlSerials(serviceUrl: string, dir: string, ca: OpensslCa)
   writeFileSync(file, Buffer.from(await response.arrayBuffer()));
   const text = mustOpenssl(["crl", "-inform", "der", "-in", file, "-CAfile", ca.cert, "-noout", "-text"]);
   return [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => m[1]!);
+}
+
+/** A certificate's serial as openssl prints it (upper hex, whole bytes): how a CRL's text lists it. */
+export function serialHex(pem: string): string {
+  const result = spawnSync("openssl", ["x509", "-noout", "-serial"], { input: pem, encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`openssl x509 -serial failed: ${result.stderr}`);
+  return result.stdout.trim().replace(/^serial=/, "").toUpperCase();
 }
 
 /** Writes a PEM to a file for openssl. */
