@@ -45,6 +45,8 @@ const guardedConfig = {
 interface Backend {
   name: string;
   freshDatabase(): Promise<string[]>;
+  /** What the start-up note says of the database: proof the run used this backend. */
+  note: RegExp;
 }
 
 const root = tempDir(t, "certwright-backends-");
@@ -68,6 +70,7 @@ function hmac(bytes: Buffer): string {
 async function battery(t: Test, backend: Backend): Promise<Record<string, unknown>> {
   const dir = tempDir(t);
   const service = await serve(t, backend, dir, "--config", configFile);
+  t.match(service.stdout() + service.stderr(), backend.note, `the service records into ${backend.name}`);
   const seen: Record<string, unknown> = {};
   const inventory = `${service.url}/api/v1/certificates`;
 
@@ -142,7 +145,16 @@ async function battery(t: Test, backend: Backend): Promise<Record<string, unknow
   t.equal(byHex.body.result.serial_number, serialDecimal);
   t.equal(byDecimal.body.result.serial_hex, hex);
   t.equal(byDecimal.body.result.pem.trim(), issued.get("signed.internal")!.trim());
-  seen.getBySerial = { status: byHex.body.result.status, profile: byHex.body.result.profile, cn: byHex.body.result.common_name, sans: byHex.body.result.sans };
+  seen.getBySerial = {
+    status: byHex.body.result.status,
+    profile: byHex.body.result.profile,
+    cn: byHex.body.result.common_name,
+    sans: byHex.body.result.sans,
+    requestedBy: byHex.body.result.requested_by,
+    fields: Object.keys(byHex.body.result).sort(),
+  };
+  const page = await getJson(`${inventory}?limit=1`);
+  seen.pageFields = { envelope: Object.keys(page.body.result).sort(), item: Object.keys(page.body.result.certificates[0]).sort() };
 
   // Revocation, twice: the second changes nothing and says so.
   const revokedCn = "three.internal";
@@ -152,7 +164,12 @@ async function battery(t: Test, backend: Backend): Promise<Record<string, unknow
   const again = await postBody(`${service.api}/revoke`, { serial: revokedSerial, authority_key_id: aki, reason: "keyCompromise" });
   t.equal(again.status, 200);
   t.match(again.body.messages.map((m) => m.message).join(" "), /already revoked/);
-  seen.revoke = { first: revoked.status, firstMessages: revoked.body.messages.length, again: again.status, againMessages: again.body.messages.length };
+  seen.revoke = {
+    first: revoked.status,
+    firstFields: Object.keys(revoked.body.result ?? {}).sort(),
+    again: again.status,
+    againMessages: again.body.messages.map((m) => m.message.replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, "<time>")),
+  };
   const unknownRevoke = await postBody(`${service.api}/revoke`, { serial: "98765", authority_key_id: aki });
   seen.revokeUnknown = { status: unknownRevoke.status, code: unknownRevoke.body.errors[0]?.code };
   seen.revokedOnly = await walk("&status=revoked");
@@ -267,11 +284,11 @@ async function runOn(t: Test, backend: Backend) {
   await t.test("replay protection and the rate limit", async (t) => void transcripts.set(`${backend.name} guards`, await guards(t, backend)));
 }
 
-t.test("SQLite (the data directory's certs.db)", (t) => runOn(t, { name: "sqlite", freshDatabase: async () => [] }));
+t.test("SQLite (the data directory's certs.db)", (t) => runOn(t, { name: "sqlite", freshDatabase: async () => [], note: /certs\.db: journal_mode=wal/ }));
 
 t.test("PostgreSQL (--database postgres://…)", { skip: postgresSkip }, async (t) => {
   const cluster = await startPostgres(t);
-  await runOn(t, { name: "postgres", freshDatabase: async () => ["--database", await cluster.createDatabase()] });
+  await runOn(t, { name: "postgres", freshDatabase: async () => ["--database", await cluster.createDatabase()], note: /database postgres:\/\/\S+: PostgreSQL/ });
 });
 
 t.test("both backends gave the same answers", { skip: postgresSkip }, async (t) => {
