@@ -108,6 +108,13 @@ t.test("a replica on a hot standby serves the reads, refuses the writes, and iss
     );
     const one = await getJson(`${replica.url}/api/v1/certificates/${revokedSerial}`);
     t.equal(one.body.result?.status, "revoked");
+
+    const overview = await getJson(`${replica.url}/api/v1/admin/overview`);
+    t.equal(overview.status, 200, JSON.stringify(overview.body.errors));
+    t.same(overview.body.result?.counts, { good: 2, revoked: 1, expired: 0 });
+    const metrics = await fetch(`${replica.url}/metrics`);
+    t.equal(metrics.status, 200);
+    t.match(await metrics.text(), /^certwright_certificates_expiring\{within="30d"\} 0$/m);
   });
 
   await t.test("the writes are refused with 503, saying it is a standby", async (t) => {
@@ -123,6 +130,9 @@ t.test("a replica on a hot standby serves the reads, refuses the writes, and iss
     t.equal(revoke.status, 503);
     t.equal(revoke.body.errors[0]?.code, 12200);
     t.match(revoke.body.errors[0]?.message, /standby/);
+    const tidy = await postBody(`${replica.url}/api/v1/certificates/tidy`, { older_than: "1h" });
+    t.equal(tidy.status, 503, "tidy is a write too");
+    t.equal(tidy.body.errors[0]?.code, 12200);
     const ready = await getJson(`${replica.url}/api/v1/ready`);
     t.equal(ready.status, 503);
     t.match(ready.body.errors[0]?.message, /standby/);
