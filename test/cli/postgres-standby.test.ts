@@ -138,6 +138,18 @@ t.test("a replica on a hot standby serves the reads, refuses the writes, and iss
     t.match(ready.body.errors[0]?.message, /standby/);
   });
 
+  await t.test("with --rate-limit, whose windows are counted in the database, the reads are still served", async (t) => {
+    const limited = await startService(t, {
+      cwd: dir,
+      args: ["--data-dir", join(dir, "data-limited"), "--ca", ca.cert, "--ca-key", ca.key, "--workers", "1", "--database", standbyUrl, "--rate-limit", "60/m"],
+    });
+    const list = await getJson(`${limited.url}/api/v1/certificates`);
+    t.equal(list.status, 200, JSON.stringify(list.body.errors));
+    const info = await postBody(`${limited.api}/info`, {});
+    t.equal(info.status, 200, JSON.stringify(info.body.errors));
+    await limited.stop("SIGTERM");
+  });
+
   await t.test("after promotion the same process issues, into the promoted database", async (t) => {
     standby.promote();
     const promotedAt = Date.now();
