@@ -165,6 +165,7 @@ t.test("a replica on a hot standby serves the reads, refuses the writes, and iss
     t.equal((await getJson(`${replica.url}/api/v1/ready`)).status, 200, "ready again");
     const revoke = await postBody(`${replica.api}/revoke`, { serial: goodSerial, authority_key_id: aki });
     t.equal(revoke.status, 200, "and revokes");
+    t.same(new Set(await crlSerials(replica.url, dir, ca)), new Set([serialHex(issued[0]!), serialHex(issued[1]!)]), "and signs CRLs, listing both revocations");
   });
 
   await t.test("a standby at an older schema than the code's refuses the start in one line", async (t) => {
