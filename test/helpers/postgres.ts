@@ -55,17 +55,38 @@ export interface PostgresCluster {
   /** Stops the server (fast: sessions are cut, as in a crash of the database host's service). */
   stop(): void;
   start(): void;
+  /**
+   * A hot standby of this cluster on a port of its own, streaming from it (pg_basebackup -R), stopped
+   * and removed at teardown; it answers reads once it is consistent.
+   */
+  startStandby(t: Teardown): Promise<PostgresStandby>;
+}
+
+export interface PostgresStandby extends PostgresCluster {
+  /** Ends recovery (pg_ctl promote -w): from then on the standby is a primary that takes writes. */
+  promote(): void;
 }
 
 let databases = 0;
 
-/** Starts a cluster for this test file; stopped and removed at teardown. */
-export async function startPostgres(t: Teardown): Promise<PostgresCluster> {
+/** A new temporary directory the cluster's user owns (the data directory and the socket go in it). */
+function clusterDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "certwright-pg-"));
   if (runAs) chownSync(dir, Number(execFileSync("id", ["-u", runAs], { encoding: "utf8" })), Number(execFileSync("id", ["-g", runAs], { encoding: "utf8" })));
+  return dir;
+}
+
+/** Starts a cluster for this test file; stopped and removed at teardown. */
+export async function startPostgres(t: Teardown): Promise<PostgresCluster> {
+  const dir = clusterDir();
+  run("initdb", ["-D", join(dir, "data"), "-A", "trust", "-U", "certwright", "-E", "UTF8", "--no-sync"]);
+  // initdb -A trust also trusts replication connections from 127.0.0.1, which startStandby needs.
+  return launch(t, dir, await freePort());
+}
+
+/** Starts the server of the data directory in `dir` on `port`; stopped and the directory removed at teardown. */
+function launch(t: Teardown, dir: string, port: number): PostgresCluster {
   const data = join(dir, "data");
-  const port = await freePort();
-  run("initdb", ["-D", data, "-A", "trust", "-U", "certwright", "-E", "UTF8", "--no-sync"]);
   // Durable as production runs it (fsync and synchronous_commit on); the socket stays in the
   // temporary directory so nothing is left in /var/run.
   const options = `-h 127.0.0.1 -p ${port} -k ${dir} -c fsync=on -c synchronous_commit=on -c max_connections=200`;
@@ -105,6 +126,18 @@ export async function startPostgres(t: Teardown): Promise<PostgresCluster> {
     start() {
       start();
       running = true;
+    },
+    async startStandby(t) {
+      const standbyDir = clusterDir();
+      try {
+        // -R writes standby.signal and primary_conninfo; -X stream copies the WAL written meanwhile.
+        run("pg_basebackup", ["-D", join(standbyDir, "data"), "-h", "127.0.0.1", "-p", String(port), "-U", "certwright", "-R", "-X", "stream", "--checkpoint=fast", "--no-sync"]);
+      } catch (error) {
+        rmSync(standbyDir, { recursive: true, force: true });
+        throw error;
+      }
+      const standby = launch(t, standbyDir, await freePort());
+      return { ...standby, promote: () => run("pg_ctl", ["-D", join(standbyDir, "data"), "-w", "-t", "60", "promote"]) };
     },
   };
 }

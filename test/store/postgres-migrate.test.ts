@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import t from "tap";
-import { migratePostgres, SchemaTooNewError } from "../../src/store/postgres/migrate.js";
+import { migratePostgres, postgresSchemaVersion, SchemaTooNewError } from "../../src/store/postgres/migrate.js";
 import { postgresSkip, startPostgres } from "../helpers/postgres.js";
 
 async function connect(t: { teardown(fn: () => unknown): void }, url: string): Promise<pg.Client> {
@@ -30,6 +30,15 @@ t.test("PostgreSQL migrations", { skip: postgresSkip }, async (t) => {
       ["certificates", "crl_numbers", "crls", "meta", "rate_windows", "revocation_state", "schema_migrations", "seen_nonces"],
     );
     t.same(await migratePostgres(clients[1]!), []);
+  });
+
+  t.test("the schema version is read without migrating: 0 on a database never migrated", async (t) => {
+    const client = await connect(t, await cluster.createDatabase());
+    t.equal(await postgresSchemaVersion(client), 0);
+    await client.query("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)");
+    t.equal(await postgresSchemaVersion(client), 0, "an empty schema_migrations");
+    await migratePostgres(client);
+    t.equal(await postgresSchemaVersion(client), 1);
   });
 
   t.test("a schema newer than the code is refused with a line that says what to do", async (t) => {

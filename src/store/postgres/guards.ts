@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { postgresUnavailable } from "./unavailable.js";
 
 /**
  * Replay nonces and rate-limit windows on PostgreSQL, shared by every replica: a nonce seen by one
@@ -23,8 +24,23 @@ export class PostgresGuards {
     return rowCount === 1;
   }
 
-  /** Counts one request of `client` in the fixed window starting at `windowStart`; returns the count so far. */
+  /**
+   * Counts one request of `client` in the fixed window starting at `windowStart`; returns the count
+   * so far, or 0 (not counted) when the database takes no writes now: on a hot standby, or while it
+   * is unreachable. Failing open costs nothing there, since every request that writes is refused
+   * anyway, and the reads (OCSP is never limited, but the inventory, certinfo and info are) are
+   * what a replica on a standby is for; failing closed answered each of them 500.
+   */
   async countRequest(client: string, windowStart: number): Promise<number> {
+    try {
+      return await this.count(client, windowStart);
+    } catch (error) {
+      if (postgresUnavailable(error) === undefined) throw error;
+      return 0;
+    }
+  }
+
+  private async count(client: string, windowStart: number): Promise<number> {
     const { rows } = await this.pool.query<{ count: number }>(
       `INSERT INTO rate_windows AS w (client, window_start, count) VALUES ($1, $2, 1)
        ON CONFLICT (client) DO UPDATE SET

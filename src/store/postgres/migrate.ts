@@ -44,9 +44,10 @@ export function postgresCodeVersion(dir = postgresMigrationsDir): number {
 
 /** The schema version a database is at (0: never migrated); for a standby, which cannot migrate. */
 export async function postgresSchemaVersion(client: pg.ClientBase): Promise<number> {
-  const { rows } = await client.query<{ version: number | null }>(
-    "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0 ELSE (SELECT coalesce(max(version), 0) FROM schema_migrations) END AS version",
-  );
+  // Two queries: a statement naming a missing table fails when it is parsed, whatever a CASE around it says.
+  const exists = await client.query<{ found: boolean }>("SELECT to_regclass('schema_migrations') IS NOT NULL AS found");
+  if (!exists.rows[0]?.found) return 0;
+  const { rows } = await client.query<{ version: number | null }>("SELECT max(version) AS version FROM schema_migrations");
   return rows[0]?.version ?? 0;
 }
 
