@@ -11,7 +11,7 @@ import type { GuardStorage, InventoryCounts } from "../../store/backend.js";
 import { redactedUrl } from "../../store/database-url.js";
 import { openPool } from "../../store/postgres/pool.js";
 import { PostgresStats } from "../../store/postgres/stats.js";
-import { postgresUnavailable, readOnlyTransaction } from "../../store/postgres/unavailable.js";
+import { postgresUnavailable } from "../../store/postgres/unavailable.js";
 import { caIdentity } from "../data-dir.js";
 import type { ServeOptions } from "../options.js";
 import { StartupError } from "../startup-error.js";
@@ -95,15 +95,8 @@ async function orNotReady<T>(what: string, run: () => Promise<T>): Promise<T> {
 function refusedWhileUnavailable(guards: PostgresGuards): GuardStorage {
   return {
     rememberNonce: (keyName, nonce, expiresAt, now) => orNotReady("the request's nonce could not be checked", () => guards.rememberNonce(keyName, nonce, expiresAt, now)),
-    // A standby takes no writes, so it counts nothing: what it serves (OCSP, CRLs, the inventory)
-    // is read-only, and issuance there is refused before anything is signed.
-    countRequest: (client, windowStart) =>
-      orNotReady("the request could not be counted against the rate limit", () =>
-        guards.countRequest(client, windowStart).catch((error: unknown) => {
-          if ((error as { code?: unknown }).code === readOnlyTransaction) return 0;
-          throw error;
-        }),
-      ),
+    // Counting fails open on a standby or an unreachable database (PostgresGuards.countRequest).
+    countRequest: (client, windowStart) => guards.countRequest(client, windowStart),
   };
 }
 

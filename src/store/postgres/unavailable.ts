@@ -1,6 +1,3 @@
-/** The SQLSTATE of a write refused by a hot standby. */
-export const readOnlyTransaction = "25006";
-
 /** What a client is told while the database is a hot standby. */
 export const standbyMessage =
   "this replica's database is a read-only hot standby (pg_is_in_recovery() is true): issuance and revocation are refused until it is promoted; send them to a replica on the primary";
@@ -15,7 +12,7 @@ export const standbyMessage =
 export function postgresUnavailable(error: unknown): string | undefined {
   if (!(error instanceof Error)) return undefined;
   const code = (error as { code?: unknown }).code;
-  if (code === readOnlyTransaction) return standbyMessage;
+  if (code === "25006") return standbyMessage;
   if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) {
     return /^(08|53|57|58|XX)/.test(code) ? `PostgreSQL cannot take it now (${code}: ${error.message})` : undefined;
   }
