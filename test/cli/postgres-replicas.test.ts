@@ -464,8 +464,10 @@ t.test("PostgreSQL restarted under load: 503 while it is down, 200 again without
   const outcomes = (await clients).flat();
 
   t.notOk(exited, "the same service process rode it out");
+  // Each replica finds the database back on its own next poll (every half second).
+  await waitFor(async () => (await readyStatus(guarded)).status === 200, 15_000);
   const guardedUp = await newcert(guarded, "guarded-up.internal");
-  t.equal(guardedUp.status, 200, "the replica with --rate-limit issues again too");
+  t.equal(guardedUp.status, 200, `the replica with --rate-limit issues again too: ${JSON.stringify(guardedUp.body.errors)}`);
   const failed = outcomes.filter((o) => o.error !== undefined).map((o) => o.error);
   t.same(failed, [], "no request failed at the network level");
   const badRefusals: string[] = [];
