@@ -21,14 +21,14 @@ export function caKeyData(key: PrivateKey): CaKeyData {
 }
 
 /**
- * The PKCS#11 binding, loaded only when a key is in a module: it is a native addon built at install
- * time, an optional dependency that a machine without a C++ compiler goes without.
+ * The PKCS#11 binding, loaded only when a key is in a module: a native addon (built by node-gyp at
+ * npm install) that a service with its key in a file has no use for.
  */
 async function loadPkcs11Support(): Promise<typeof import("./pkcs11-key.js").openPkcs11Key> {
   try {
     return (await import("./pkcs11-key.js")).openPkcs11Key;
   } catch (cause) {
-    throw new Error(`CA key: PKCS#11 support is not installed (the pkcs11js package, built with node-gyp at npm install: it needs make and a C++ compiler): ${(cause as Error).message}`, { cause });
+    throw new Error(`CA key: PKCS#11 support cannot be loaded (the pkcs11js package, built by node-gyp at npm install with make and a C++ compiler; run npm rebuild pkcs11js): ${(cause as Error).message}`, { cause });
   }
 }
 
