@@ -178,7 +178,8 @@ export function openPkcs11Key(reference: Pkcs11KeyReference, certificateSpki: Ui
   const uri = parsePkcs11Uri(reference.uri);
   const { key: publicKey, spec } = publicKeyFromSpki(certificateSpki);
   const keyType = keyTypes[spec.algo];
-  if (keyType === undefined) throw new Error(`a ${spec.algo} key in a PKCS#11 module cannot sign here; use an ECDSA or RSA key`);
+  // Ed25519 is the one other type: CKM_EDDSA came with PKCS#11 3.0, which few modules speak yet.
+  if (keyType === undefined) throw new Error("an Ed25519 key in a PKCS#11 module cannot sign here (CKM_EDDSA is PKCS#11 3.0); use an ECDSA or RSA key");
   const module = loadModule(reference.module);
   const { slot, label: token, loginRequired } = findSlot(module, uri, reference.module);
   const method = signingMethod(spec);
