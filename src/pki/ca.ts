@@ -63,7 +63,7 @@ export type KeyOpener = (certificateSpki: Uint8Array) => PrivateKey;
  * Loads a CA from its certificate and key PEM (RSA, ECDSA or Ed25519; PKCS#1, SEC1 or PKCS#8), as
  * `cfssl serve -ca -ca-key` does. Throws a plain Error saying what is wrong with which part; the
  * caller adds the file names. A CA that is expired at `now`, or not valid yet, is refused: whatever
- * it signed would not verify.
+ * it signed would not verify. In place of the key PEM, a KeyOpener opens a key held in a module.
  */
 export async function loadCertificateAuthority(
   certificatePem: string,
