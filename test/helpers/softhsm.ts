@@ -12,8 +12,8 @@ type Teardown = { teardown(fn: () => void | Promise<void>): void };
 /** Where Debian's softhsm2 package puts the module (and the other usual places). */
 const modulePaths = ["/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so", "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so", "/usr/local/lib/softhsm/libsofthsm2.so"];
 
-/** The SoftHSM2 module: $CERTWRIGHT_SOFTHSM_MODULE, or the first of the usual places that exists. */
-export const softhsmModule: string | undefined = process.env.CERTWRIGHT_SOFTHSM_MODULE ?? modulePaths.find((path) => existsSync(path));
+/** The SoftHSM2 module: $CERTWRIGHT_SOFTHSM_MODULE, or the first of the usual places; undefined when it is not there. */
+export const softhsmModule: string | undefined = (process.env.CERTWRIGHT_SOFTHSM_MODULE ? [process.env.CERTWRIGHT_SOFTHSM_MODULE] : modulePaths).find((path) => existsSync(path));
 
 const haveUtil = spawnSync("softhsm2-util", ["--version"]).status === 0;
 
