@@ -63,6 +63,12 @@ t.test("pki/ is the core: it imports only pki/ and the error table", async (t) =
   t.same(outside.map(({ from, to }) => `${from} → ${to}`), []);
 });
 
+t.test("keys/ opens keys held outside the process: it imports only pki/ and the error table", async (t) => {
+  // The threads that sign (authority/) and the start (cli/) open the CA key through it; it knows neither.
+  const outside = importsOf("keys").filter(({ to }) => folderOf(to) !== "keys" && folderOf(to) !== "pki" && to !== "errors.ts");
+  t.same(outside.map(({ from, to }) => `${from} → ${to}`), []);
+});
+
 t.test("model/ is the issued certificate's data: it imports only pki/ and the wire schemas", async (t) => {
   const outside = importsOf("model").filter(({ to }) => !["model", "pki", "schemas"].includes(folderOf(to)));
   t.same(outside.map(({ from, to }) => `${from} → ${to}`), []);

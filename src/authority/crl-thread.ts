@@ -1,18 +1,17 @@
 // The CRL thread: reads what a CRL lists and signs it, on a connection of its own, so re-signing a
 // CRL of thousands of entries (~100-150 ms at 10,000) never holds up the thread that serves HTTP.
 import { workerData } from "node:worker_threads";
-import { loadCertificateAuthority } from "../pki/ca.js";
+import { openCertificateAuthority, type CaKeyData } from "../keys/ca-key.js";
 import { buildCrl } from "../pki/crl.js";
 import type { DatabaseSource } from "../store/backend.js";
 import { openReads } from "../store/open-reads.js";
 import { lowerThreadPriority } from "../threads/priority.js";
 import { serveApi } from "../threads/rpc.js";
 
-export interface CrlThreadData {
+export interface CrlThreadData extends CaKeyData {
   /** The certificate database, already migrated by the main thread. */
   source: DatabaseSource;
   caCertificate: string;
-  caKey: string;
   label: string;
 }
 
@@ -27,7 +26,7 @@ const data = workerData as CrlThreadData;
 // Below the HTTP thread and the signers, as the inventory reader is: a relying party can wait for a
 // re-signed CRL longer than a client for its certificate.
 lowerThreadPriority(10);
-const ca = await loadCertificateAuthority(data.caCertificate, data.caKey, data.label);
+const ca = await openCertificateAuthority(data.caCertificate, data, data.label);
 const { inventory } = openReads(data.source, "CRL thread");
 
 const crlApi = {

@@ -1,6 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import { CertwrightError } from "../errors.js";
 import type { CertificateAuthority } from "../pki/certificate.js";
+import { caKeyData } from "../keys/ca-key.js";
 import { buildCrl } from "../pki/crl.js";
 import {
   buildOcspResponse,
@@ -119,7 +120,7 @@ export class RevocationService {
         : SupervisedThread.lazy<CrlApi>({
             name: "the CRL thread",
             entry: crlThreadEntry,
-            workerData: () => ({ source, caCertificate: ca.pem, caKey: ca.key.pem, label: ca.label }) satisfies CrlThreadData,
+            workerData: () => ({ source, caCertificate: ca.pem, ...caKeyData(ca.key), label: ca.label }) satisfies CrlThreadData,
             // Room for a CRL of 100,000 entries (measured; 300,000 ran out); a small young generation keeps RSS down.
             resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
           });

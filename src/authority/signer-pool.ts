@@ -64,14 +64,14 @@ export class SignerPool implements SignerLike {
   }
 
   private async spawn(number: number): Promise<void> {
-    const { caCertificate, caKey, label } = this.data;
+    const { caCertificate, caKey, pkcs11, label } = this.data;
     const slot: Slot = { thread: undefined as unknown as SupervisedThread<SignerApi>, knows: 0 };
     slot.thread = await SupervisedThread.start<SignerApi>({
       name: `signer thread ${number}`,
       entry,
       workerData: () => {
         slot.knows = this.configs[this.configs.length - 1]!.generation;
-        return { caCertificate, caKey, label, configs: this.configs } satisfies SignerThreadData;
+        return { caCertificate, caKey, pkcs11, label, configs: this.configs } satisfies SignerThreadData;
       },
       resourceLimits,
       handshake: true,

@@ -3,17 +3,16 @@
 // sends the new config document, which the thread parses and keeps beside the older generations
 // that requests in flight may still name.
 import { workerData } from "node:worker_threads";
-import { loadCertificateAuthority } from "../pki/ca.js";
+import { openCertificateAuthority, type CaKeyData } from "../keys/ca-key.js";
 import { parseSigningConfig } from "../profiles/signing-config.js";
 import type { NewCertRequest, SignRequest } from "../schemas/wire.js";
 import { lowerThreadPriority } from "../threads/priority.js";
 import { serveApi } from "../threads/rpc.js";
 import { Signer } from "./signer.js";
 
-/** What SignerPool.start needs: the CA's PEM and the signing config document it starts with. */
-export interface SignerWorkerData {
+/** What SignerPool.start needs: the CA's certificate PEM and its key, and the signing config document it starts with. */
+export interface SignerWorkerData extends CaKeyData {
   caCertificate: string;
-  caKey: string;
   label: string;
   configDocument: unknown;
 }
@@ -25,9 +24,8 @@ export interface ConfigDocumentGeneration {
 }
 
 /** What a thread starts with: the CA, and the config generations kept so far, oldest first. */
-export interface SignerThreadData {
+export interface SignerThreadData extends CaKeyData {
   caCertificate: string;
-  caKey: string;
   label: string;
   configs: ConfigDocumentGeneration[];
 }
@@ -40,7 +38,7 @@ lowerThreadPriority(5);
 const data = workerData as SignerThreadData;
 const [first, ...later] = data.configs;
 const signer = new Signer(
-  await loadCertificateAuthority(data.caCertificate, data.caKey, data.label),
+  await openCertificateAuthority(data.caCertificate, data, data.label),
   parseSigningConfig(first!.document),
   undefined,
   first!.generation,

@@ -27,6 +27,12 @@ export interface ServeOptions {
   caKey: string | undefined;
   /** The passphrase of an encrypted CA key, in this file (the first line). */
   caKeyPassphraseFile: string | undefined;
+  /** The PKCS#11 module (shared library) holding the CA key, when --ca-key is a pkcs11: URI. */
+  pkcs11Module: string | undefined;
+  /** The file holding that token's user PIN (the first line). */
+  pkcs11PinFile: string | undefined;
+  /** The systemd credential pkcs11-pin, used when neither the flag nor the URI names the PIN. */
+  pkcs11PinCredential: string | undefined;
   logLevel: LogLevel;
   /** Signer worker threads; 0 signs on the main thread. */
   workers: number;
@@ -76,8 +82,10 @@ export const serveFlags: FlagSpec[] = [
   { name: "database", key: "database", env: "CERTWRIGHT_DATABASE", value: "URL|FILE", help: "where certificates are recorded: postgres://user@host:5432/db (replicas share it; sslmode and the other libpq settings from the URL, the password from PGPASSWORD or ~/.pgpass) or an SQLite file", default: "DIR/certs.db" },
   { name: "config", key: "config", env: "CERTWRIGHT_CONFIG", value: "FILE", help: "signing config (cfssl's ca-config.json)", default: "<package>/profiles/ca-config.json" },
   { name: "ca", key: "ca", env: "CERTWRIGHT_CA", value: "FILE", help: "CA certificate PEM to sign with (with --ca-key)" },
-  { name: "ca-key", key: "caKey", env: "CERTWRIGHT_CA_KEY", value: "FILE", help: "CA private key PEM: PKCS#1, SEC1 or PKCS#8 (with --ca)" },
+  { name: "ca-key", key: "caKey", env: "CERTWRIGHT_CA_KEY", value: "FILE|URI", help: "CA private key PEM: PKCS#1, SEC1 or PKCS#8 (with --ca); or a key in a PKCS#11 module: 'pkcs11:token=LABEL;object=LABEL' (RFC 7512)" },
   { name: "ca-key-passphrase-file", key: "caKeyPassphraseFile", env: "CERTWRIGHT_CA_KEY_PASSPHRASE_FILE", value: "FILE", help: "file with the passphrase of an encrypted CA key (default: the systemd credential ca-key-passphrase, if any); a data directory's new CA key is written encrypted with it" },
+  { name: "pkcs11-module", key: "pkcs11Module", env: "CERTWRIGHT_PKCS11_MODULE", value: "PATH", help: "the PKCS#11 module (shared library) holding the CA key, when --ca-key is a pkcs11: URI (libsofthsm2.so for SoftHSM2)" },
+  { name: "pkcs11-pin-file", key: "pkcs11PinFile", env: "CERTWRIGHT_PKCS11_PIN_FILE", value: "FILE", help: "file with the user PIN of the token holding the CA key (default: pin-source in the URI, or the systemd credential pkcs11-pin)" },
   { name: "workers", key: "workers", env: "CERTWRIGHT_WORKERS", value: "N", help: "worker threads that sign (0: sign on the main thread)", default: "the number of CPUs" },
   { name: "tls-cert", key: "tlsCert", env: "CERTWRIGHT_TLS_CERT", value: "FILE", help: "serve HTTPS with this certificate PEM (with --tls-key)" },
   { name: "tls-key", key: "tlsKey", env: "CERTWRIGHT_TLS_KEY", value: "FILE", help: "the private key PEM of --tls-cert" },
@@ -213,6 +221,9 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     ca,
     caKey,
     caKeyPassphraseFile: values.get("ca-key-passphrase-file") ?? systemdCredential(env, "ca-key-passphrase"),
+    pkcs11Module: values.get("pkcs11-module"),
+    pkcs11PinFile: values.get("pkcs11-pin-file"),
+    pkcs11PinCredential: systemdCredential(env, "pkcs11-pin"),
     logLevel,
     workers,
     tlsCert,

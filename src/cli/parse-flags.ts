@@ -30,7 +30,7 @@ export interface ParsedFlags {
 }
 
 /** `--name`, `-name` (cfssl's single dash), with or without `=value`. */
-const flagShape = /^--?[a-z][a-z-]*(?:=.*)?$/s;
+const flagShape = /^--?[a-z][a-z0-9-]*(?:=.*)?$/s;
 
 /**
  * Parses `argv` as `--name value`, `--name=value`, or cfssl's single-dash `-name value`. Returns

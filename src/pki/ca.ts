@@ -54,14 +54,20 @@ function readCaCertificate(der: Uint8Array) {
 }
 
 /**
+ * Opens a CA key held outside the process (a PKCS#11 module) for the certificate whose DER
+ * SubjectPublicKeyInfo it is given; throws a plain Error when the key does not belong to it.
+ */
+export type KeyOpener = (certificateSpki: Uint8Array) => PrivateKey;
+
+/**
  * Loads a CA from its certificate and key PEM (RSA, ECDSA or Ed25519; PKCS#1, SEC1 or PKCS#8), as
  * `cfssl serve -ca -ca-key` does. Throws a plain Error saying what is wrong with which part; the
  * caller adds the file names. A CA that is expired at `now`, or not valid yet, is refused: whatever
- * it signed would not verify.
+ * it signed would not verify. In place of the key PEM, a KeyOpener opens a key held in a module.
  */
 export async function loadCertificateAuthority(
   certificatePem: string,
-  keyPem: string,
+  keyPem: string | KeyOpener,
   label = "",
   now: Date = new Date(),
 ): Promise<CertificateAuthority> {
@@ -84,11 +90,11 @@ export async function loadCertificateAuthority(
   }
   let key: PrivateKey;
   try {
-    key = loadPrivateKey(keyPem);
+    key = typeof keyPem === "string" ? loadPrivateKey(keyPem) : keyPem(certificate.spki);
   } catch (error) {
     throw new Error(`CA key: ${(error as Error).message}`, { cause: error });
   }
-  const keySpki = createPublicKey(key.keyObject).export({ format: "der", type: "spki" });
+  const keySpki = key.sign ? key.spki : createPublicKey(key.keyObject).export({ format: "der", type: "spki" });
   if (!Buffer.from(certificate.spki).equals(keySpki)) {
     throw new Error("CA key: it does not belong to the CA certificate (their public keys differ)");
   }

@@ -107,17 +107,38 @@ export function signatureAlgorithmFor(spec: KeySpec): SignatureAlgorithm {
 
 /** Signs `data` with `key` as its AlgorithmIdentifier says: DER ECDSA signatures, PKCS#1 v1.5 for RSA. */
 export function signData(key: PrivateKey, data: Uint8Array): Buffer {
+  if (key.sign) return key.sign(data);
   return sign(signatureAlgorithmFor(key.spec).hash, data, key.keyObject);
 }
 
-/** A private key ready to sign, with its public half and the PEM it was read from or written to. */
+/**
+ * Where a thread finds a key held in a PKCS#11 module: the `pkcs11:` URI naming it, the module's
+ * shared library, and the user PIN (read once by the main thread; never logged).
+ */
+export interface Pkcs11KeyReference {
+  uri: string;
+  module: string;
+  pin: string | undefined;
+  /** Where the PIN came from, for messages: "the PIN file pin.txt". */
+  pinFrom: string | undefined;
+}
+
+/**
+ * A private key ready to sign, with its public half and the PEM it was read from or written to.
+ * A key held in a PKCS#11 module has no PEM (empty), its public key as `keyObject`, and `sign`.
+ */
 export interface PrivateKey {
   spec: KeySpec;
-  /** PKCS#1 for RSA, SEC1 for ECDSA, PKCS#8 for Ed25519: the forms cfssl writes. */
+  /** PKCS#1 for RSA, SEC1 for ECDSA, PKCS#8 for Ed25519: the forms cfssl writes. Empty for a key in a module. */
   pem: string;
+  /** The private key; for a key in a PKCS#11 module, its public key. */
   keyObject: KeyObject;
   /** The DER SubjectPublicKeyInfo of its public half. */
   spki: Uint8Array;
+  /** Signs as signData does (DER ECDSA, PKCS#1 v1.5), for a key the process does not hold. */
+  sign?: (data: Uint8Array) => Buffer;
+  /** How another thread opens this key, when it is held in a PKCS#11 module. */
+  pkcs11?: Pkcs11KeyReference;
 }
 
 /**

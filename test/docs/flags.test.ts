@@ -25,6 +25,18 @@ const otherTools: Record<string, string> = {
   "--latency": "wrk",
   "--max-semi-space-size": "node",
   "--noEmit": "tsc",
+  "--init-token": "softhsm2-util",
+  "--free": "softhsm2-util",
+  "--so-pin": "softhsm2-util",
+  "--import": "softhsm2-util",
+  "--token": "softhsm2-util",
+  "--id": "softhsm2-util",
+  "--pin": "softhsm2-util, pkcs11-tool",
+  "--module": "pkcs11-tool",
+  "--login": "pkcs11-tool",
+  "--list-objects": "pkcs11-tool",
+  "--type": "pkcs11-tool",
+  "--keypairgen": "pkcs11-tool",
 };
 
 const flagPattern = /(?<![\w-])--[a-z][A-Za-z0-9-]*/g;

@@ -1,6 +1,8 @@
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { initCa } from "../../authority/init-ca.js";
+import { openCertificateAuthority } from "../../keys/ca-key.js";
+import { isPkcs11Uri, parsePkcs11Uri } from "../../keys/pkcs11-uri.js";
 import { loadCertificateAuthority } from "../../pki/ca.js";
 import type { CertificateAuthority } from "../../pki/certificate.js";
 import { decryptKeyPem, encryptKeyPem, isEncryptedKeyPem } from "../../pki/key-encryption.js";
@@ -11,11 +13,10 @@ import { packageRoot, type ServeOptions } from "../options.js";
 import { StartupError } from "../startup-error.js";
 import { readStartupFile } from "./read-file.js";
 
-/** A loaded CA and the PEM it came from (signer workers load their own copy). */
+/** A loaded CA and the certificate PEM it came from (signer workers load their own copy, and open its key). */
 export interface LoadedCa {
   ca: CertificateAuthority;
   certificatePem: string;
-  keyPem: string;
   /** Where the certificate came from, as the operator would name it. */
   source: string;
   /** The files this start made (a new CA in the data directory), for a start that fails later to take back. */
@@ -36,10 +37,57 @@ function readPassphrase(file: string | undefined): Passphrase | undefined {
 }
 
 /** The CA named by --ca and --ca-key, or the data directory's own (made on first start). */
-export async function openCa(options: Pick<ServeOptions, "ca" | "caKey" | "caKeyPassphraseFile" | "dataDir">, note: (message: string) => void): Promise<LoadedCa> {
+export async function openCa(
+  options: Pick<ServeOptions, "ca" | "caKey" | "caKeyPassphraseFile" | "dataDir" | "pkcs11Module" | "pkcs11PinFile" | "pkcs11PinCredential">,
+  note: (message: string) => void,
+): Promise<LoadedCa> {
+  if (options.ca && options.caKey && isPkcs11Uri(options.caKey)) {
+    if (options.caKeyPassphraseFile) note(`the CA key is in a PKCS#11 module: the passphrase file ${options.caKeyPassphraseFile} is not used`);
+    return { ...(await loadPkcs11Ca(options.ca, options.caKey, options)), source: `--ca ${options.ca}`, created: [] };
+  }
+  if (options.pkcs11Module || options.pkcs11PinFile) {
+    throw new StartupError("--pkcs11-module and --pkcs11-pin-file are for a CA key in a PKCS#11 module: give --ca-key 'pkcs11:token=...;object=...' with them, or leave them out");
+  }
   const passphrase = readPassphrase(options.caKeyPassphraseFile);
   if (options.ca && options.caKey) return { ...(await loadCa(options.ca, options.caKey, passphrase, note)), source: `--ca ${options.ca}`, created: [] };
   return dataDirCa(options.dataDir, passphrase, note);
+}
+
+/** The user PIN: the first line of its file. */
+function readPin(file: string): string {
+  const pin = readStartupFile(file, "PKCS#11 PIN file").split(/\r?\n/)[0]!;
+  if (pin === "") throw new StartupError(`PKCS#11 PIN file ${file} is empty; put the token's user PIN on its first line`);
+  return pin;
+}
+
+/**
+ * The CA whose key is in a PKCS#11 module. The module and the PIN file come from the flags or from
+ * the URI (module-path, pin-source), not both; the PIN is read here once and handed to the threads.
+ */
+async function loadPkcs11Ca(certPath: string, uriText: string, options: Pick<ServeOptions, "pkcs11Module" | "pkcs11PinFile" | "pkcs11PinCredential">): Promise<Omit<LoadedCa, "source" | "created">> {
+  let uri: ReturnType<typeof parsePkcs11Uri>;
+  try {
+    uri = parsePkcs11Uri(uriText);
+  } catch (error) {
+    throw new StartupError(`--ca-key: ${(error as Error).message}`);
+  }
+  if (options.pkcs11Module && uri.modulePath && options.pkcs11Module !== uri.modulePath) {
+    throw new StartupError(`--pkcs11-module ${options.pkcs11Module} and the URI's module-path ${uri.modulePath} differ; give the module once`);
+  }
+  const module = options.pkcs11Module ?? uri.modulePath;
+  if (!module) throw new StartupError("--ca-key is a pkcs11: URI: give the module's shared library with --pkcs11-module PATH (or module-path= in the URI)");
+  if (options.pkcs11PinFile && uri.pinFile) {
+    throw new StartupError(`--pkcs11-pin-file ${options.pkcs11PinFile} and the URI's pin-source ${uri.pinFile} both name the PIN; give it once`);
+  }
+  const pinFile = options.pkcs11PinFile ?? uri.pinFile ?? options.pkcs11PinCredential;
+  const pin = pinFile === undefined ? undefined : readPin(pinFile);
+  const certificatePem = readStartupFile(certPath, "CA certificate");
+  try {
+    const ca = await openCertificateAuthority(certificatePem, { caKey: uriText, pkcs11: { module, pin, pinFrom: pinFile && `the PIN in ${pinFile}` } });
+    return { ca, certificatePem };
+  } catch (error) {
+    throw new StartupError(`${(error as Error).message} (certificate ${certPath}, key ${uriText})`);
+  }
 }
 
 /** The delegated OCSP responder named by --responder and --responder-key, if any. */
@@ -80,7 +128,7 @@ async function loadCa(certPath: string, keyPath: string, passphrase: Passphrase 
   try {
     const certificatePem = readStartupFile(certPath, "CA certificate");
     const keyPem = readCaKey(keyPath, passphrase, note);
-    return { ca: await loadCertificateAuthority(certificatePem, keyPem), certificatePem, keyPem };
+    return { ca: await loadCertificateAuthority(certificatePem, keyPem), certificatePem };
   } catch (error) {
     if (error instanceof StartupError) throw error;
     throw new StartupError(`${(error as Error).message} (certificate ${certPath}, key ${keyPath})`);

@@ -4,6 +4,7 @@ import { Authority } from "../../authority/authority.js";
 import { KeyPool } from "../../authority/key-pool.js";
 import { ReplayGuard } from "../../authority/replay-guard.js";
 import { SignerPool } from "../../authority/signer-pool.js";
+import { caKeyData } from "../../keys/ca-key.js";
 import type { SigningConfig } from "../../profiles/signing-config.js";
 import type { ReadinessOptions } from "../../authority/readiness.js";
 import type { ServeOptions } from "../options.js";
@@ -38,7 +39,7 @@ export async function startSigning(options: ServeOptions, { ca, config, configDo
     options.workers > 0
       ? await SignerPool.start(
           options.workers,
-          { caCertificate: ca.certificatePem, caKey: ca.keyPem, label: ca.ca.label, configDocument },
+          { caCertificate: ca.certificatePem, ...caKeyData(ca.ca.key), label: ca.ca.label, configDocument },
           (error) => log.write("error", "signer worker failed", error),
           (event) => log.thread(event),
         )
