@@ -25,6 +25,8 @@ export interface ServeOptions {
   config: string;
   ca: string | undefined;
   caKey: string | undefined;
+  /** PEM certificates above the CA: its issuer first, up to (and perhaps including) the root. */
+  caBundle: string | undefined;
   /** The passphrase of an encrypted CA key, in this file (the first line). */
   caKeyPassphraseFile: string | undefined;
   logLevel: LogLevel;
@@ -77,6 +79,7 @@ export const serveFlags: FlagSpec[] = [
   { name: "config", key: "config", env: "CERTWRIGHT_CONFIG", value: "FILE", help: "signing config (cfssl's ca-config.json)", default: "<package>/profiles/ca-config.json" },
   { name: "ca", key: "ca", env: "CERTWRIGHT_CA", value: "FILE", help: "CA certificate PEM to sign with (with --ca-key)" },
   { name: "ca-key", key: "caKey", env: "CERTWRIGHT_CA_KEY", value: "FILE", help: "CA private key PEM: PKCS#1, SEC1 or PKCS#8 (with --ca)" },
+  { name: "ca-bundle", key: "caBundle", env: "CERTWRIGHT_CA_BUNDLE", value: "FILE", help: "PEM certificates above the CA, its issuer first, up to the root (which may be left out): checked at start, sent as the chain" },
   { name: "ca-key-passphrase-file", key: "caKeyPassphraseFile", env: "CERTWRIGHT_CA_KEY_PASSPHRASE_FILE", value: "FILE", help: "file with the passphrase of an encrypted CA key (default: the systemd credential ca-key-passphrase, if any); a data directory's new CA key is written encrypted with it" },
   { name: "workers", key: "workers", env: "CERTWRIGHT_WORKERS", value: "N", help: "worker threads that sign (0: sign on the main thread)", default: "the number of CPUs" },
   { name: "tls-cert", key: "tlsCert", env: "CERTWRIGHT_TLS_CERT", value: "FILE", help: "serve HTTPS with this certificate PEM (with --tls-key)" },
@@ -212,6 +215,7 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     config: values.get("config") ?? `${packageRoot}profiles/ca-config.json`,
     ca,
     caKey,
+    caBundle: values.get("ca-bundle"),
     caKeyPassphraseFile: values.get("ca-key-passphrase-file") ?? systemdCredential(env, "ca-key-passphrase"),
     logLevel,
     workers,

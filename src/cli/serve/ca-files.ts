@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { initCa } from "../../authority/init-ca.js";
 import { loadCertificateAuthority } from "../../pki/ca.js";
 import type { CertificateAuthority } from "../../pki/certificate.js";
+import { bareCaChain, checkCaChain, type CaChain } from "../../pki/chain.js";
 import { decryptKeyPem, encryptKeyPem, isEncryptedKeyPem } from "../../pki/key-encryption.js";
 import { delegatedSigner, type OcspSigner } from "../../pki/ocsp.js";
 import { csrRequestSchema } from "../../schemas/wire.js";
@@ -40,6 +41,29 @@ export async function openCa(options: Pick<ServeOptions, "ca" | "caKey" | "caKey
   const passphrase = readPassphrase(options.caKeyPassphraseFile);
   if (options.ca && options.caKey) return { ...(await loadCa(options.ca, options.caKey, passphrase, note)), source: `--ca ${options.ca}`, created: [] };
   return dataDirCa(options.dataDir, passphrase, note);
+}
+
+/**
+ * The CA's chain: --ca-bundle checked against the CA (a bad one stops the start, naming the
+ * certificate at fault), or the CA alone. An intermediate given alone still starts, with a warning:
+ * its certificates verify only for clients that have its issuers already.
+ */
+export function openCaChain(options: Pick<ServeOptions, "caBundle">, ca: LoadedCa, warn: (message: string) => void): CaChain {
+  if (options.caBundle === undefined) {
+    const chain = bareCaChain(ca.certificatePem);
+    if (chain.root === undefined) {
+      warn(
+        `the CA (${ca.source}) is not self-signed and no --ca-bundle names its issuers: clients must have the chain up to the root already; give it with --ca-bundle`,
+      );
+    }
+    return chain;
+  }
+  const text = readStartupFile(options.caBundle, "CA bundle");
+  try {
+    return checkCaChain(ca.certificatePem, text);
+  } catch (error) {
+    throw new StartupError(`--ca-bundle ${options.caBundle}: ${(error as Error).message}`);
+  }
 }
 
 /** The delegated OCSP responder named by --responder and --responder-key, if any. */
