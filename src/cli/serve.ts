@@ -89,7 +89,7 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
   if (responder) note(`OCSP answers are signed by the delegated responder ${options.responder}`);
   const storage = await openStorage(options, { ca, metrics, log, note, stack });
   const { authority, threads } = await startSigning(options, { ca, chain, config, configDocument, storage, metrics, log, note, stack });
-  const serving = await issueServingTls(options, { ca, storage, client: tlsFiles.client, note });
+  const serving = await issueServingTls(options, { ca, chain, storage, client: tlsFiles.client, note });
   const tls = serving?.listener ?? tlsFiles.listener;
   const reloader = new SigningConfigReloader(authority, options.config);
   const app = await buildApp({

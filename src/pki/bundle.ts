@@ -1,5 +1,5 @@
 import { X509Certificate as NodeCertificate } from "node:crypto";
-import type { CaChain } from "./chain.js";
+import { issuersToSend, type CaChain } from "./chain.js";
 import { signatureAlgorithmName } from "./describe.js";
 import { readName } from "./name.js";
 import { x509 } from "./webcrypto.js";
@@ -101,8 +101,7 @@ function trimmed(pem: string): string {
  */
 export function certificateBundle(leafPem: string, chain: CaChain, keyPem: string | undefined, now: Date): CertificateBundle {
   const leaf = new x509.X509Certificate(leafPem);
-  const above = chain.root === undefined ? chain.above : chain.above.slice(0, -1);
-  const issuers = chain.root === chain.ca ? [] : [chain.ca, ...above];
+  const issuers = issuersToSend(chain);
   const pems = [leafPem, ...issuers].map(trimmed);
   const certificates = [leaf, ...issuers.map((pem) => new x509.X509Certificate(pem))];
   const expiring = certificates.flatMap((certificate, index) => (certificate.notAfter.getTime() - now.getTime() < expiringMs ? [index] : []));

@@ -93,3 +93,12 @@ export function bareCaChain(caPem: string): CaChain {
   const ca = encodePem("CERTIFICATE", new X509Certificate(caPem).raw);
   return { ca, above: [], root: isSelfSigned(ca) ? ca : undefined };
 }
+
+/**
+ * What a server sends after its own certificate: the issuing CA and those above it, the root left
+ * out (a client that trusts it has it already); nothing when the CA is itself the root.
+ */
+export function issuersToSend(chain: CaChain): string[] {
+  if (chain.root === chain.ca) return [];
+  return [chain.ca, ...(chain.root === undefined ? chain.above : chain.above.slice(0, -1))];
+}

@@ -11,7 +11,7 @@ import { caChain, type ChainCa } from "../helpers/chain-ca.js";
 import { datedCa, datedIntermediate } from "../helpers/dated-ca.js";
 import { testCa } from "../helpers/revocation-ca.js";
 import { defaultKeySpec } from "../../src/pki/keys.js";
-import { mustOpenssl, openssl, postJson, runCli, serveArgs, startService, subjectKeyId, tempDir, writeFile, oneLine } from "../helpers/server.js";
+import { childEnv, freePort, mainJs, mustOpenssl, openssl, postJson, runCli, serveArgs, startService, subjectKeyId, tempDir, writeFile, oneLine } from "../helpers/server.js";
 
 /** openssl ocsp -url talks to the service over the network, so it must not block this event loop. */
 function opensslAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -178,4 +178,35 @@ t.test("a bad --ca-bundle stops the start in one line; an intermediate without o
   const info = await postJson(service.api, "info", {});
   t.notOk("chain" in info.body.result, "no chain without --ca-bundle");
   await service.stop("SIGTERM");
+});
+
+t.test("--tls-hosts under an intermediate: the service sends the chain, a root-only client connects", async (t) => {
+  const cwd = tempDir(t);
+  const [root, int1, int2] = await caChain(2);
+  const [, , int2Files] = writeCas(cwd, [root!, int1!, int2!]);
+  const port = await freePort();
+  // startService polls over plain HTTP; this one speaks only HTTPS, so it is spawned here.
+  const args = ["serve", "--data-dir", join(cwd, "data"), "--workers", "1", "--port", String(port), "--tls-hosts", "localhost"];
+  const child = spawn(process.execPath, [mainJs, ...args, "--ca", int2Files!.cert, "--ca-key", int2Files!.key, "--ca-bundle", writeFile(cwd, "b.pem", int1!.pem + root!.pem)], {
+    cwd,
+    env: childEnv(),
+    stdio: "ignore",
+  });
+  t.teardown(() => {
+    child.kill("SIGKILL");
+  });
+  const deadline = Date.now() + 15_000;
+  let outcome: { authorized: boolean; error?: string } = { authorized: false, error: "never answered" };
+  while (Date.now() < deadline) {
+    outcome = await new Promise((resolve) => {
+      const socket = connect({ host: "127.0.0.1", port, servername: "localhost", ca: root!.pem }, () => {
+        resolve({ authorized: socket.authorized });
+        socket.destroy();
+      });
+      socket.on("error", (error) => resolve({ authorized: false, error: error.message }));
+    });
+    if (outcome.authorized || !/ECONNREFUSED/.test(outcome.error ?? "")) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  t.same(outcome, { authorized: true }, "trusting only the root");
 });
