@@ -3,11 +3,12 @@
 // ocsp) accepting the leaf with a root-only trust store.
 import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect, createServer, type Server } from "node:tls";
 import t from "tap";
 import { caChain, type ChainCa } from "../helpers/chain-ca.js";
+import { client } from "../helpers/client.js";
 import { datedCa, datedIntermediate } from "../helpers/dated-ca.js";
 import { testCa } from "../helpers/revocation-ca.js";
 import { defaultKeySpec } from "../../src/pki/keys.js";
@@ -209,4 +210,36 @@ t.test("--tls-hosts under an intermediate: the service sends the chain, a root-o
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   t.same(outcome, { authorized: true }, "trusting only the root");
+});
+
+t.test("the client: gencert --bundle | json writes NAME-bundle.pem; sign --bundle and the envelope too", async (t) => {
+  const cwd = tempDir(t);
+  const [root, int1] = await caChain(1);
+  const [rootFiles, intFiles] = writeCas(cwd, [root!, int1!]);
+  const service = await startService(t, {
+    cwd,
+    args: ["--data-dir", join(cwd, "data"), "--workers", "1", "--ca", intFiles!.cert, "--ca-key", intFiles!.key, "--ca-bundle", rootFiles!.cert],
+  });
+  const csrJson = writeFile(cwd, "csr.json", JSON.stringify({ CN: "client.internal", hosts: ["client.internal"] }));
+  const made = await client(t, ["gencert", "--remote", service.url, "--profile", "server", "--bundle", csrJson], { cwd });
+  t.equal(made.code, 0, made.stderr);
+  t.same(Object.keys(JSON.parse(made.stdout)).sort(), ["bundle", "cert", "csr", "key"], "cfssljson writes a string bundle as NAME-bundle.pem");
+  const written = await client(t, ["json", "--bare", "server"], { cwd, input: made.stdout });
+  t.equal(written.code, 0, written.stderr);
+  const verified = openssl(["verify", "-CAfile", rootFiles!.cert, "-untrusted", "server-bundle.pem", "server.pem"], undefined, cwd);
+  t.equal(verified.status, 0, verified.stderr);
+  t.same(pems(readFileSync(join(cwd, "server-bundle.pem"), "utf8")).slice(1), [int1!.pem]);
+
+  mustOpenssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "node-key.pem", "-out", "node.csr", "-subj", "/CN=node.internal"], cwd);
+  const signed = await client(t, ["sign", "--remote", service.url, "--hosts", "node.internal", "--bundle", "node.csr"], { cwd });
+  t.equal(signed.code, 0, signed.stderr);
+  t.same(Object.keys(JSON.parse(signed.stdout)), ["cert", "bundle"]);
+  const plain = await client(t, ["sign", "--remote", service.url, "--hosts", "node.internal", "node.csr"], { cwd });
+  t.same(Object.keys(JSON.parse(plain.stdout)), ["cert"], "no bundle unless asked");
+
+  const answer = await postJson(service.api, "newcert", { request: { CN: "env.internal", hosts: ["env.internal"] }, profile: "server", bundle: true });
+  const fromEnvelope = await client(t, ["json", "env"], { cwd, input: JSON.stringify(answer.body) });
+  t.equal(fromEnvelope.code, 0, fromEnvelope.stderr);
+  t.equal(readFileSync(join(cwd, "env-bundle.pem"), "utf8"), `${answer.body.result.bundle.bundle}\n`, "the service's bundle object: its bundle string");
+  await service.stop("SIGTERM");
 });
