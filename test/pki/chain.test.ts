@@ -3,7 +3,11 @@ import { certificateBundle } from "../../src/pki/bundle.js";
 import { bareCaChain, checkCaChain } from "../../src/pki/chain.js";
 import { caChain, intermediate } from "../helpers/chain-ca.js";
 import { issueLeaf, testCa } from "../helpers/revocation-ca.js";
-import { defaultKeySpec } from "../../src/pki/keys.js";
+import { issueCertificate } from "../../src/pki/certificate.js";
+import { emptySans } from "../../src/pki/hosts.js";
+import { defaultKeySpec, generatePrivateKey, type KeySpec } from "../../src/pki/keys.js";
+import { buildName, subjectFieldsFromRequest } from "../../src/pki/subject.js";
+import { parseSigningConfig } from "../../src/profiles/signing-config.js";
 import { subjectKeyId } from "../helpers/server.js";
 
 const now = new Date();
@@ -74,4 +78,23 @@ t.test("cfssl's bundle: the leaf and its issuers, the root apart", async (t) => 
   const rootless = certificateBundle(leaf.pem, checkCaChain(int2!.pem, int1!.pem, now), undefined, now);
   t.equal(rootless.root, "");
   t.match(rootless.status.messages, [/expiring/, /The root is not known to this service/]);
+});
+
+t.test("cfssl's key_type and key_size for RSA, P-384 and Ed25519 leaves", async (t) => {
+  const chain = bareCaChain(root!.pem);
+  const cases: [KeySpec, string, number][] = [
+    [{ algo: "rsa", size: 2048 }, "2048-bit RSA", 2048],
+    [{ algo: "ecdsa", size: 384 }, "384-bit ECDSA", 384],
+    [{ algo: "ed25519", size: 0 }, "Ed25519", 0],
+  ];
+  const profile = parseSigningConfig({ signing: { default: { usages: ["digital signature"], expiry: "2000h" } } }).defaultProfile;
+  for (const [spec, type, size] of cases) {
+    const key = await generatePrivateKey(spec);
+    const subject = buildName(subjectFieldsFromRequest({ names: [{ O: "No CN" }] }));
+    const { pem } = issueCertificate(root!.ca, { subject, spki: key.spki, sans: emptySans(), profile }, now);
+    const bundle = certificateBundle(pem, chain, undefined, now);
+    t.same([bundle.key_type, bundle.key_size], [type, size], spec.algo);
+    t.same(bundle.hostnames, [], "no CN, no DNS names: no hostnames");
+    t.equal(bundle.status.code, 0, "not expiring");
+  }
 });
