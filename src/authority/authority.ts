@@ -1,6 +1,8 @@
 import type { z } from "zod";
 import { CertwrightError } from "../errors.js";
+import type { CertificateBundle } from "../pki/bundle.js";
 import type { CertificateAuthority } from "../pki/certificate.js";
+import { bareCaChain, type CaChain } from "../pki/chain.js";
 import type { CertificateInfo } from "../pki/describe.js";
 import { decodePemBlock, sumOf, type Sum } from "../pki/pem.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
@@ -23,6 +25,12 @@ import type { Awaitable } from "../store/backend.js";
 import { DuplicateSerialError } from "../store/certificate-store.js";
 import type { AuthSignRequest, CertInfoRequest, CsrRequest, InfoRequest, InfoResult, NewCertRequest, SignRequest } from "../schemas/wire.js";
 
+/** What sign and authsign answer: the certificate, and cfssl's bundle when the request asked for it. */
+export interface SignResult {
+  certificate: string;
+  bundle?: CertificateBundle;
+}
+
 /** The part of the certificate store the authority needs. */
 export interface CertificateRecorder {
   /** Settles once the row is committed; rejects with DuplicateSerialError when the serial is taken. */
@@ -38,6 +46,8 @@ export interface CertificateRecorder {
 
 export interface AuthorityOptions {
   ca: CertificateAuthority;
+  /** The CA's certificate and those above it (--ca-bundle); default: the CA alone, its own root when self-signed. */
+  chain?: CaChain;
   /** The signing config it starts with: generation 0. */
   config: SigningConfig;
   store: CertificateRecorder;
@@ -84,6 +94,7 @@ const noHostsMessage =
  */
 export class Authority {
   readonly ca: CertificateAuthority;
+  readonly chain: CaChain;
   private current: ConfigGeneration;
   /** Generations are numbered by attempt, so a failed reload's number is never reused. */
   private lastGeneration = 0;
@@ -99,6 +110,7 @@ export class Authority {
 
   constructor(options: AuthorityOptions) {
     this.ca = options.ca;
+    this.chain = options.chain ?? bareCaChain(options.ca.pem);
     this.current = { generation: 0, config: options.config };
     this.store = options.store;
     this.clock = options.clock ?? (() => new Date());
@@ -174,6 +186,7 @@ export class Authority {
         certificate_request: outcome.certificateRequest,
         certificate: issued.pem,
         sums: issued.pem === outcome.issued.pem ? outcome.sums : { ...outcome.sums, certificate: sumOf(decodePemBlock(issued.pem, ["CERTIFICATE"])!) },
+        ...(request.bundle ? { bundle: await this.bundleOf(issued.pem, outcome.privateKey) } : {}),
       },
       messages: this.messagesFor(config, issued, warnings),
       issued,
@@ -181,15 +194,17 @@ export class Authority {
   }
 
   /** Signs a CSR the caller made. `hosts` replaces its SANs ([] clears them); `subject` overrides attributes. */
-  sign(request: SignRequest, requester: Requester = {}): Promise<Outcome<{ certificate: string }> & { issued: IssuedCertificate }> {
+  sign(request: SignRequest, requester: Requester = {}): Promise<Outcome<SignResult> & { issued: IssuedCertificate }> {
     return this.signUnder(this.current, request, requester);
   }
 
   private async signUnder({ generation, config }: ConfigGeneration, request: SignRequest, requester: Requester) {
     await this.authenticate(config, request, requester);
     const { issued, warnings } = await this.record(config, await this.signer.sign(request, generation), requester);
+    const result: SignResult = { certificate: issued.pem };
+    if (request.bundle) result.bundle = await this.bundleOf(issued.pem, undefined);
     return {
-      result: { certificate: issued.pem },
+      result,
       messages: this.messagesFor(config, issued, warnings),
       issued,
     };
@@ -199,7 +214,7 @@ export class Authority {
    * cfssl's authenticated signing: `request` is the base64 of a JSON sign request and `token` the
    * base64 HMAC-SHA256 of those bytes under the profile's auth key (or its previous key).
    */
-  async authSign(envelope: AuthSignRequest, requester: Requester = {}): Promise<Outcome<{ certificate: string }> & { issued: IssuedCertificate }> {
+  async authSign(envelope: AuthSignRequest, requester: Requester = {}): Promise<Outcome<SignResult> & { issued: IssuedCertificate }> {
     const bytes = Buffer.from(envelope.request, "base64");
     let parsed: z.ZodSafeParseResult<SignRequest>;
     try {
@@ -237,6 +252,8 @@ export class Authority {
         expiry: profile.expiry,
         ...(profile.policyJson ? { policy: profile.policyJson } : {}),
         beyond_ca_expiry: profile.beyondCaExpiry,
+        // Ours, not cfssl's: absent without --ca-bundle, so those answers stay as they were.
+        ...(this.chain.above.length > 0 ? { chain: this.chain.above } : {}),
       },
       messages: [],
     };
@@ -280,6 +297,15 @@ export class Authority {
    */
   async isRevoked(serialNumber: string, authorityKeyId: string): Promise<boolean> {
     return (await this.store.get(serialNumber, authorityKeyId))?.status === "revoked";
+  }
+
+  /**
+   * cfssl's bundle for a certificate just issued. Loaded on first use, as certinfo's describer is:
+   * @peculiar/x509 takes a fifth of start-up and only `"bundle": true` needs it here.
+   */
+  private async bundleOf(pem: string, keyPem: string | undefined): Promise<CertificateBundle> {
+    const { certificateBundle } = await import("../pki/bundle.js");
+    return certificateBundle(pem, this.chain, keyPem, this.clock());
   }
 
   /** An RSA key from the pool when the request asks for one; anything else, the signer makes itself. */

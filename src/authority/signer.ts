@@ -158,9 +158,6 @@ export class Signer implements SignerLike {
 
   /** Signs a CSR the caller made. `hosts` replaces its SANs ([] clears them); `subject` overrides attributes. */
   async sign(request: SignRequest, generation = this.configs.latestGeneration): Promise<SignerCertificate> {
-    if (request.bundle) {
-      throw new CertwrightError("invalidRequest", "bundle: not supported; fetch the CA certificate with info instead");
-    }
     if (request.extensions && request.extensions.length > 0) {
       throw new CertwrightError("invalidRequest", "extensions: not supported; the profile decides the certificate's extensions");
     }

@@ -13,7 +13,7 @@ import { parseSigningConfigAt, readSigningConfigDocument, type SigningConfig } f
 import { lockDataDir, prepareDataDir, removeTemporaries } from "./data-dir.js";
 import { packageRoot, type ServeOptions } from "./options.js";
 import { adminTokenOf } from "./serve/admin-token.js";
-import { openCa, openResponder } from "./serve/ca-files.js";
+import { openCa, openCaChain, openResponder } from "./serve/ca-files.js";
 import { checkListenable, listenFailure } from "./serve/listen.js";
 import { openLogStream } from "./serve/log-stream.js";
 import { ServiceLog } from "./serve/service-log.js";
@@ -76,17 +76,20 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
   // What the start did, logged once the app's logger exists.
   const notes: string[] = [];
   const note = (message: string) => notes.push(message);
+  const warnings: string[] = [];
   const logStream = openLogStream();
   stack.defer(() => logStream.close());
   const log = new ServiceLog();
   const metrics = new Metrics();
 
   const ca = await openCa(options, note);
+  const chain = openCaChain(options, ca, (message) => warnings.push(message));
+  if (chain.above.length > 0) note(`the CA's chain: ${chain.above.length} certificate(s) from ${options.caBundle}${chain.root ? ", up to the root" : ", the root left out"}`);
   const responder = openResponder(options, ca.ca);
   if (responder) note(`OCSP answers are signed by the delegated responder ${options.responder}`);
   const storage = await openStorage(options, { ca, metrics, log, note, stack });
-  const { authority, threads } = await startSigning(options, { ca, config, configDocument, storage, metrics, log, note, stack });
-  const serving = await issueServingTls(options, { ca, storage, client: tlsFiles.client, note });
+  const { authority, threads } = await startSigning(options, { ca, chain, config, configDocument, storage, metrics, log, note, stack });
+  const serving = await issueServingTls(options, { ca, chain, storage, client: tlsFiles.client, note });
   const tls = serving?.listener ?? tlsFiles.listener;
   const reloader = new SigningConfigReloader(authority, options.config);
   const app = await buildApp({
@@ -111,7 +114,7 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
     done(null, payload);
   });
   for (const message of notes) app.log.info(message);
-  for (const warning of authenticationWarnings(config, adminToken)) app.log.warn(warning);
+  for (const warning of [...warnings, ...authenticationWarnings(config, adminToken)]) app.log.warn(warning);
   try {
     await app.listen({ host: options.address, port: options.port });
   } catch (error) {

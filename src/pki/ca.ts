@@ -20,8 +20,8 @@ export function readTime(element: Element | undefined): Date {
   return new Date(Date.UTC(year, Number(match[2]) - 1, Number(match[3]), Number(match[4]), Number(match[5]), Number(match[6])));
 }
 
-/** The parts of a CA certificate issuance needs, read from its DER. */
-function readCaCertificate(der: Uint8Array) {
+/** The parts of a CA certificate issuance (and a chain's check) needs, read from its DER. */
+export function readCaCertificate(der: Uint8Array) {
   const [tbs] = children(readWhole(der, Tag.sequence).value);
   const fields = children(expectTag(tbs, Tag.sequence, "tbsCertificate").value);
   const at = fields[0]?.tag === 0xa0 ? 1 : 0; // [0] version, absent in v1 certificates

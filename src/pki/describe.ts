@@ -54,7 +54,7 @@ function describeName(name: x509.Name): NameInfo {
 }
 
 /** Go's names for signature algorithms, which cfssl prints. */
-function signatureAlgorithmName(algorithm: x509.HashedAlgorithm | Algorithm): string {
+export function signatureAlgorithmName(algorithm: x509.HashedAlgorithm | Algorithm): string {
   const hash = "hash" in algorithm ? (typeof algorithm.hash === "string" ? algorithm.hash : algorithm.hash.name) : "";
   const bits = hash.replace(/^SHA-?/i, "");
   switch (algorithm.name.toUpperCase()) {

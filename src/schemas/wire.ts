@@ -212,16 +212,44 @@ export const newKeyResultSchema = z
   })
   .meta({ id: "NewKeyResult" });
 
+export const bundleSchema = z
+  .object({
+    bundle: z.string().meta({ description: "The certificate, then the issuing CA and those above it, the root left out: PEM, trimmed" }),
+    root: z.string().meta({ description: "The root the chain ends in, PEM; \"\" when this service was not given it (--ca-bundle without the root)" }),
+    crt: z.string().meta({ description: "The certificate, PEM" }),
+    key: z.string().meta({ description: "newcert: the private key (as private_key); sign and authsign: \"\"" }),
+    key_type: z.string().meta({ description: "\"2048-bit RSA\", \"256-bit ECDSA\", \"Ed25519\"" }),
+    key_size: z.number().int(),
+    issuer: z.string().meta({ description: "cfssl's form: /CommonName=…/Organization=…" }),
+    subject: z.string(),
+    expires: z.string().meta({ description: "When the first certificate of the bundle expires (RFC 3339)" }),
+    leaf_expires: z.string(),
+    hostnames: z.array(z.string()).meta({ description: "The CN and the DNS names" }),
+    ocsp_support: z.boolean(),
+    crl_support: z.boolean(),
+    ocsp: z.array(z.string()).nullable(),
+    signature: z.string(),
+    status: z.object({
+      rebundled: z.boolean(),
+      expiring_SKIs: z.array(z.string()).meta({ description: "Subject key ids of the certificates expiring within 30 days" }),
+      untrusted_root_stores: z.array(z.string()).meta({ description: "Always empty: no platform root stores are judged" }),
+      messages: z.array(z.string()),
+      code: z.number().int().meta({ description: "1: a certificate of the bundle expires within 30 days" }),
+    }),
+  })
+  .meta({ id: "Bundle", description: "cfssl's bundle (bundler.Bundle), sent when the request has \"bundle\": true" });
+
 export const newCertResultSchema = z
   .object({
     private_key: z.string(),
     certificate_request: z.string(),
     certificate: z.string(),
     sums: z.object({ certificate_request: sumSchema, certificate: sumSchema }),
+    bundle: bundleSchema.optional(),
   })
   .meta({ id: "NewCertResult" });
 
-export const signResultSchema = z.object({ certificate: z.string() }).meta({ id: "SignResult" });
+export const signResultSchema = z.object({ certificate: z.string(), bundle: bundleSchema.optional() }).meta({ id: "SignResult" });
 
 export const infoResultSchema = z
   .object({
@@ -230,6 +258,10 @@ export const infoResultSchema = z
     expiry: z.string(),
     policy: policySchema.optional().meta({ id: "ProfilePolicy", description: "certwright's issuance policy of the profile, as configured; absent: any names" }),
     beyond_ca_expiry: z.enum(["truncate", "refuse"]).meta({ description: "What happens to a lifetime that would pass the CA's end" }),
+    chain: z
+      .array(z.string())
+      .optional()
+      .meta({ description: "certwright's, not cfssl's: the certificates above the CA (--ca-bundle), its issuer first, PEM; absent without --ca-bundle" }),
   })
   .meta({ id: "InfoResult" });
 

@@ -1,3 +1,4 @@
+import type { CaChain } from "../../src/pki/chain.js";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -55,6 +56,8 @@ export interface TestApp {
 export interface TestAppOptions {
   config?: SigningConfig | object;
   ca?: CertificateAuthority;
+  /** The CA's chain (--ca-bundle); default: the CA alone. */
+  chain?: CaChain;
   store?: CertificateRecorder;
   clock?: () => Date;
   bodyLimit?: number;
@@ -86,6 +89,7 @@ export async function testApp(t: { teardown(fn: () => void | Promise<void>): voi
   const recorder = metrics ? new GroupCommitRecorder(store, { onCommit: (ms, rows) => metrics.databaseCommitted(ms, rows) }) : undefined;
   const authority = new Authority({
     ca,
+    chain: options.chain,
     config,
     store: options.store ?? (recorder ? { insert: (record) => recorder.insert(record), get: (serial, aki) => store.get(serial, aki) } : store),
     clock: options.clock,

@@ -28,3 +28,38 @@ export async function datedCa(notBefore: Date, notAfter: Date, cn = "Dated CA"):
   const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey as unknown as webcrypto.CryptoKey);
   return { certificate: `${certificate.toString("pem")}\n`, key: pem("PRIVATE KEY", pkcs8) };
 }
+
+/**
+ * An ECDSA P-256 intermediate (CA:TRUE) issued by `issuer` (from datedCa), valid from notBefore to
+ * notAfter whatever the issuer's own validity: a chain with an expired issuer above a valid CA.
+ */
+export async function datedIntermediate(
+  issuer: { certificate: string; key: string },
+  notBefore: Date,
+  notAfter: Date,
+  cn = "Dated Intermediate",
+): Promise<{ certificate: string; key: string }> {
+  const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
+  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"])) as CryptoKeyPair;
+  const issuerCertificate = new x509.X509Certificate(issuer.certificate);
+  const issuerDer = Buffer.from(issuer.key.replace(/-----[A-Z ]+-----|\s+/g, ""), "base64");
+  const signingKey = await webcrypto.subtle.importKey("pkcs8", issuerDer, algorithm, false, ["sign"]);
+  const certificate = await x509.X509CertificateGenerator.create({
+    serialNumber: "02",
+    subject: `CN=${cn}`,
+    issuer: issuerCertificate.subject,
+    notBefore,
+    notAfter,
+    publicKey: keys.publicKey,
+    signingKey: signingKey as unknown as CryptoKey,
+    signingAlgorithm: algorithm,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(issuerCertificate),
+    ],
+  });
+  const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey as unknown as webcrypto.CryptoKey);
+  return { certificate: `${certificate.toString("pem")}\n`, key: pem("PRIVATE KEY", pkcs8) };
+}

@@ -16,6 +16,7 @@ export const commonFlags = {
   label: { name: "label", value: "LABEL", help: "CA label (default: the service's default CA)" },
   hosts: { name: "hosts", value: "LIST", help: "comma-separated DNS names, IPs, emails, URIs: replace the request's SANs", aliases: ["hostname"] },
   authKey: { name: "auth-key", value: "KEY", help: "auth key for authenticated signing: hex, env:VAR or file:PATH" },
+  bundle: { name: "bundle", help: "ask for the chain too: prints \"bundle\" (the certificate, then its issuers), which json writes as NAME-bundle.pem" },
   caFile: { name: "ca-file", value: "FILE", help: "PEM CA certificate(s) to verify an https:// service with (default: the system's)" },
   adminTokenFile: { name: "admin-token-file", value: "FILE", help: "file holding the service's admin token (default: $CERTWRIGHT_ADMIN_TOKEN)" },
 } satisfies Record<string, FlagSpec>;

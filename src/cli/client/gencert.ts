@@ -15,12 +15,13 @@ const flags: FlagSpec[] = [
   commonFlags.hosts,
   commonFlags.authKey,
   { name: "auth-key-name", value: "NAME", help: "with --auth-key: the key's name in the service's auth_keys (the profile's auth_key)" },
+  commonFlags.bundle,
   commonFlags.caFile,
 ];
 
 export const gencertHelp = () =>
   renderHelp(
-    "certwright gencert --remote URL [--profile NAME] [--hosts LIST] [--auth-key KEY --auth-key-name NAME] [--ca-file FILE] CSR.json",
+    "certwright gencert --remote URL [--profile NAME] [--hosts LIST] [--auth-key KEY --auth-key-name NAME] [--bundle] [--ca-file FILE] CSR.json",
     [
       "Has the service make a key, a CSR and a certificate from a cfssl CSR JSON (- reads stdin) under a",
       "profile, and prints cfssl's {\"cert\", \"csr\", \"key\"}: pipe it to certwright json --bare NAME (or",
@@ -62,10 +63,17 @@ export async function gencertCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
   const payload: Record<string, unknown> = { request: csrJson };
   if (get("profile") !== undefined) payload.profile = get("profile");
   if (get("label") !== undefined) payload.label = get("label");
+  if (get("bundle") === "true") payload.bundle = true;
   const body = jsonBytes(payload);
   const headers: Record<string, string> = authKey ? { authorization: hmacAuthorization(keyName!, authKey, body) } : {};
-  const { result, messages } = await callService<{ certificate: string; certificate_request: string; private_key: string }>(remote, "newcert", body, headers);
+  const { result, messages } = await callService<{ certificate: string; certificate_request: string; private_key: string; bundle?: { bundle: string } }>(
+    remote,
+    "newcert",
+    body,
+    headers,
+  );
   printMessages("newcert", messages);
-  printJson({ cert: result.certificate, csr: result.certificate_request, key: result.private_key });
+  // cfssljson writes a string "bundle" as NAME-bundle.pem, as certwright json does.
+  printJson({ cert: result.certificate, csr: result.certificate_request, key: result.private_key, ...(result.bundle ? { bundle: result.bundle.bundle } : {}) });
   return exitCodes.ok;
 }

@@ -16,7 +16,8 @@ export const jsonHelp = () =>
     "certwright json [--bare] [-f FILE] [--stdout] [NAME]",
     [
       "Reads a JSON answer on stdin and writes NAME.pem (the certificate), NAME-key.pem (the private key, mode",
-      "0600) and NAME.csr, each when present, as cfssljson -bare NAME does; NAME defaults to \"cert\". It takes",
+      "0600), NAME.csr and NAME-bundle.pem (the certificate and its issuers: \"bundle\", cfssl's string or the",
+      "service's object), each when present, as cfssljson -bare NAME does; NAME defaults to \"cert\". It takes",
       "cfssl's CLI output {\"cert\", \"key\", \"csr\"} (what gencert, sign and initca print), the service's answer",
       "in its envelope {\"success\", \"result\": {\"certificate\", \"private_key\", \"certificate_request\"}}, or the",
       "bare result. An answer with \"success\": false prints its errors and writes nothing. Files are replaced",
@@ -31,6 +32,13 @@ const fields = [
   { names: ["key", "private_key"], suffix: "-key.pem", mode: 0o600 },
   { names: ["csr", "certificate_request"], suffix: ".csr", mode: undefined },
 ] as const;
+
+/** The chain of a "bundle": cfssl's CLI string, or the service's bundle object and its own "bundle" string. */
+function bundlePem(value: unknown): string | undefined {
+  if (typeof value === "string" && value !== "") return value;
+  if (typeof value === "object" && value !== null) return bundlePem((value as Record<string, unknown>).bundle);
+  return undefined;
+}
 
 export async function jsonCommand(argv: string[]): Promise<number> {
   const parsed = parseArgs("json", argv, flags);
@@ -56,10 +64,14 @@ export async function jsonCommand(argv: string[]): Promise<number> {
     result = (result.result ?? {}) as Record<string, unknown>;
   }
   const outputs: { path: string; content: string; mode: number | undefined }[] = [];
+  const add = (suffix: string, value: string, mode: number | undefined) =>
+    outputs.push({ path: `${name}${suffix}`, content: value.endsWith("\n") ? value : `${value}\n`, mode });
   for (const field of fields) {
     const value = field.names.map((n) => result[n]).find((v) => typeof v === "string" && v !== "") as string | undefined;
-    if (value !== undefined) outputs.push({ path: `${name}${field.suffix}`, content: value.endsWith("\n") ? value : `${value}\n`, mode: field.mode });
+    if (value !== undefined) add(field.suffix, value, field.mode);
   }
+  const bundle = bundlePem(result.bundle);
+  if (bundle !== undefined && outputs.length > 0) add("-bundle.pem", bundle, undefined);
   if (outputs.length === 0) {
     throw new ClientError("the input has no certificate, key or CSR (cert/certificate, key/private_key, csr/certificate_request)");
   }

@@ -6,11 +6,11 @@ import { commonFlags, expectPositionals, parseArgs, renderHelp, splitList, type 
 import { callService, jsonBytes, parseRemote, type Remote } from "./http.js";
 import { printJson, printMessages } from "./output.js";
 
-const flags: FlagSpec[] = [commonFlags.remote, commonFlags.profile, commonFlags.label, commonFlags.hosts, commonFlags.authKey, commonFlags.caFile];
+const flags: FlagSpec[] = [commonFlags.remote, commonFlags.profile, commonFlags.label, commonFlags.hosts, commonFlags.authKey, commonFlags.bundle, commonFlags.caFile];
 
 export const signHelp = () =>
   renderHelp(
-    "certwright sign --remote URL [--profile NAME] [--hosts LIST] [--auth-key KEY] [--ca-file FILE] CSR.pem",
+    "certwright sign --remote URL [--profile NAME] [--hosts LIST] [--auth-key KEY] [--bundle] [--ca-file FILE] CSR.pem",
     [
       "Has the service sign a PEM CSR (- reads stdin) and prints cfssl's {\"cert\": …}, for certwright json (or",
       "cfssljson -bare). The CSR's SANs are kept unless --hosts replaces them. With --auth-key the request goes",
@@ -25,6 +25,8 @@ export interface Output {
   cert: string;
   csr?: string;
   key?: string;
+  /** The certificate and its issuers up to the root, left out (cfssl's bundle.bundle), when asked for. */
+  bundle?: string;
 }
 
 export interface SignParams {
@@ -33,6 +35,8 @@ export interface SignParams {
   label: string | undefined;
   hosts?: string[] | undefined;
   authKey: Buffer | undefined;
+  /** Ask for cfssl's bundle; default: no. */
+  bundle?: boolean;
 }
 
 /** POSTs sign, or authsign with an auth key; returns the certificate. */
@@ -41,11 +45,12 @@ export async function signCsr(remote: Remote, params: SignParams): Promise<Outpu
   if (params.hosts !== undefined) request.hosts = params.hosts;
   if (params.profile !== undefined) request.profile = params.profile;
   if (params.label !== undefined) request.label = params.label;
+  if (params.bundle) request.bundle = true;
   const endpoint = params.authKey ? "authsign" : "sign";
   const body = params.authKey ? jsonBytes(authSignEnvelope(params.authKey, jsonBytes(request))) : jsonBytes(request);
-  const { result, messages } = await callService<{ certificate: string }>(remote, endpoint, body);
+  const { result, messages } = await callService<{ certificate: string; bundle?: { bundle: string } }>(remote, endpoint, body);
   printMessages(endpoint, messages);
-  return { cert: result.certificate };
+  return { cert: result.certificate, ...(result.bundle ? { bundle: result.bundle.bundle } : {}) };
 }
 
 export async function signCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -63,7 +68,7 @@ export async function signCommand(argv: string[], env: NodeJS.ProcessEnv): Promi
     throw new ClientError(`${csrFile}: no PEM "CERTIFICATE REQUEST" block; sign takes a CSR (for a CSR JSON, use gencert)`);
   }
   const hosts = get("hosts");
-  const output = await signCsr(remote, { csr, profile: get("profile"), label: get("label"), hosts: hosts === undefined ? undefined : splitList(hosts), authKey });
+  const output = await signCsr(remote, { csr, profile: get("profile"), label: get("label"), hosts: hosts === undefined ? undefined : splitList(hosts), authKey, bundle: get("bundle") === "true" });
   printJson(output);
   return exitCodes.ok;
 }

@@ -5,6 +5,7 @@ import { openCertificateAuthority } from "../../keys/ca-key.js";
 import { isPkcs11Uri, parsePkcs11Uri } from "../../keys/pkcs11-uri.js";
 import { loadCertificateAuthority } from "../../pki/ca.js";
 import type { CertificateAuthority } from "../../pki/certificate.js";
+import { bareCaChain, checkCaChain, type CaChain } from "../../pki/chain.js";
 import { decryptKeyPem, encryptKeyPem, isEncryptedKeyPem } from "../../pki/key-encryption.js";
 import { delegatedSigner, type OcspSigner } from "../../pki/ocsp.js";
 import { csrRequestSchema } from "../../schemas/wire.js";
@@ -87,6 +88,29 @@ async function loadPkcs11Ca(certPath: string, uriText: string, options: Pick<Ser
     return { ca, certificatePem };
   } catch (error) {
     throw new StartupError(`${(error as Error).message} (certificate ${certPath}, key ${uriText})`);
+  }
+}
+
+/**
+ * The CA's chain: --ca-bundle checked against the CA (a bad one stops the start, naming the
+ * certificate at fault), or the CA alone. An intermediate given alone still starts, with a warning:
+ * its certificates verify only for clients that have its issuers already.
+ */
+export function openCaChain(options: Pick<ServeOptions, "caBundle">, ca: LoadedCa, warn: (message: string) => void): CaChain {
+  if (options.caBundle === undefined) {
+    const chain = bareCaChain(ca.certificatePem);
+    if (chain.root === undefined) {
+      warn(
+        `the CA (${ca.source}) is not self-signed and no --ca-bundle names its issuers: clients must have the chain up to the root already; give it with --ca-bundle`,
+      );
+    }
+    return chain;
+  }
+  const text = readStartupFile(options.caBundle, "CA bundle");
+  try {
+    return checkCaChain(ca.certificatePem, text);
+  } catch (error) {
+    throw new StartupError(`--ca-bundle ${options.caBundle}: ${(error as Error).message}`);
   }
 }
 

@@ -5,6 +5,7 @@ import { KeyPool } from "../../authority/key-pool.js";
 import { ReplayGuard } from "../../authority/replay-guard.js";
 import { SignerPool } from "../../authority/signer-pool.js";
 import { caKeyData } from "../../keys/ca-key.js";
+import type { CaChain } from "../../pki/chain.js";
 import type { SigningConfig } from "../../profiles/signing-config.js";
 import type { ReadinessOptions } from "../../authority/readiness.js";
 import type { ServeOptions } from "../options.js";
@@ -24,6 +25,7 @@ export interface Signing {
 
 export interface SigningParts {
   ca: LoadedCa;
+  chain: CaChain;
   config: SigningConfig;
   configDocument: unknown;
   storage: Storage;
@@ -34,7 +36,7 @@ export interface SigningParts {
 }
 
 /** The authority, with its signer threads and the pool of RSA keys made ahead. */
-export async function startSigning(options: ServeOptions, { ca, config, configDocument, storage, metrics, log, note, stack }: SigningParts): Promise<Signing> {
+export async function startSigning(options: ServeOptions, { ca, chain, config, configDocument, storage, metrics, log, note, stack }: SigningParts): Promise<Signing> {
   const signer =
     options.workers > 0
       ? await SignerPool.start(
@@ -54,6 +56,7 @@ export async function startSigning(options: ServeOptions, { ca, config, configDo
   if (options.replayWindowMs !== undefined) note(`replay protection: authenticated requests need a timestamp within ${options.replayWindowMs / 1000}s and a fresh nonce`);
   const authority = new Authority({
     ca: ca.ca,
+    chain,
     config,
     store: storage.recorder,
     onRecordError: (error) => log.write("error", "recording a certificate failed", error),

@@ -5,6 +5,7 @@ import { issuedCertificate } from "../../model/issued-certificate.js";
 import { ServingCertificate, type ServingPair } from "../../authority/serving-certificate.js";
 import type { ServeOptions } from "../options.js";
 import { StartupError } from "../startup-error.js";
+import { issuersToSend, type CaChain } from "../../pki/chain.js";
 import type { LoadedCa } from "./ca-files.js";
 import { readStartupFile } from "./read-file.js";
 import type { ShutdownStack } from "./shutdown-stack.js";
@@ -53,7 +54,7 @@ export interface ServingTls {
 /** Zero-setup TLS: the service's CA issues the service's certificate, recorded like any other. */
 export async function issueServingTls(
   options: Pick<ServeOptions, "tlsHosts" | "tlsLifetimeMs">,
-  parts: { ca: LoadedCa; storage: Storage; client: ClientTls; note(message: string): void },
+  parts: { ca: LoadedCa; chain: CaChain; storage: Storage; client: ClientTls; note(message: string): void },
 ): Promise<ServingTls | undefined> {
   if (!options.tlsHosts) return undefined;
   const { ca, storage } = parts;
@@ -61,10 +62,12 @@ export async function issueServingTls(
   const serving = new ServingCertificate(ca.ca, options.tlsHosts, options.tlsLifetimeMs, (issued) =>
     storage.recorder.insert({ ...issuedCertificate(issued, { caLabel: ca.ca.label, issuedAt: new Date(), requestedBy: "certwright" }), profile: "serving" }),
   );
+  // Clients that trust only the root need the intermediates too, sent after the certificate.
+  const issuers = issuersToSend(parts.chain).join("");
   let pair: ServingPair = await serving.issue();
   parts.note(`serving TLS with a certificate of its own CA for ${serving.describe()}`);
   return {
-    listener: { cert: pair.cert, key: pair.key, ...parts.client },
+    listener: { cert: pair.cert + issuers, key: pair.key, ...parts.client },
     scheduleRenewal(server, log, stack) {
       let timer: NodeJS.Timeout | undefined;
       stack.defer(() => clearTimeout(timer));
@@ -76,7 +79,7 @@ export async function issueServingTls(
       const renew = async () => {
         try {
           pair = await serving.issue();
-          server.setSecureContext({ cert: pair.cert, key: pair.key, ca: clientCa, minVersion: "TLSv1.2" });
+          server.setSecureContext({ cert: pair.cert + issuers, key: pair.key, ca: clientCa, minVersion: "TLSv1.2" });
           log.info({ serial: pair.issued.serialNumber, notAfter: pair.issued.notAfter }, "renewed the service's own TLS certificate");
           renewAt(pair.renewAt);
         } catch (error) {
