@@ -5,7 +5,7 @@ import { X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { makeSoftHsmToken, softhsmSkip, type HsmKeyType, type SoftHsmToken } from "../helpers/softhsm.js";
+import { makeSoftHsmToken, softhsmPin, softhsmSkip, type HsmKeyType, type SoftHsmToken } from "../helpers/softhsm.js";
 import { mustOpenssl, openssl, postJson, runCli, startService, tempDir, writeFile } from "../helpers/server.js";
 
 /** openssl ocsp -url talks to the service over the network, so it must not block this event loop. */
@@ -73,7 +73,7 @@ for (const type of keyTypes) {
       t.match(answer.stderr, /Response verify OK/);
       t.match(answer.stdout, `${file}: ${status}`);
     }
-    t.notMatch(service.stdout() + service.stderr(), /1234/, "the PIN is not logged");
+    t.notOk((service.stdout() + service.stderr()).includes(softhsmPin), "the PIN is not logged");
     t.same(await service.stop("SIGTERM"), { code: 0, signal: null });
   });
 }

@@ -134,6 +134,13 @@ export async function startService(t: Teardown, options: SpawnOptions): Promise<
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  // The start's log lines travel by pipe, the health answer by TCP: on a loaded machine the answer
+  // can come first. A test reading the start's lines gets them all once the last one has arrived.
+  const level = /--log-level[ =](\w+)/.exec(args.join(" "))?.[1] ?? options.env?.CERTWRIGHT_LOG_LEVEL ?? "info";
+  if (["info", "debug", "trace"].includes(level)) {
+    const logged = Date.now() + 5_000;
+    while (!stdout().includes("serving cfssl's API on") && Date.now() < logged) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   return { child, port, url, api, cwd: options.cwd, stdout, stderr, exited: closed, stop };
 }
 

@@ -32,7 +32,7 @@ export interface SoftHsmToken {
   env: Record<string, string>;
   token: string;
   label: string;
-  /** A file holding the user PIN (1234). */
+  /** A file holding the user PIN (softhsmPin). */
   pinFile: string;
   /** The CA certificate for the key (PEM file), made by openssl with the same key. */
   caFile: string;
@@ -53,7 +53,13 @@ const keyOptions: Record<HsmKeyType, string[]> = {
 };
 
 /**
- * Makes a token labelled `token` (user PIN 1234, SO PIN 5678) in a temporary directory, with a
+ * The tokens' user PIN: letters and digits no log line holds by chance (a PIN of digits alone turns
+ * up in timestamps, serials and response times), so a test can look for it in the logs.
+ */
+export const softhsmPin = "pin-Qx7wKz";
+
+/**
+ * Makes a token labelled `token` (user PIN softhsmPin, SO PIN 5678) in a temporary directory, with a
  * private key labelled `label` (id 01) of the given type and a CA certificate for it.
  */
 export function makeSoftHsmToken(t: Teardown, type: HsmKeyType, token = "certwright-test", label = "ca-key"): SoftHsmToken {
@@ -65,18 +71,18 @@ export function makeSoftHsmToken(t: Teardown, type: HsmKeyType, token = "certwri
   writeFileSync(conf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`);
   const env = { SOFTHSM2_CONF: conf };
   const withConf = { ...process.env, ...env };
-  run("softhsm2-util", ["--init-token", "--free", "--label", token, "--pin", "1234", "--so-pin", "5678"], withConf);
+  run("softhsm2-util", ["--init-token", "--free", "--label", token, "--pin", softhsmPin, "--so-pin", "5678"], withConf);
   const keyFile = join(dir, "ca-key.pem");
   run("openssl", ["genpkey", ...keyOptions[type], "-out", keyFile]);
   const pkcs8 = join(dir, "ca-key.p8");
   run("openssl", ["pkcs8", "-topk8", "-nocrypt", "-in", keyFile, "-out", pkcs8]);
-  run("softhsm2-util", ["--import", pkcs8, "--token", token, "--label", label, "--id", "01", "--pin", "1234"], withConf);
+  run("softhsm2-util", ["--import", pkcs8, "--token", token, "--label", label, "--id", "01", "--pin", softhsmPin], withConf);
   const caFile = join(dir, "ca.pem");
   run("openssl", [
     "req", "-x509", "-new", "-key", keyFile, "-subj", `/CN=HSM test CA ${type}`, "-days", "30",
     "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature", "-out", caFile,
   ]);
   const pinFile = join(dir, "pin");
-  writeFileSync(pinFile, "1234\n", { mode: 0o600 });
+  writeFileSync(pinFile, `${softhsmPin}\n`, { mode: 0o600 });
   return { module: softhsmModule, dir, env, token, label, pinFile, caFile, keyFile };
 }

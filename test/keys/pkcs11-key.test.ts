@@ -6,7 +6,7 @@ import pkcs11js from "pkcs11js";
 import t from "tap";
 import { openPkcs11Key } from "../../src/keys/pkcs11-key.js";
 import { signatureAlgorithmFor, signData } from "../../src/pki/keys.js";
-import { makeSoftHsmToken, softhsmSkip } from "../helpers/softhsm.js";
+import { makeSoftHsmToken, softhsmPin, softhsmSkip } from "../helpers/softhsm.js";
 
 const spkiOf = (pem: string) => new Uint8Array(new X509Certificate(pem).publicKey.export({ format: "der", type: "spki" }));
 
@@ -15,7 +15,7 @@ t.test("a key in SoftHSM2", { skip: softhsmSkip }, async (t) => {
   // SoftHSM2 reads its config when the module is initialized, once for this process.
   process.env.SOFTHSM2_CONF = hsm.env.SOFTHSM2_CONF;
   const caPem = readFileSync(hsm.caFile, "utf8");
-  const reference = { uri: `pkcs11:token=${hsm.token};object=${hsm.label}`, module: hsm.module, pin: "1234", pinFrom: "the test's PIN" };
+  const reference = { uri: `pkcs11:token=${hsm.token};object=${hsm.label}`, module: hsm.module, pin: softhsmPin, pinFrom: "the test's PIN" };
   const key = openPkcs11Key(reference, spkiOf(caPem));
   const publicKey = new X509Certificate(caPem).publicKey;
   const hash = signatureAlgorithmFor(key.spec).hash;
