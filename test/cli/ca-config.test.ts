@@ -1,0 +1,182 @@
+// Several CAs by label (--ca-config, cfssl multirootca's model), end to end on the compiled service:
+// each label signs with its CA (openssl verify against it and not the other), info by label, a CRL
+// and OCSP answers per CA checked with openssl, revoke under a label, the inventory's label filter
+// and `certwright list --label`, a certmgr-style labelled request, and a rotation across a restart.
+import { X509Certificate } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import t from "tap";
+import { client } from "../helpers/client.js";
+import { getJson, ocspStatus, opensslCsr, type OpensslCa } from "../helpers/service-checks.js";
+import { authorityKeyId, mustOpenssl, openssl, postJson, runCli, startService, subjectKeyId, tempDir, writeFile } from "../helpers/server.js";
+
+function makeCa(dir: string, name: string, keyArgs: string[], cn: string): OpensslCa {
+  const cert = join(dir, `${name}.pem`);
+  const key = join(dir, `${name}-key.pem`);
+  mustOpenssl([
+    "req", "-x509", "-newkey", ...keyArgs, "-nodes", "-keyout", key, "-out", cert, "-days", "3650", "-subj", `/CN=${cn}`,
+    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+  ]);
+  return { cert, key };
+}
+
+/** Whether openssl verifies `pem` against `ca` alone. */
+function verifies(dir: string, ca: OpensslCa, pem: string): boolean {
+  const file = writeFile(dir, `leaf-${Math.random().toString(36).slice(2)}.pem`, pem);
+  return openssl(["verify", "-CAfile", ca.cert, file]).status === 0;
+}
+
+/** The serials (upper hex) a CRL lists, after openssl checked its signature against `ca`; throws when it does not verify. */
+async function crlSerials(url: string, dir: string, name: string, ca: OpensslCa): Promise<string[]> {
+  const response = await fetch(`${url}/crl/${name}`);
+  if (response.status !== 200) throw new Error(`GET /crl/${name} answered ${response.status}`);
+  const file = join(dir, `${name}-${Date.now()}-${Math.random().toString(36).slice(2)}.der`);
+  writeFileSync(file, Buffer.from(await response.arrayBuffer()));
+  const text = mustOpenssl(["crl", "-inform", "der", "-in", file, "-CAfile", ca.cert, "-noout", "-text"]);
+  return [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => m[1]!);
+}
+
+const serialOf = (pem: string) => new X509Certificate(pem).serialNumber.toUpperCase();
+
+t.test("serve --ca-config: two CAs by label", async (t) => {
+  const cwd = tempDir(t, "certwright-ca-config-");
+  const ec = makeCa(cwd, "ec", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "Labels EC CA 2026");
+  const rsa = makeCa(cwd, "rsa", ["rsa:2048"], "Labels RSA CA 2024");
+  // Paths relative to the file's directory.
+  const caConfig = (defaultLabel: string) =>
+    writeFile(cwd, "cas.json", JSON.stringify({ default: defaultLabel, cas: { "ec-2026": { certificate: "ec.pem", key: "ec-key.pem" }, "rsa-2024": { certificate: "rsa.pem", key: "rsa-key.pem" } } }));
+  caConfig("ec-2026");
+  const service = await startService(t, { cwd, args: ["--ca-config", "cas.json", "--workers", "2", "--log-level", "warn"] });
+
+  const sign = async (cn: string, extra: Record<string, unknown> = {}) => {
+    const answer = await postJson(service.api, "sign", { certificate_request: opensslCsr(cwd, cn), profile: "server", ...extra });
+    return answer;
+  };
+  const viaDefault = await sign("default.internal");
+  t.equal(viaDefault.status, 200, JSON.stringify(viaDefault.body));
+  const emptyLabel = await sign("empty.internal", { label: "" });
+  const viaRsa = await sign("rsa.internal", { label: "rsa-2024" });
+  const viaEc = await sign("ec.internal", { label: "ec-2026" });
+  for (const [name, answer, ca, other] of [
+    ["no label", viaDefault, ec, rsa],
+    ["empty label", emptyLabel, ec, rsa],
+    ["rsa-2024", viaRsa, rsa, ec],
+    ["ec-2026", viaEc, ec, rsa],
+  ] as const) {
+    t.equal(answer.status, 200, `${name}: ${JSON.stringify(answer.body)}`);
+    t.ok(verifies(cwd, ca, answer.body.result.certificate), `${name}: verifies against its CA`);
+    t.notOk(verifies(cwd, other, answer.body.result.certificate), `${name}: does not verify against the other CA`);
+  }
+
+  const newcert = await postJson(service.api, "newcert", { request: { CN: "new.internal", hosts: ["new.internal"] }, profile: "server", label: "rsa-2024" });
+  t.equal(newcert.status, 200, JSON.stringify(newcert.body));
+  t.ok(verifies(cwd, rsa, newcert.body.result.certificate), "newcert under rsa-2024: the RSA CA signed it");
+
+  t.test("info by label; an unknown label is 404 12100 naming the labels", async (t) => {
+    const infoOf = async (body: unknown) => (await postJson(service.api, "info", body)).body.result.certificate as string;
+    t.equal(new X509Certificate(await infoOf({ label: "rsa-2024" })).subject, "CN=Labels RSA CA 2024");
+    t.equal(new X509Certificate(await infoOf({})).subject, "CN=Labels EC CA 2026");
+    t.equal(new X509Certificate(await infoOf({ label: "" })).subject, "CN=Labels EC CA 2026");
+    for (const endpoint of ["info", "sign"]) {
+      const unknown = await postJson(service.api, endpoint, { label: "nope", certificate_request: opensslCsr(cwd, "nope.internal"), profile: "server" });
+      t.equal(unknown.status, 404, endpoint);
+      t.equal(unknown.body.errors?.[0]?.code, 12100);
+      t.match(unknown.body.errors?.[0]?.message, /label "nope": no such CA here; the CAs served are "ec-2026", "rsa-2024"/);
+    }
+  });
+
+  t.test("a certmgr spec with a label: info and sign as cfssl's remote signer sends them", async (t) => {
+    // cfssl's transport (certmgr's authority {"remote", "label", "profile"}) asks info for the CA,
+    // then sends a signer.SignRequest marshalled by Go: zero times, empty crl_override, null metadata.
+    const info = await postJson(service.api, "info", { label: "rsa-2024", profile: "server" });
+    t.equal(info.status, 200);
+    const request = {
+      hosts: ["certmgr.internal"],
+      certificate_request: opensslCsr(cwd, "certmgr.internal"),
+      profile: "server",
+      crl_override: "",
+      label: "rsa-2024",
+      NotBefore: "0001-01-01T00:00:00Z",
+      NotAfter: "0001-01-01T00:00:00Z",
+      ReturnPrecert: false,
+      metadata: null,
+    };
+    const signed = await postJson(service.api, "sign", request);
+    t.equal(signed.status, 200, JSON.stringify(signed.body));
+    t.ok(verifies(cwd, rsa, signed.body.result.certificate), "signed by the labelled CA");
+    t.equal(authorityKeyId(signed.body.result.certificate), subjectKeyId(info.body.result.certificate), "its authority key id is the labelled CA's");
+  });
+
+  t.test("the inventory's label filter and certwright list --label", async (t) => {
+    const byLabel = async (label: string) => (await getJson(`${service.url}/api/v1/certificates?label=${label}&limit=100`)).body.result as { certificates: { common_name: string; ca_label: string }[] };
+    const rsaNames = (await byLabel("rsa-2024")).certificates.map((c) => c.common_name).sort();
+    t.same(rsaNames, ["certmgr.internal", "new.internal", "rsa.internal"]);
+    const ecRows = (await byLabel("ec-2026")).certificates;
+    t.same(ecRows.map((c) => c.common_name).sort(), ["default.internal", "ec.internal", "empty.internal"]);
+    t.ok(ecRows.every((row) => row.ca_label === "ec-2026"));
+    const listed = await client(t, ["list", "--remote", service.url, "--label", "rsa-2024", "--json"], { cwd });
+    t.equal(listed.code, 0, listed.stderr);
+    const names = listed.stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line).common_name).sort();
+    t.same(names, rsaNames);
+  });
+
+  t.test("revocation per CA: the CRL of each label, OCSP for both CAs, revoke by label", async (t) => {
+    const rsaPem = writeFile(cwd, "rsa-leaf.pem", viaRsa.body.result.certificate);
+    const ecPem = writeFile(cwd, "ec-leaf.pem", viaEc.body.result.certificate);
+    const revoked = await postJson(service.api, "revoke", { serial: serialOf(viaRsa.body.result.certificate), label: "rsa-2024", reason: "superseded" });
+    t.equal(revoked.status, 200, JSON.stringify(revoked.body));
+    t.same(await crlSerials(service.url, cwd, "rsa-2024.crl", rsa), [serialOf(viaRsa.body.result.certificate)]);
+    t.same(await crlSerials(service.url, cwd, "ec-2026.crl", ec), []);
+    t.same(await crlSerials(service.url, cwd, "default.crl", ec), [], "default.crl is the default CA's");
+    const missing = await fetch(`${service.url}/crl/nope.crl`);
+    t.equal(missing.status, 404);
+
+    const rsaOcsp = await ocspStatus(service.url, rsa, rsaPem);
+    t.equal(rsaOcsp.status, "revoked", rsaOcsp.text);
+    t.ok(rsaOcsp.verified, "the RSA CA signed its OCSP answer");
+    const ecOcsp = await ocspStatus(service.url, ec, ecPem);
+    t.equal(ecOcsp.status, "good", ecOcsp.text);
+    t.ok(ecOcsp.verified, "the EC CA signed its OCSP answer");
+
+    // By authority key id instead of label.
+    const byAki = await postJson(service.api, "revoke", { serial: serialOf(viaEc.body.result.certificate), authority_key_id: authorityKeyId(viaEc.body.result.certificate) });
+    t.equal(byAki.status, 200, JSON.stringify(byAki.body));
+    t.same(await crlSerials(service.url, cwd, "ec-2026.crl", ec), [serialOf(viaEc.body.result.certificate)]);
+    t.same(await crlSerials(service.url, cwd, "rsa-2024.crl", rsa), [serialOf(viaRsa.body.result.certificate)]);
+  });
+
+  t.test("rotation: restarted with the other CA the default, the same database is accepted and the old CA still answers", async (t) => {
+    await service.stop("SIGTERM");
+    caConfig("rsa-2024");
+    const rotated = await startService(t, { cwd, args: ["--ca-config", "cas.json", "--workers", "1", "--log-level", "info"] });
+    t.match(rotated.stdout(), /served here too: the default CA .* is recorded from now on/);
+    const signed = await postJson(rotated.api, "sign", { certificate_request: opensslCsr(cwd, "after.internal"), profile: "server" });
+    t.equal(signed.status, 200);
+    t.ok(verifies(cwd, rsa, signed.body.result.certificate), "the new default signs requests without a label");
+    t.same(await crlSerials(rotated.url, cwd, "ec-2026.crl", ec), [serialOf(viaEc.body.result.certificate)], "the old CA's CRL still lists its revocations");
+    const ecOcsp = await ocspStatus(rotated.url, ec, join(cwd, "ec-leaf.pem"));
+    t.equal(ecOcsp.status, "revoked");
+    t.ok(ecOcsp.verified);
+    await rotated.stop("SIGTERM");
+  });
+});
+
+t.test("--ca-config refusals", async (t) => {
+  const cwd = tempDir(t, "certwright-ca-config-bad-");
+  makeCa(cwd, "ec", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "Refusals CA");
+  const cases: [string, unknown, RegExp][] = [
+    ["no-default.json", { default: "x", cas: { a: { certificate: "ec.pem", key: "ec-key.pem" } } }, /default: "x" is not one of the CAs \("a"\)/],
+    ["per-ca-config.json", { default: "a", cas: { a: { certificate: "ec.pem", key: "ec-key.pem", config: "c.json" } } }, /cas\.a\.unknown field\(s\) config: every CA signs under the --config signing config/],
+    ["twice.json", { default: "a", cas: { a: { certificate: "ec.pem", key: "ec-key.pem" }, b: { certificate: "ec.pem", key: "ec-key.pem" } } }, /"b" and "a" are the same CA/],
+    ["bad-label.json", { default: "a b", cas: { "a b": { certificate: "ec.pem", key: "ec-key.pem" } } }, /cas\.a b: a label is 1-64 letters/],
+  ];
+  for (const [file, content, message] of cases) {
+    writeFile(cwd, file, JSON.stringify(content));
+    const run = await runCli(t, ["serve", "--port", "0", "--ca-config", file], { cwd });
+    t.equal(run.code, 1, `${file}: ${run.stderr}`);
+    t.match(run.stderr, message, file);
+  }
+  const both = await runCli(t, ["serve", "--ca-config", "x.json", "--ca", "ec.pem", "--ca-key", "ec-key.pem"], { cwd });
+  t.equal(both.code, 2);
+  t.match(both.stderr, /--ca-config names every CA .*give it instead of --ca, --ca-key and --ca-bundle/);
+});
