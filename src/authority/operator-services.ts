@@ -48,8 +48,9 @@ export function operatorServices(
   clock: () => Date,
   ocspSigner?: OcspSigner,
   watch: ServiceWatch = {},
-  others: readonly CertificateAuthority[] = [],
+  labelled: { others: readonly CertificateAuthority[]; defaultCrl?: string | undefined } = { others: [] },
 ): OperatorServices {
+  const { others } = labelled;
   const { inventory } = records;
   const revocation = new RevocationService(ca, inventory, clock, defaultCrlLifetimeMs, ocspSigner, records.revocationsElsewhere);
   // The other CAs sign their own OCSP answers: a delegated responder (--responder) is the default CA's.
@@ -58,7 +59,7 @@ export function operatorServices(
     inventory: new InventoryService(inventory, clock),
     overview: new InventoryOverview(ca, records.stats, clock),
     revocation,
-    ...(others.length > 0 ? { revocations: new Revocations(revocation, others.map(revocationOf)) } : {}),
+    ...(others.length > 0 ? { revocations: new Revocations(revocation, others.map(revocationOf), labelled.defaultCrl) } : {}),
     readiness: new ReadinessService({ ca, database: inventory, clock, writes: watch.writes, threads: watch.threads }),
   };
 }

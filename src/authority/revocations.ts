@@ -16,14 +16,20 @@ export function crlFileName(label: string): string {
 export class Revocations {
   private readonly byCrlName = new Map<string, RevocationService>();
 
-  /** `others`: the CAs served beside the default, each with its own label. */
+  /**
+   * `others`: the CAs served beside the default, each with its own label. `defaultCrl`: the label
+   * of the CA whose CRL is also at /crl/default.crl, where a service with one CA publishes it and
+   * its certificates name it; default: the default CA.
+   */
   constructor(
     readonly defaultService: RevocationService,
     private readonly others: readonly RevocationService[] = [],
+    defaultCrl?: string,
   ) {
     for (const service of [defaultService, ...others]) this.byCrlName.set(crlFileName(service.label), service);
-    // The default CA's CRL stays where a service with one CA publishes it, whatever its label.
-    if (!this.byCrlName.has(crlFileName(""))) this.byCrlName.set(crlFileName(""), defaultService);
+    if (!this.byCrlName.has(crlFileName(""))) {
+      this.byCrlName.set(crlFileName(""), this.all.find((service) => service.label === defaultCrl) ?? defaultService);
+    }
   }
 
   private get all(): RevocationService[] {

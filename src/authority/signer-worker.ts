@@ -4,6 +4,7 @@
 // that requests in flight may still name.
 import { workerData } from "node:worker_threads";
 import { openCertificateAuthority, type CaKeyData } from "../keys/ca-key.js";
+import type { CaUrls } from "../pki/certificate.js";
 import { CaSet } from "./ca-set.js";
 import { parseSigningConfig } from "../profiles/signing-config.js";
 import type { NewCertRequest, SignRequest } from "../schemas/wire.js";
@@ -11,10 +12,11 @@ import { lowerThreadPriority } from "../threads/priority.js";
 import { serveApi } from "../threads/rpc.js";
 import { Signer } from "./signer.js";
 
-/** A CA as a thread opens it: its certificate PEM, its key, its label. */
+/** A CA as a thread opens it: its certificate PEM, its key, its label, and its own URLs if any. */
 export interface ThreadCa extends CaKeyData {
   caCertificate: string;
   label: string;
+  urls?: CaUrls | undefined;
 }
 
 /**
@@ -45,7 +47,7 @@ lowerThreadPriority(5);
 
 const data = workerData as SignerThreadData;
 const [first, ...later] = data.configs;
-const openCa = (ca: ThreadCa) => openCertificateAuthority(ca.caCertificate, ca, ca.label);
+const openCa = async (ca: ThreadCa) => Object.assign(await openCertificateAuthority(ca.caCertificate, ca, ca.label), ca.urls ? { urls: ca.urls } : {});
 const signer = new Signer(
   new CaSet(await openCa(data), await Promise.all((data.others ?? []).map(openCa))),
   parseSigningConfig(first!.document),

@@ -83,7 +83,7 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
   const log = new ServiceLog();
   const metrics = new Metrics();
 
-  const { ca, chain, others } = await openCas(options, note, (message) => warnings.push(message));
+  const { ca, chain, others, defaultCrl } = await openCas(options, note, (message) => warnings.push(message));
   const responder = openResponder(options, ca.ca);
   if (responder) note(`OCSP answers are signed by the delegated responder ${options.responder}`);
   const storage = await openStorage(options, { ca, others: others.map((other) => other.ca), metrics, log, note, stack });
@@ -99,7 +99,7 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
       () => new Date(),
       responder,
       { writes: storage.health, threads },
-      others.map((other) => other.ca.ca),
+      { others: others.map((other) => other.ca.ca), defaultCrl },
     ),
     logger: { level: options.logLevel, stream: logStream.stream },
     version: packageVersion(),
@@ -150,10 +150,11 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
 }
 
 /** The CA (--ca, or the data directory's) and its chain; or, with --ca-config, the default CA and the others. */
-async function openCas(options: ServeOptions, note: (message: string) => void, warn: (message: string) => void): Promise<ServedCa & { others: ServedCa[] }> {
+async function openCas(options: ServeOptions, note: (message: string) => void, warn: (message: string) => void): Promise<ServedCa & { others: ServedCa[]; defaultCrl?: string }> {
   if (options.caConfig !== undefined) {
-    const [first, ...others] = await openCaConfig(options, note, warn);
-    return { ...first!, others };
+    const { cas, defaultCrl } = await openCaConfig(options, note, warn);
+    const [first, ...others] = cas;
+    return { ...first!, others, defaultCrl };
   }
   const ca = await openCa(options, note);
   const chain = openCaChain(options, ca, warn);

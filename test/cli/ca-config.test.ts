@@ -42,11 +42,32 @@ t.test("serve --ca-config: two CAs by label", async (t) => {
   const cwd = tempDir(t, "certwright-ca-config-");
   const ec = makeCa(cwd, "ec", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "Labels EC CA 2026");
   const rsa = makeCa(cwd, "rsa", ["rsa:2048"], "Labels RSA CA 2024");
-  // Paths relative to the file's directory.
-  const caConfig = (defaultLabel: string) =>
-    writeFile(cwd, "cas.json", JSON.stringify({ default: defaultLabel, cas: { "ec-2026": { certificate: "ec.pem", key: "ec-key.pem" }, "rsa-2024": { certificate: "rsa.pem", key: "rsa-key.pem" } } }));
+  // Paths relative to the file's directory; the RSA CA names its own CRL in what it issues.
+  const caConfig = (defaultLabel: string, more: Record<string, unknown> = {}) =>
+    writeFile(
+      cwd,
+      "cas.json",
+      JSON.stringify({
+        default: defaultLabel,
+        ...more,
+        cas: {
+          "ec-2026": { certificate: "ec.pem", key: "ec-key.pem" },
+          "rsa-2024": { certificate: "rsa.pem", key: "rsa-key.pem", crl_url: "http://pki.test/crl/rsa-2024.crl", issuer_urls: ["http://pki.test/rsa-2024.pem"] },
+        },
+      }),
+    );
   caConfig("ec-2026");
-  const service = await startService(t, { cwd, args: ["--ca-config", "cas.json", "--workers", "2", "--log-level", "warn"] });
+  writeFile(
+    cwd,
+    "signing.json",
+    JSON.stringify({
+      signing: {
+        default: { usages: ["signing", "server auth"], expiry: "8760h" },
+        profiles: { server: { usages: ["signing", "key encipherment", "server auth"], expiry: "8760h", crl_url: "http://pki.test/crl/default.crl", issuer_urls: ["http://pki.test/ca.pem"] } },
+      },
+    }),
+  );
+  const service = await startService(t, { cwd, args: ["--ca-config", "cas.json", "--config", "signing.json", "--workers", "2", "--log-level", "warn"] });
 
   const sign = async (cn: string, extra: Record<string, unknown> = {}) => {
     const answer = await postJson(service.api, "sign", { certificate_request: opensslCsr(cwd, cn), profile: "server", ...extra });
@@ -67,6 +88,17 @@ t.test("serve --ca-config: two CAs by label", async (t) => {
     t.ok(verifies(cwd, ca, answer.body.result.certificate), `${name}: verifies against its CA`);
     t.notOk(verifies(cwd, other, answer.body.result.certificate), `${name}: does not verify against the other CA`);
   }
+
+  t.test("each CA names its own CRL and certificate: the profile's URLs, or the CA's in place of them", async (t) => {
+    const text = (pem: string) => mustOpenssl(["x509", "-noout", "-ext", "crlDistributionPoints,authorityInfoAccess", "-in", writeFile(cwd, "urls.pem", pem)]);
+    const ecText = text(viaEc.body.result.certificate);
+    t.match(ecText, /URI:http:\/\/pki\.test\/crl\/default\.crl/);
+    t.match(ecText, /CA Issuers - URI:http:\/\/pki\.test\/ca\.pem/);
+    const rsaText = text(viaRsa.body.result.certificate);
+    t.match(rsaText, /URI:http:\/\/pki\.test\/crl\/rsa-2024\.crl/);
+    t.match(rsaText, /CA Issuers - URI:http:\/\/pki\.test\/rsa-2024\.pem/);
+    t.notMatch(rsaText, /default\.crl/);
+  });
 
   const newcert = await postJson(service.api, "newcert", { request: { CN: "new.internal", hosts: ["new.internal"] }, profile: "server", label: "rsa-2024" });
   t.equal(newcert.status, 200, JSON.stringify(newcert.body));
@@ -147,13 +179,16 @@ t.test("serve --ca-config: two CAs by label", async (t) => {
 
   t.test("rotation: restarted with the other CA the default, the same database is accepted and the old CA still answers", async (t) => {
     await service.stop("SIGTERM");
-    caConfig("rsa-2024");
-    const rotated = await startService(t, { cwd, args: ["--ca-config", "cas.json", "--workers", "1", "--log-level", "info"] });
+    // The EC CA's certificates name /crl/default.crl: it keeps publishing there.
+    caConfig("rsa-2024", { default_crl: "ec-2026" });
+    const rotated = await startService(t, { cwd, args: ["--ca-config", "cas.json", "--config", "signing.json", "--workers", "1", "--log-level", "info"] });
     t.match(rotated.stdout(), /served here too: the default CA .* is recorded from now on/);
     const signed = await postJson(rotated.api, "sign", { certificate_request: opensslCsr(cwd, "after.internal"), profile: "server" });
     t.equal(signed.status, 200);
     t.ok(verifies(cwd, rsa, signed.body.result.certificate), "the new default signs requests without a label");
     t.same(await crlSerials(rotated.url, cwd, "ec-2026.crl", ec), [serialOf(viaEc.body.result.certificate)], "the old CA's CRL still lists its revocations");
+    t.same(await crlSerials(rotated.url, cwd, "default.crl", ec), [serialOf(viaEc.body.result.certificate)], "default_crl keeps /crl/default.crl the old CA's");
+    t.same(await crlSerials(rotated.url, cwd, "rsa-2024.crl", rsa), [serialOf(viaRsa.body.result.certificate)]);
     const ecOcsp = await ocspStatus(rotated.url, ec, join(cwd, "ec-leaf.pem"));
     t.equal(ecOcsp.status, "revoked");
     t.ok(ecOcsp.verified);
@@ -168,6 +203,8 @@ t.test("--ca-config refusals", async (t) => {
     ["no-default.json", { default: "x", cas: { a: { certificate: "ec.pem", key: "ec-key.pem" } } }, /default: "x" is not one of the CAs \("a"\)/],
     ["per-ca-config.json", { default: "a", cas: { a: { certificate: "ec.pem", key: "ec-key.pem", config: "c.json" } } }, /cas\.a\.unknown field\(s\) config: every CA signs under the --config signing config/],
     ["twice.json", { default: "a", cas: { a: { certificate: "ec.pem", key: "ec-key.pem" }, b: { certificate: "ec.pem", key: "ec-key.pem" } } }, /"b" and "a" are the same CA/],
+    ["bad-default-crl.json", { default: "a", default_crl: "b", cas: { a: { certificate: "ec.pem", key: "ec-key.pem" } } }, /default_crl: "b" is not one of the CAs/],
+    ["bad-url.json", { default: "a", cas: { a: { certificate: "ec.pem", key: "ec-key.pem", crl_url: "not a url" } } }, /cas\.a\.crl_url: /],
     ["bad-label.json", { default: "a b", cas: { "a b": { certificate: "ec.pem", key: "ec-key.pem" } } }, /cas\.a b: a label is 1-64 letters/],
   ];
   for (const [file, content, message] of cases) {

@@ -3,6 +3,7 @@
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { isPkcs11Uri } from "../../keys/pkcs11-uri.js";
+import type { CaUrls } from "../../pki/certificate.js";
 import type { CaChain } from "../../pki/chain.js";
 import type { ServeOptions } from "../options.js";
 import { StartupError } from "../startup-error.js";
@@ -16,18 +17,29 @@ export interface CaConfigEntry {
   /** A key file, or a pkcs11: URI. */
   key: string;
   bundle: string | undefined;
+  /** Its own CRL distribution point and issuer URLs, in place of the profiles'. */
+  urls: CaUrls | undefined;
 }
 
 /** What --ca-config names: the CAs, the default first. */
 export interface CaConfig {
   file: string;
   entries: CaConfigEntry[];
+  /** The CA whose CRL is also at /crl/default.crl: what a single-CA service published there. */
+  defaultCrl: string;
 }
 
 /** A loaded CA with its chain. */
 export interface ServedCa {
   ca: LoadedCa;
   chain: CaChain;
+}
+
+/** The CAs --ca-config names, loaded, the default first. */
+export interface ServedCas {
+  cas: ServedCa[];
+  /** The label of the CA whose CRL is also at /crl/default.crl. */
+  defaultCrl: string;
 }
 
 /** Letters, digits, `.`, `_` and `-`: a label is also a CRL's file name (/crl/LABEL.crl). */
@@ -37,10 +49,13 @@ const entrySchema = z.strictObject({
   certificate: z.string().min(1),
   key: z.string().min(1),
   bundle: z.string().min(1).optional(),
+  crl_url: z.url().optional(),
+  issuer_urls: z.array(z.url()).optional(),
 });
 
 const caConfigSchema = z.strictObject({
   default: z.string().min(1),
+  default_crl: z.string().min(1).optional(),
   cas: z.record(z.string(), z.unknown()),
 });
 
@@ -76,14 +91,24 @@ export function readCaConfig(file: string): CaConfig {
     if (label === "default") throw new StartupError(`--ca-config ${file}: cas.default: "default" names the default CA's CRL (/crl/default.crl); give this CA another label`);
     const entry = entrySchema.safeParse(value);
     if (!entry.success) throw new StartupError(`--ca-config ${file}: cas.${label}.${firstIssue(entry.error)}`);
-    const { certificate, key, bundle } = entry.data;
-    entries.push({ label, certificate: at(certificate), key: isPkcs11Uri(key) ? key : at(key), bundle: bundle === undefined ? undefined : at(bundle) });
+    const { certificate, key, bundle, crl_url: crlUrl, issuer_urls: issuerUrls } = entry.data;
+    entries.push({
+      label,
+      certificate: at(certificate),
+      key: isPkcs11Uri(key) ? key : at(key),
+      bundle: bundle === undefined ? undefined : at(bundle),
+      urls: crlUrl === undefined && issuerUrls === undefined ? undefined : { crlUrl, issuerUrls },
+    });
   }
   const first = entries.find((entry) => entry.label === parsed.data.default);
   if (!first) {
     throw new StartupError(`--ca-config ${file}: default: "${parsed.data.default}" is not one of the CAs (${entries.map((entry) => `"${entry.label}"`).join(", ") || "none"})`);
   }
-  return { file, entries: [first, ...entries.filter((entry) => entry !== first)] };
+  const defaultCrl = parsed.data.default_crl ?? first.label;
+  if (!entries.some((entry) => entry.label === defaultCrl)) {
+    throw new StartupError(`--ca-config ${file}: default_crl: "${defaultCrl}" is not one of the CAs (${entries.map((entry) => `"${entry.label}"`).join(", ")})`);
+  }
+  return { file, entries: [first, ...entries.filter((entry) => entry !== first)], defaultCrl };
 }
 
 /**
@@ -94,7 +119,7 @@ export async function openCaConfig(
   options: Pick<ServeOptions, "caConfig" | "caKeyPassphraseFile" | "pkcs11Module" | "pkcs11PinFile" | "pkcs11PinCredential">,
   note: (message: string) => void,
   warn: (message: string) => void,
-): Promise<ServedCa[]> {
+): Promise<ServedCas> {
   const config = readCaConfig(options.caConfig!);
   const passphrase = readPassphrase(options.caKeyPassphraseFile);
   const served: ServedCa[] = [];
@@ -109,9 +134,10 @@ export async function openCaConfig(
       throw new StartupError(`--ca-config ${config.file}: "${entry.label}" and "${twin}" are the same CA (subject key id ${loaded.ca.subjectKeyId}); name each CA once`);
     }
     seen.set(loaded.ca.subjectKeyId, entry.label);
+    if (entry.urls) loaded.ca.urls = entry.urls;
     const ca: LoadedCa = { ...loaded, source, created: [] };
     served.push({ ca, chain: openCaChain({ caBundle: entry.bundle }, ca, warn, `${source} bundle`) });
   }
   note(`serving ${served.length} CA(s) from ${config.file}: ${served.map(({ ca }) => `"${ca.ca.label}"`).join(", ")}, "${served[0]!.ca.ca.label}" the default`);
-  return served;
+  return { cas: served, defaultCrl: config.defaultCrl };
 }
