@@ -7,6 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { client } from "../helpers/client.js";
+import { postgresSkip, startPostgres } from "../helpers/postgres.js";
 import { getJson, ocspStatus, opensslCsr, type OpensslCa } from "../helpers/service-checks.js";
 import { authorityKeyId, mustOpenssl, openssl, postJson, runCli, startService, subjectKeyId, tempDir, writeFile } from "../helpers/server.js";
 
@@ -217,3 +218,49 @@ t.test("--ca-config refusals", async (t) => {
   t.equal(both.code, 2);
   t.match(both.stderr, /--ca-config names every CA .*give it instead of --ca, --ca-key and --ca-bundle/);
 });
+
+/** Signs one certificate without a label, and says which CA's key id it names. */
+async function signedBy(api: string, dir: string, cn: string): Promise<string> {
+  const answer = await postJson(api, "sign", { certificate_request: opensslCsr(dir, cn), profile: "server" });
+  if (answer.status !== 200) throw new Error(`sign ${cn}: ${JSON.stringify(answer.body)}`);
+  return authorityKeyId(answer.body.result.certificate);
+}
+
+for (const backend of ["sqlite", "postgres"] as const) {
+  t.test(`the database across a rotation (${backend}): any CA of the file owns it, a CA outside it does not`, { skip: backend === "postgres" && postgresSkip }, async (t) => {
+    const cwd = tempDir(t, `certwright-ca-config-${backend}-`);
+    const first = makeCa(cwd, "first", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "Rotation First CA");
+    const second = makeCa(cwd, "second", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "Rotation Second CA");
+    makeCa(cwd, "stranger", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "Rotation Stranger CA");
+    const database = backend === "postgres" ? ["--database", await (await startPostgres(t)).createDatabase()] : [];
+    const write = (defaultLabel: string, labels: string[]) =>
+      writeFile(cwd, "cas.json", JSON.stringify({ default: defaultLabel, cas: Object.fromEntries(labels.map((label) => [label, { certificate: `${label}.pem`, key: `${label}-key.pem` }])) }));
+    const args = ["--data-dir", join(cwd, "data"), "--ca-config", "cas.json", "--workers", "0", "--log-level", "info", ...database];
+
+    write("first", ["first"]);
+    const before = await startService(t, { cwd, args });
+    t.equal(await signedBy(before.api, cwd, "before.internal"), subjectKeyId(mustOpenssl(["x509", "-in", first.cert])));
+    await before.stop("SIGTERM");
+
+    write("second", ["second", "first"]);
+    const after = await startService(t, { cwd, args });
+    t.match(after.stdout(), /served here too: the default CA \([0-9a-f]+\) is recorded from now on/);
+    t.equal(await signedBy(after.api, cwd, "after.internal"), subjectKeyId(mustOpenssl(["x509", "-in", second.cert])));
+    const listed = await getJson(`${after.url}/api/v1/certificates?label=first`);
+    t.same(
+      listed.body.result.certificates.map((c: { common_name: string }) => c.common_name),
+      ["before.internal"],
+      "the old CA's records stay, under its label",
+    );
+    await after.stop("SIGTERM");
+
+    // Restarting the same file again changes nothing; a file without either CA is another CA's database.
+    const again = await startService(t, { cwd, args });
+    t.notMatch(again.stdout(), /served here too/);
+    await again.stop("SIGTERM");
+    write("stranger", ["stranger"]);
+    const refused = await runCli(t, ["serve", "--port", "0", ...args], { cwd });
+    t.equal(refused.code, 1, refused.stderr);
+    t.match(refused.stderr, /belongs to another CA/);
+  });
+}
