@@ -4,7 +4,7 @@ import { join } from "node:path";
 import t from "tap";
 import { CaSet } from "../../src/authority/ca-set.js";
 import { readCaConfig } from "../../src/cli/serve/ca-config.js";
-import { CertwrightError } from "../../src/errors.js";
+import type { CertwrightError } from "../../src/errors.js";
 import { fencedBlocks } from "../helpers/docs.js";
 import { tempDir, writeFile } from "../helpers/server.js";
 
