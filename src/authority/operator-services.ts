@@ -60,6 +60,6 @@ export function operatorServices(
     overview: new InventoryOverview(ca, records.stats, clock),
     revocation,
     ...(others.length > 0 ? { revocations: new Revocations(revocation, others.map(revocationOf), labelled.defaultCrl) } : {}),
-    readiness: new ReadinessService({ ca, database: inventory, clock, writes: watch.writes, threads: watch.threads }),
+    readiness: new ReadinessService({ ca, ...(others.length > 0 ? { others } : {}), database: inventory, clock, writes: watch.writes, threads: watch.threads }),
   };
 }

@@ -96,3 +96,22 @@ t.test("one CA: the label refusals and the CRL name as before", async (t) => {
   const missing = await app.inject({ url: "/crl/team.crl" });
   t.equal(missing.json().errors[0].message, "no CRL team.crl here; this service's CA publishes /crl/default.crl");
 });
+
+t.test("readiness checks every CA's key and warns of each one's expiry", async (t) => {
+  const { ReadinessService } = await import("../../src/authority/readiness.js");
+  const { datedCa } = await import("../helpers/dated-ca.js");
+  const now = new Date();
+  const day = 24 * 3_600_000;
+  const main = (await makeCa()).ca;
+  const soon = await datedCa(new Date(now.getTime() - day), new Date(now.getTime() + 10 * day), "Soon CA");
+  const expiring = await loadCertificateAuthority(soon.certificate, soon.key, "soon", now);
+  const database = { checkWritable() {} };
+  const ready = await new ReadinessService({ ca: main, others: [expiring], database, clock: () => now }).check();
+  t.equal(ready.ready, true);
+  t.match(ready.warnings, [/the CA "soon" expires at .*, in 10 day\(s\)/]);
+  // A labelled CA whose key is not its certificate's: requests under its label would fail.
+  const wrongKey = { ...expiring, key: main.key };
+  const notReady = await new ReadinessService({ ca: main, others: [wrongKey], database, clock: () => now }).check();
+  t.equal(notReady.ready, false);
+  t.match(notReady.checks.ca_key.detail, /^CA "soon": the CA key's signature does not verify/);
+});
