@@ -8,6 +8,7 @@ import { join } from "node:path";
 import t from "tap";
 import { client } from "../helpers/client.js";
 import { postgresSkip, startPostgres } from "../helpers/postgres.js";
+import { makeSoftHsmToken, softhsmSkip } from "../helpers/softhsm.js";
 import { getJson, ocspStatus, opensslCsr, type OpensslCa } from "../helpers/service-checks.js";
 import { authorityKeyId, mustOpenssl, openssl, postJson, runCli, startService, subjectKeyId, tempDir, writeFile } from "../helpers/server.js";
 
@@ -264,3 +265,29 @@ for (const backend of ["sqlite", "postgres"] as const) {
     t.match(refused.stderr, /belongs to another CA/);
   });
 }
+
+t.test("a CA whose key is in a PKCS#11 module beside one in a file", { skip: softhsmSkip }, async (t) => {
+  const cwd = tempDir(t, "certwright-ca-config-hsm-");
+  const hsm = makeSoftHsmToken(t, "rsa-2048");
+  const file = makeCa(cwd, "file", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "File CA");
+  writeFile(
+    cwd,
+    "cas.json",
+    JSON.stringify({ default: "file", cas: { file: { certificate: "file.pem", key: "file-key.pem" }, hsm: { certificate: hsm.caFile, key: `pkcs11:token=${hsm.token};object=${hsm.label}` } } }),
+  );
+  const service = await startService(t, {
+    cwd,
+    args: ["--ca-config", "cas.json", "--pkcs11-module", hsm.module, "--pkcs11-pin-file", hsm.pinFile, "--workers", "2", "--log-level", "warn"],
+    env: hsm.env,
+  });
+  for (const [label, ca] of [["hsm", { cert: hsm.caFile, key: hsm.keyFile }], ["", file]] as const) {
+    const answer = await postJson(service.api, "sign", { certificate_request: opensslCsr(cwd, `${label || "file"}.internal`), profile: "server", label });
+    t.equal(answer.status, 200, JSON.stringify(answer.body));
+    t.ok(verifies(cwd, ca, answer.body.result.certificate), `label "${label}": signed by its CA`);
+    const leaf = writeFile(cwd, `${label || "file"}-leaf.pem`, answer.body.result.certificate);
+    const ocsp = await ocspStatus(service.url, ca, leaf);
+    t.equal(ocsp.status, "good", ocsp.text);
+    t.ok(ocsp.verified, `label "${label}": its OCSP answer verifies`);
+  }
+  t.same(await crlSerials(service.url, cwd, "hsm.crl", { cert: hsm.caFile, key: hsm.keyFile }), [], "the HSM CA signs its CRL");
+});
