@@ -67,3 +67,32 @@ t.test("CaSet: an empty or absent label is the default; an unknown one is 404 na
   t.throws(() => new CaSet({ label: "" }).get("x"), /label "x": no such CA here; the default CA's label is ""$/);
   t.throws(() => new CaSet({ label: "a" }, [{ label: "a" }]), /two CAs have the label "a"/);
 });
+
+t.test("cfssl multirootca's roots file: sections by label, the first the default, paths from the working directory", async (t) => {
+  const dir = tempDir(t, "certwright-roots-file-");
+  const signing = writeFile(dir, "signing.json", "{}");
+  const roots = writeFile(
+    dir,
+    "multiroot.conf",
+    ["# as multirootca's docs show it", "[ primary ]", "private = file:///etc/ca/primary-key.pem", "certificate = /etc/ca/primary.pem", `config = ${signing}`, "", "[backup]", "private = pkcs11:token=ca;object=backup", "certificate = backup.pem"].join("\n"),
+  );
+  const config = readCaConfig(roots, signing);
+  t.same(
+    config.entries.map((entry) => [entry.label, entry.certificate, entry.key]),
+    [
+      ["primary", "/etc/ca/primary.pem", "/etc/ca/primary-key.pem"],
+      ["backup", join(process.cwd(), "backup.pem"), "pkcs11:token=ca;object=backup"],
+    ],
+  );
+  const cases: [string, RegExp][] = [
+    ["[a]\nprivate = file://k.pem\ncertificate = c.pem\nconfig = other.json\n", /\[a\] config other\.json: every CA signs under --config/],
+    ["[a]\nprivate = file://k.pem\ncertificate = c.pem\nnets = 10.0.0.0/8\n", /\[a\] nets: not supported: per-CA client networks are not enforced here/],
+    ["[a]\nprivate = rofile://k.pem\ncertificate = c.pem\n", /only file:\/\/ keys and pkcs11: URIs/],
+    ["[a]\ncertificate = c.pem\n", /\[a\]: give both private/],
+    ["private = file://k.pem\n", /line 1: private comes before any \[label\] section/],
+    ["# nothing\n", /no \[label\] section/],
+  ];
+  for (const [text, message] of cases) {
+    t.throws(() => readCaConfig(writeFile(dir, "bad.conf", text), signing), message);
+  }
+});

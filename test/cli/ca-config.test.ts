@@ -38,6 +38,13 @@ async function crlSerials(url: string, dir: string, name: string, ca: OpensslCa)
   return [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => m[1]!);
 }
 
+/** The service's output once it says `pattern`: its log lines may follow the first answer by a moment. */
+async function outputOnceItSays(service: { stdout(): string }, pattern: RegExp, timeoutMs = 5_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pattern.test(service.stdout()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  return service.stdout();
+}
+
 const serialOf = (pem: string) => new X509Certificate(pem).serialNumber.toUpperCase();
 
 t.test("serve --ca-config: two CAs by label", async (t) => {
@@ -195,7 +202,7 @@ t.test("serve --ca-config: two CAs by label", async (t) => {
     // The EC CA's certificates name /crl/default.crl: it keeps publishing there.
     caConfig("rsa-2024", { default_crl: "ec-2026" });
     const rotated = await startService(t, { cwd, args: ["--ca-config", "cas.json", "--config", "signing.json", "--workers", "1", "--log-level", "info"] });
-    t.match(rotated.stdout(), /served here too: the default CA .* is recorded from now on/);
+    t.match(await outputOnceItSays(rotated, /served here too/), /served here too: the default CA .* is recorded from now on/);
     const signed = await postJson(rotated.api, "sign", { certificate_request: opensslCsr(cwd, "after.internal"), profile: "server" });
     t.equal(signed.status, 200);
     t.ok(verifies(cwd, rsa, signed.body.result.certificate), "the new default signs requests without a label");
@@ -256,7 +263,7 @@ for (const backend of ["sqlite", "postgres"] as const) {
 
     write("second", ["second", "first"]);
     const after = await startService(t, { cwd, args });
-    t.match(after.stdout(), /served here too: the default CA \([0-9a-f]+\) is recorded from now on/);
+    t.match(await outputOnceItSays(after, /served here too/), /served here too: the default CA \([0-9a-f]+\) is recorded from now on/);
     t.equal(await signedBy(after.api, cwd, "after.internal"), subjectKeyId(mustOpenssl(["x509", "-in", second.cert])));
     const listed = await getJson(`${after.url}/api/v1/certificates?label=first`);
     t.same(
@@ -268,7 +275,7 @@ for (const backend of ["sqlite", "postgres"] as const) {
 
     // Restarting the same file again changes nothing; a file without either CA is another CA's database.
     const again = await startService(t, { cwd, args });
-    t.notMatch(again.stdout(), /served here too/);
+    t.notMatch(await outputOnceItSays(again, /serving cfssl's API/), /served here too/);
     await again.stop("SIGTERM");
     write("stranger", ["stranger"]);
     const refused = await runCli(t, ["serve", "--port", "0", ...args], { cwd });
@@ -301,4 +308,22 @@ t.test("a CA whose key is in a PKCS#11 module beside one in a file", { skip: sof
     t.ok(ocsp.verified, `label "${label}": its OCSP answer verifies`);
   }
   t.same(await crlSerials(service.url, cwd, "hsm.crl", { cert: hsm.caFile, key: hsm.keyFile }), [], "the HSM CA signs its CRL");
+});
+
+t.test("a multirootca roots file serves as it is", async (t) => {
+  const cwd = tempDir(t, "certwright-roots-");
+  const primary = makeCa(cwd, "primary", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "Roots Primary CA");
+  const backup = makeCa(cwd, "backup", ["rsa:2048"], "Roots Backup CA");
+  writeFile(cwd, "signing.json", JSON.stringify({ signing: { default: { usages: ["signing", "key encipherment", "server auth"], expiry: "720h" } } }));
+  writeFile(
+    cwd,
+    "multiroot.conf",
+    "[ primary ]\nprivate = file://primary-key.pem\ncertificate = primary.pem\nconfig = signing.json\n\n[ backup ]\nprivate = file://backup-key.pem\ncertificate = backup.pem\nconfig = signing.json\n",
+  );
+  const service = await startService(t, { cwd, args: ["--ca-config", "multiroot.conf", "--config", "signing.json", "--workers", "1", "--log-level", "warn"] });
+  for (const [label, ca] of [["backup", backup], ["", primary]] as const) {
+    const answer = await postJson(service.api, "sign", { certificate_request: opensslCsr(cwd, `${label || "primary"}.internal`), label });
+    t.equal(answer.status, 200, JSON.stringify(answer.body));
+    t.ok(verifies(cwd, ca, answer.body.result.certificate), `label "${label}": signed by its CA`);
+  }
 });

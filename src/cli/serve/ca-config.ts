@@ -8,6 +8,7 @@ import type { CaChain } from "../../pki/chain.js";
 import type { ServeOptions } from "../options.js";
 import { StartupError } from "../startup-error.js";
 import { loadCa, loadPkcs11Ca, openCaChain, readPassphrase, type LoadedCa } from "./ca-files.js";
+import { rootsFileDocument, RootsFileError } from "./multiroot-roots.js";
 import { readStartupFile } from "./read-file.js";
 
 /** A CA as --ca-config names it, its paths resolved against the file's directory. */
@@ -70,14 +71,27 @@ function firstIssue(error: z.ZodError): string {
   return `${path || "the file"}: ${issue.message}`;
 }
 
-/** Reads and checks --ca-config; a bad file stops the start, naming the field at fault. */
-export function readCaConfig(file: string): CaConfig {
+/**
+ * Reads and checks --ca-config: JSON, or cfssl multirootca's roots file (INI) checked against
+ * `signingConfig` (--config). A bad file stops the start, naming the field at fault.
+ */
+export function readCaConfig(file: string, signingConfig?: string): CaConfig {
   const text = readStartupFile(file, "CA config (--ca-config)");
   let document: unknown;
-  try {
-    document = JSON.parse(text);
-  } catch (error) {
-    throw new StartupError(`--ca-config ${file}: not JSON (${(error as Error).message})`);
+  // Our JSON is an object; anything else is taken for a roots file, which says what is wrong with it.
+  if (signingConfig !== undefined && !/^\s*\{/.test(text)) {
+    try {
+      document = rootsFileDocument(text, signingConfig);
+    } catch (error) {
+      if (error instanceof RootsFileError) throw new StartupError(`--ca-config ${file} (a multirootca roots file): ${error.message}`);
+      throw error;
+    }
+  } else {
+    try {
+      document = JSON.parse(text);
+    } catch (error) {
+      throw new StartupError(`--ca-config ${file}: not JSON (${(error as Error).message})`);
+    }
   }
   const parsed = caConfigSchema.safeParse(document);
   if (!parsed.success) throw new StartupError(`--ca-config ${file}: ${firstIssue(parsed.error)}; expected {"default": LABEL, "cas": {LABEL: {"certificate": FILE, "key": FILE or pkcs11: URI, "bundle": FILE}}}`);
@@ -116,11 +130,11 @@ export function readCaConfig(file: string): CaConfig {
  * and PIN flags serve every CA that needs them.
  */
 export async function openCaConfig(
-  options: Pick<ServeOptions, "caConfig" | "caKeyPassphraseFile" | "pkcs11Module" | "pkcs11PinFile" | "pkcs11PinCredential">,
+  options: Pick<ServeOptions, "caConfig" | "config" | "caKeyPassphraseFile" | "pkcs11Module" | "pkcs11PinFile" | "pkcs11PinCredential">,
   note: (message: string) => void,
   warn: (message: string) => void,
 ): Promise<ServedCas> {
-  const config = readCaConfig(options.caConfig!);
+  const config = readCaConfig(options.caConfig!, options.config);
   const passphrase = readPassphrase(options.caKeyPassphraseFile);
   const served: ServedCa[] = [];
   const seen = new Map<string, string>();
