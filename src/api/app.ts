@@ -9,6 +9,7 @@ import type { SigningConfigReloader } from "../authority/config-reload.js";
 import type { InventoryService } from "../authority/inventory.js";
 import type { InventoryOverview } from "../authority/inventory-overview.js";
 import type { RevocationService } from "../authority/revocation.js";
+import { Revocations } from "../authority/revocations.js";
 import { CertwrightError } from "../errors.js";
 import type { GuardStorage } from "../store/backend.js";
 import type { ReadinessService } from "../authority/readiness.js";
@@ -36,6 +37,8 @@ export interface AppOptions {
   overview?: InventoryOverview | undefined;
   /** Revocation, CRL and OCSP; absent: those endpoints are not served. */
   revocation?: RevocationService | undefined;
+  /** Revocation for several CAs by label (--ca-config); when given, it serves instead of `revocation`. */
+  revocations?: Revocations | undefined;
   /** Fastify's logger option; default: no logging (tests). */
   logger?: FastifyServerOptions["logger"];
   /** Largest request body accepted, in bytes; default 1 MiB. */
@@ -210,7 +213,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.rateLimit) installRateLimit(app, options.rateLimit.limit, options.rateLimit.store, () => authority.config.authKeys);
   await app.register(cfsslRoutes, { authority: options.authority, requireAdmin: adminCheck });
   if (options.inventory) await app.register(inventoryRoutes, { inventory: options.inventory, requireAdmin: adminCheck });
-  if (options.revocation) await app.register(revocationRoutes, { revocation: options.revocation, requireAdmin: adminCheck });
+  const revocation = options.revocations ?? (options.revocation && new Revocations(options.revocation));
+  if (revocation) await app.register(revocationRoutes, { revocation, requireAdmin: adminCheck });
   if (options.readiness) await app.register(readinessRoutes, { readiness: options.readiness });
   if (options.reloader) await app.register(adminRoutes, { reloader: options.reloader, requireAdmin: adminCheck });
   if (options.overview) await app.register(consoleRoutes, { overview: options.overview, config: () => authority.config, requireAdmin: adminCheck });

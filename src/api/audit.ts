@@ -10,6 +10,8 @@ export interface AuditEntry {
   /** auth-key:<name>, client-cn:<CN>, admin or address:<ip>: the strongest identity proved. */
   client: string;
   profile?: string | undefined;
+  /** The issuing CA's label, when the service signs with several (--ca-config). */
+  label?: string | undefined;
   cn?: string | undefined;
   sans?: string[] | undefined;
   serial?: string | undefined;

@@ -19,7 +19,8 @@ import {
 } from "./authentication.js";
 import { initCa } from "./init-ca.js";
 import type { ReplayFields, ReplayGuard } from "./replay-guard.js";
-import { caFor, makeKeyAndCsr, Signer, type SignerCertificate, type SignerLike } from "./signer.js";
+import { CaSet } from "./ca-set.js";
+import { makeKeyAndCsr, Signer, type SignerCertificate, type SignerLike } from "./signer.js";
 import { issuedCertificate, type CertificateRecord, type IssuedCertificate } from "../model/issued-certificate.js";
 import type { Awaitable } from "../store/backend.js";
 import { DuplicateSerialError } from "../store/certificate-store.js";
@@ -44,10 +45,20 @@ export interface CertificateRecorder {
   refusal?(): string | undefined;
 }
 
+/** A CA served by label, with its chain. */
+export interface LabelledCa {
+  label: string;
+  ca: CertificateAuthority;
+  chain: CaChain;
+}
+
 export interface AuthorityOptions {
+  /** The default CA: what a request without a label is signed by. */
   ca: CertificateAuthority;
   /** The CA's certificate and those above it (--ca-bundle); default: the CA alone, its own root when self-signed. */
   chain?: CaChain;
+  /** CAs served beside the default under their own labels (--ca-config); default: none. */
+  others?: readonly LabelledCa[];
   /** The signing config it starts with: generation 0. */
   config: SigningConfig;
   store: CertificateRecorder;
@@ -95,6 +106,8 @@ const noHostsMessage =
 export class Authority {
   readonly ca: CertificateAuthority;
   readonly chain: CaChain;
+  /** Every CA by label, the default first. */
+  readonly cas: CaSet<LabelledCa>;
   private current: ConfigGeneration;
   /** Generations are numbered by attempt, so a failed reload's number is never reused. */
   private lastGeneration = 0;
@@ -111,12 +124,13 @@ export class Authority {
   constructor(options: AuthorityOptions) {
     this.ca = options.ca;
     this.chain = options.chain ?? bareCaChain(options.ca.pem);
+    this.cas = new CaSet({ label: options.ca.label, ca: options.ca, chain: this.chain }, options.others);
     this.current = { generation: 0, config: options.config };
     this.store = options.store;
     this.clock = options.clock ?? (() => new Date());
     this.onRecordError = options.onRecordError ?? (() => {});
     this.onIssued = options.onIssued ?? (() => {});
-    this.signer = options.signer ?? new Signer(options.ca, options.config, this.clock);
+    this.signer = options.signer ?? new Signer(new CaSet(options.ca, options.others?.map((other) => other.ca)), options.config, this.clock);
     this.keyPool = options.keyPool;
     this.replayGuard = options.replayGuard;
   }
@@ -178,15 +192,16 @@ export class Authority {
   async newCert(request: NewCertRequest, requester: Requester = {}) {
     const { generation, config } = this.current;
     await this.authenticate(config, request, requester);
+    const served = this.cas.get(request.label);
     const outcome = await this.signer.newCert(request, await this.pooledKey(request), generation);
-    const { issued, warnings } = await this.record(config, outcome.issued, requester);
+    const { issued, warnings } = await this.record(config, served, outcome.issued, requester);
     return {
       result: {
         private_key: outcome.privateKey,
         certificate_request: outcome.certificateRequest,
         certificate: issued.pem,
         sums: issued.pem === outcome.issued.pem ? outcome.sums : { ...outcome.sums, certificate: sumOf(decodePemBlock(issued.pem, ["CERTIFICATE"])!) },
-        ...(request.bundle ? { bundle: await this.bundleOf(issued.pem, outcome.privateKey) } : {}),
+        ...(request.bundle ? { bundle: await this.bundleOf(served.chain, issued.pem, outcome.privateKey) } : {}),
       },
       messages: this.messagesFor(config, issued, warnings),
       issued,
@@ -200,9 +215,10 @@ export class Authority {
 
   private async signUnder({ generation, config }: ConfigGeneration, request: SignRequest, requester: Requester) {
     await this.authenticate(config, request, requester);
-    const { issued, warnings } = await this.record(config, await this.signer.sign(request, generation), requester);
+    const served = this.cas.get(request.label);
+    const { issued, warnings } = await this.record(config, served, await this.signer.sign(request, generation), requester);
     const result: SignResult = { certificate: issued.pem };
-    if (request.bundle) result.bundle = await this.bundleOf(issued.pem, undefined);
+    if (request.bundle) result.bundle = await this.bundleOf(served.chain, issued.pem, undefined);
     return {
       result,
       messages: this.messagesFor(config, issued, warnings),
@@ -243,7 +259,7 @@ export class Authority {
 
   /** The CA certificate and a profile's usages and expiry, as cfssl's info answers, and its policy. */
   info(request: InfoRequest): Outcome<InfoResult> {
-    const ca = caFor(this.ca, request.label);
+    const { ca, chain } = this.cas.get(request.label);
     const profile = this.config.profile(request.profile);
     return {
       result: {
@@ -253,7 +269,7 @@ export class Authority {
         ...(profile.policyJson ? { policy: profile.policyJson } : {}),
         beyond_ca_expiry: profile.beyondCaExpiry,
         // Ours, not cfssl's: absent without --ca-bundle, so those answers stay as they were.
-        ...(this.chain.above.length > 0 ? { chain: this.chain.above } : {}),
+        ...(chain.above.length > 0 ? { chain: chain.above } : {}),
       },
       messages: [],
     };
@@ -303,9 +319,9 @@ export class Authority {
    * cfssl's bundle for a certificate just issued. Loaded on first use, as certinfo's describer is:
    * @peculiar/x509 takes a fifth of start-up and only `"bundle": true` needs it here.
    */
-  private async bundleOf(pem: string, keyPem: string | undefined): Promise<CertificateBundle> {
+  private async bundleOf(chain: CaChain, pem: string, keyPem: string | undefined): Promise<CertificateBundle> {
     const { certificateBundle } = await import("../pki/bundle.js");
-    return certificateBundle(pem, this.chain, keyPem, this.clock());
+    return certificateBundle(pem, chain, keyPem, this.clock());
   }
 
   /** An RSA key from the pool when the request asks for one; anything else, the signer makes itself. */
@@ -324,20 +340,20 @@ export class Authority {
    * Records what the signer issued; a certificate leaves only once its row is committed. A serial
    * that is taken already (112 random bits make it all but impossible) is drawn again, never reported.
    */
-  private async record(config: SigningConfig, first: SignerCertificate, requester: Requester): Promise<{ issued: IssuedCertificate; warnings: string[] }> {
+  private async record(config: SigningConfig, served: LabelledCa, first: SignerCertificate, requester: Requester): Promise<{ issued: IssuedCertificate; warnings: string[] }> {
     // Checked on what was signed, the CSR's names and the request's hosts merged; a refused
     // certificate is dropped here, never recorded or sent.
     requireOwnNames(config.profile(first.profile), requester, first.subjectAttributes, first.sans);
     let signed = first;
     for (let attempt = 1; ; attempt++) {
       try {
-        const issued = issuedCertificate(signed, { caLabel: this.ca.label, issuedAt: this.clock(), requestedBy: describeRequester(requester) });
+        const issued = issuedCertificate(signed, { caLabel: served.label, issuedAt: this.clock(), requestedBy: describeRequester(requester) });
         await this.store.insert(issued);
         this.onIssued(issued);
         return { issued, warnings: signed.warnings };
       } catch (cause) {
         if (cause instanceof DuplicateSerialError && attempt < maxSerialAttempts) {
-          signed = { ...signed, ...(await this.signer.reissue(signed.pem)) };
+          signed = { ...signed, ...(await this.signer.reissue(signed.pem, served.label || undefined)) };
           continue;
         }
         this.onRecordError(cause);

@@ -9,12 +9,15 @@ import { InventoryService } from "./inventory.js";
 import { InventoryOverview } from "./inventory-overview.js";
 import { ReadinessService, type ReadinessOptions } from "./readiness.js";
 import { defaultCrlLifetimeMs, RevocationService } from "./revocation.js";
+import { Revocations } from "./revocations.js";
 
 /** What operators ask of the service beside issuance: the inventory and its overview, revocation, readiness. */
 export interface OperatorServices {
   inventory: InventoryService;
   overview: InventoryOverview;
   revocation: RevocationService;
+  /** With CAs served beside the default (--ca-config): revocation for each, by label. */
+  revocations?: Revocations;
   readiness: ReadinessService;
 }
 
@@ -45,12 +48,18 @@ export function operatorServices(
   clock: () => Date,
   ocspSigner?: OcspSigner,
   watch: ServiceWatch = {},
+  labelled: { others: readonly CertificateAuthority[]; defaultCrl?: string | undefined } = { others: [] },
 ): OperatorServices {
+  const { others } = labelled;
   const { inventory } = records;
+  const revocation = new RevocationService(ca, inventory, clock, defaultCrlLifetimeMs, ocspSigner, records.revocationsElsewhere);
+  // The other CAs sign their own OCSP answers: a delegated responder (--responder) is the default CA's.
+  const revocationOf = (other: CertificateAuthority) => new RevocationService(other, inventory, clock, defaultCrlLifetimeMs, undefined, records.revocationsElsewhere);
   return {
     inventory: new InventoryService(inventory, clock),
     overview: new InventoryOverview(ca, records.stats, clock),
-    revocation: new RevocationService(ca, inventory, clock, defaultCrlLifetimeMs, ocspSigner, records.revocationsElsewhere),
-    readiness: new ReadinessService({ ca, database: inventory, clock, writes: watch.writes, threads: watch.threads }),
+    revocation,
+    ...(others.length > 0 ? { revocations: new Revocations(revocation, others.map(revocationOf), labelled.defaultCrl) } : {}),
+    readiness: new ReadinessService({ ca, ...(others.length > 0 ? { others } : {}), database: inventory, clock, writes: watch.writes, threads: watch.threads }),
   };
 }

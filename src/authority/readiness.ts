@@ -10,6 +10,8 @@ export const caExpiryWarningMs = 30 * day;
 
 export interface ReadinessOptions {
   ca: CertificateAuthority;
+  /** CAs served beside it by label (--ca-config): their keys are checked and their expiry warned of too. Default: none. */
+  others?: readonly CertificateAuthority[];
   /** Throws unless the certificate database takes a write (InventoryStore.checkWritable). */
   database: { checkWritable(): void | Promise<void> };
   /**
@@ -38,15 +40,17 @@ function reason(error: unknown): string {
  */
 export class ReadinessService {
   private readonly ca: CertificateAuthority;
+  private readonly others: readonly CertificateAuthority[];
   private readonly database: ReadinessOptions["database"];
   private readonly writes: ReadinessOptions["writes"];
   private readonly threads: NonNullable<ReadinessOptions["threads"]>;
   private readonly clock: () => Date;
   private readonly warnWithinMs: number;
-  private caPublicKey: KeyObject | undefined;
+  private readonly publicKeys = new Map<CertificateAuthority, KeyObject>();
 
   constructor(options: ReadinessOptions) {
     this.ca = options.ca;
+    this.others = options.others ?? [];
     this.database = options.database;
     this.writes = options.writes;
     this.threads = options.threads ?? (() => []);
@@ -65,6 +69,14 @@ export class ReadinessService {
         `the CA certificate expires at ${this.ca.notAfter.toISOString()}, in ${Math.ceil(msLeft / day)} day(s): ` +
           "certificates issued now are cut to end with it; make a new CA and hand it to clients",
       );
+    }
+    for (const other of this.others) {
+      const left = other.notAfter.getTime() - now.getTime();
+      if (left <= 0) {
+        warnings.push(`the CA "${other.label}" expired at ${other.notAfter.toISOString()}: so did everything it issued; take it out of --ca-config`);
+      } else if (left <= this.warnWithinMs) {
+        warnings.push(`the CA "${other.label}" expires at ${other.notAfter.toISOString()}, in ${Math.ceil(left / day)} day(s): certificates it issues now are cut to end with it`);
+      }
     }
     return { ready: database.ok && caKey.ok, checks: { database, ca_key: caKey }, warnings };
   }
@@ -90,16 +102,32 @@ export class ReadinessService {
     if (down.length > 0) {
       return { ok: false, detail: `cannot sign every request now: ${down.map((thread) => `${thread.name} is down (${thread.down})`).join("; ")}` };
     }
+    const problem = this.signingProblem(this.ca);
+    if (problem) return { ok: false, detail: problem };
+    // An expired CA beside the default is warned of above: it is kept for what it issued, not to sign.
+    for (const other of this.others) {
+      const otherProblem = now.getTime() < other.notAfter.getTime() ? this.signingProblem(other) : undefined;
+      if (otherProblem) return { ok: false, detail: `CA "${other.label}": ${otherProblem}` };
+    }
+    return { ok: true, detail: `signs (${this.ca.key.spec.algo}), and the CA certificate's public key verifies the signature` };
+  }
+
+  /** Why the CA's key does not sign as its certificate says; undefined when it does. */
+  private signingProblem(ca: CertificateAuthority): string | undefined {
     try {
-      this.caPublicKey ??= new X509Certificate(this.ca.pem).publicKey;
-      const data = randomBytes(32);
-      const signature = signData(this.ca.key, data);
-      if (!verify(signatureAlgorithmFor(this.ca.key.spec).hash, data, this.caPublicKey, signature)) {
-        return { ok: false, detail: "the CA key's signature does not verify with the CA certificate's public key: the key is not the certificate's" };
+      let publicKey = this.publicKeys.get(ca);
+      if (!publicKey) {
+        publicKey = new X509Certificate(ca.pem).publicKey;
+        this.publicKeys.set(ca, publicKey);
       }
-      return { ok: true, detail: `signs (${this.ca.key.spec.algo}), and the CA certificate's public key verifies the signature` };
+      const data = randomBytes(32);
+      const signature = signData(ca.key, data);
+      if (!verify(signatureAlgorithmFor(ca.key.spec).hash, data, publicKey, signature)) {
+        return "the CA key's signature does not verify with the CA certificate's public key: the key is not the certificate's";
+      }
+      return undefined;
     } catch (error) {
-      return { ok: false, detail: `the CA key cannot sign: ${reason(error)}` };
+      return `the CA key cannot sign: ${reason(error)}`;
     }
   }
 }

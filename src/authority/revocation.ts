@@ -131,6 +131,21 @@ export class RevocationService {
     return this.ca.label;
   }
 
+  /** The CA this service revokes for and answers OCSP for. */
+  get issuer(): CertificateAuthority {
+    return this.ca;
+  }
+
+  /** Whether `pem` is a certificate this CA signed (false for anything unreadable). */
+  signed(pem: string): boolean {
+    try {
+      const certificate = new X509Certificate(pem);
+      return certificate.checkIssued(this.caCertificate) && certificate.verify(this.caCertificate.publicKey);
+    } catch {
+      return false;
+    }
+  }
+
   /** Cached CRLs and statuses list what was revoked before: they are made again on next use. */
   private revokedSetChanged(): void {
     this.generation++;

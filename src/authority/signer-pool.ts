@@ -64,14 +64,22 @@ export class SignerPool implements SignerLike {
   }
 
   private async spawn(number: number): Promise<void> {
-    const { caCertificate, caKey, pkcs11, label } = this.data;
+    const { caCertificate, caKey, pkcs11, label, urls, others } = this.data;
     const slot: Slot = { thread: undefined as unknown as SupervisedThread<SignerApi>, knows: 0 };
     slot.thread = await SupervisedThread.start<SignerApi>({
       name: `signer thread ${number}`,
       entry,
       workerData: () => {
         slot.knows = this.configs[this.configs.length - 1]!.generation;
-        return { caCertificate, caKey, pkcs11, label, configs: this.configs } satisfies SignerThreadData;
+        return {
+          caCertificate,
+          caKey,
+          pkcs11,
+          label,
+          ...(urls ? { urls } : {}),
+          ...(others && others.length > 0 ? { others } : {}),
+          configs: this.configs,
+        } satisfies SignerThreadData;
       },
       resourceLimits,
       handshake: true,
@@ -137,8 +145,8 @@ export class SignerPool implements SignerLike {
     );
   }
 
-  async reissue(certificatePem: string): Promise<{ pem: string; serialNumber: string }> {
-    return this.pick().call("reissue", certificatePem);
+  async reissue(certificatePem: string, label?: string): Promise<{ pem: string; serialNumber: string }> {
+    return this.pick().call("reissue", certificatePem, label);
   }
 
   async close(): Promise<void> {

@@ -4,16 +4,27 @@
 // that requests in flight may still name.
 import { workerData } from "node:worker_threads";
 import { openCertificateAuthority, type CaKeyData } from "../keys/ca-key.js";
+import type { CaUrls } from "../pki/certificate.js";
+import { CaSet } from "./ca-set.js";
 import { parseSigningConfig } from "../profiles/signing-config.js";
 import type { NewCertRequest, SignRequest } from "../schemas/wire.js";
 import { lowerThreadPriority } from "../threads/priority.js";
 import { serveApi } from "../threads/rpc.js";
 import { Signer } from "./signer.js";
 
-/** What SignerPool.start needs: the CA's certificate PEM and its key, and the signing config document it starts with. */
-export interface SignerWorkerData extends CaKeyData {
+/** A CA as a thread opens it: its certificate PEM, its key, its label, and its own URLs if any. */
+export interface ThreadCa extends CaKeyData {
   caCertificate: string;
   label: string;
+  urls?: CaUrls | undefined;
+}
+
+/**
+ * What SignerPool.start needs: the default CA's certificate PEM and its key, the CAs served beside
+ * it by label (none: one CA), and the signing config document it starts with.
+ */
+export interface SignerWorkerData extends ThreadCa {
+  others?: ThreadCa[] | undefined;
   configDocument: unknown;
 }
 
@@ -23,10 +34,9 @@ export interface ConfigDocumentGeneration {
   document: unknown;
 }
 
-/** What a thread starts with: the CA, and the config generations kept so far, oldest first. */
-export interface SignerThreadData extends CaKeyData {
-  caCertificate: string;
-  label: string;
+/** What a thread starts with: the CAs, and the config generations kept so far, oldest first. */
+export interface SignerThreadData extends ThreadCa {
+  others?: ThreadCa[] | undefined;
   configs: ConfigDocumentGeneration[];
 }
 
@@ -37,8 +47,9 @@ lowerThreadPriority(5);
 
 const data = workerData as SignerThreadData;
 const [first, ...later] = data.configs;
+const openCa = async (ca: ThreadCa) => Object.assign(await openCertificateAuthority(ca.caCertificate, ca, ca.label), ca.urls ? { urls: ca.urls } : {});
 const signer = new Signer(
-  await openCertificateAuthority(data.caCertificate, data, data.label),
+  new CaSet(await openCa(data), await Promise.all((data.others ?? []).map(openCa))),
   parseSigningConfig(first!.document),
   undefined,
   first!.generation,
@@ -48,7 +59,7 @@ for (const { generation, document } of later) await signer.useConfig(generation,
 const signerApi = {
   sign: (request: SignRequest, generation?: number) => signer.sign(request, generation),
   newCert: (request: NewCertRequest, keyPem?: string, generation?: number) => signer.newCert(request, keyPem, generation),
-  reissue: (certificatePem: string) => signer.reissue(certificatePem),
+  reissue: (certificatePem: string, label?: string) => signer.reissue(certificatePem, label),
   useConfig: ({ generation, document }: ConfigDocumentGeneration) => signer.useConfig(generation, parseSigningConfig(document)),
   async describeCertificate(pem: string) {
     // certinfo: parsing a PEM of up to 64 KiB with @peculiar/x509 takes tens of milliseconds,

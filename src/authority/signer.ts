@@ -1,4 +1,5 @@
 import { CertwrightError } from "../errors.js";
+import { CaSet } from "./ca-set.js";
 import { issueCertificate, type CertificateAuthority, type SignedCertificate } from "../pki/certificate.js";
 import { buildCsr, parseCsr } from "../pki/csr.js";
 import { sanCount, splitHosts } from "../pki/hosts.js";
@@ -33,8 +34,8 @@ export interface SignerLike {
   sign(request: SignRequest, generation?: number): Promise<SignerCertificate>;
   /** `keyPem`: a key made ahead (RSA, from the key pool) to use instead of generating one. */
   newCert(request: NewCertRequest, keyPem?: string, generation?: number): Promise<NewCertOutcome>;
-  /** The same certificate under a fresh serial, for a serial collision in the database. */
-  reissue(certificatePem: string): Promise<{ pem: string; serialNumber: string }>;
+  /** The same certificate under a fresh serial, for a serial collision in the database; `label` names the CA that signed it. */
+  reissue(certificatePem: string, label?: string): Promise<{ pem: string; serialNumber: string }>;
   /**
    * Adds generation `generation` of the signing config: `config` parsed, from `document` (threads
    * parse their own copy). Settles once every call made after it can name that generation.
@@ -124,26 +125,22 @@ function withoutDer({ der: _der, ...issued }: SignedCertificate): SignerCertific
   return issued;
 }
 
-/** The CA a request's `label` names: cfssl's labels, of which this service has one CA's. */
-export function caFor(ca: CertificateAuthority, label: string | null | undefined): CertificateAuthority {
-  if (label === undefined || label === null || label === ca.label) return ca;
-  throw new CertwrightError("unknownCaLabel", `label "${label}": no such CA here; the default CA's label is "${ca.label}"`);
-}
-
 /**
  * Checks requests against their profile and signs them with the CA: the CPU work of `sign` and
  * `newcert`, with no HTTP and no database, so it can run in a worker thread.
  */
 export class Signer implements SignerLike {
   private readonly configs: ConfigGenerations;
+  private readonly cas: CaSet<CertificateAuthority>;
 
-  /** `config` is generation `generation` (default 0) of the signing config. */
+  /** `config` is generation `generation` (default 0) of the signing config; `ca`, one CA or several by label. */
   constructor(
-    private readonly ca: CertificateAuthority,
+    ca: CertificateAuthority | CaSet<CertificateAuthority>,
     config: SigningConfig,
     private readonly clock: () => Date = () => new Date(),
     generation = 0,
   ) {
+    this.cas = ca instanceof CaSet ? ca : new CaSet(ca);
     this.configs = new ConfigGenerations(config, generation);
   }
 
@@ -151,8 +148,8 @@ export class Signer implements SignerLike {
     this.configs.add(generation, config);
   }
 
-  async reissue(certificatePem: string): Promise<{ pem: string; serialNumber: string }> {
-    const { pem, serialNumber } = withFreshSerial(this.ca, certificatePem);
+  async reissue(certificatePem: string, label?: string): Promise<{ pem: string; serialNumber: string }> {
+    const { pem, serialNumber } = withFreshSerial(this.cas.get(label), certificatePem);
     return { pem, serialNumber };
   }
 
@@ -161,7 +158,7 @@ export class Signer implements SignerLike {
     if (request.extensions && request.extensions.length > 0) {
       throw new CertwrightError("invalidRequest", "extensions: not supported; the profile decides the certificate's extensions");
     }
-    const ca = caFor(this.ca, request.label);
+    const ca = this.cas.get(request.label);
     const profile = this.configs.get(generation).profile(request.profile);
     const notBefore = parseRequestTime(request.NotBefore, "NotBefore");
     const lifetime = requestedLifetime(request.expiry, request.not_after, request.NotAfter);
@@ -183,7 +180,7 @@ export class Signer implements SignerLike {
 
   /** Makes a key, a CSR and a certificate signed by this CA under the profile, as cfssl's newcert does. */
   async newCert(request: NewCertRequest, keyPem?: string, generation = this.configs.latestGeneration): Promise<NewCertOutcome> {
-    const ca = caFor(this.ca, request.label);
+    const ca = this.cas.get(request.label);
     const profile = this.configs.get(generation).profile(request.profile);
     const lifetime = requestedLifetime(request.expiry, request.not_after, undefined);
     // Checked before the key is made: RSA generation is the expensive part of newcert.

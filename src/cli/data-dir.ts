@@ -264,6 +264,11 @@ export interface DatabaseCheck {
   identity: DatabaseIdentity;
   /** ...and where it came from, for the refusals: `--ca FILE` or the data directory's `ca.pem`. */
   caSource: string;
+  /**
+   * The subject key ids of the CAs served beside it by label (--ca-config): a database one of them
+   * owns is accepted, and recorded as the default CA's from then on (a rotation). Default: none.
+   */
+  otherCaKeyIds?: readonly string[] | undefined;
   /** --allow-new-database: accept a database new to this CA (an empty one, or another CA's). */
   allowNewDatabase: boolean;
   /**
@@ -300,7 +305,7 @@ export async function checkDatabase(check: DatabaseCheck): Promise<void> {
       if (state === "empty") {
         throw new StartupError(`database ${databasePath} is empty (0 bytes), which no database this service made is; ${restoreHint}, or start once with ${allowNewDatabaseFlag} to replace it with a new empty database`);
       }
-      if (recordedHere?.ca_subject_key_id === ski) {
+      if (recordedHere !== undefined && (recordedHere.ca_subject_key_id === ski || check.otherCaKeyIds?.includes(recordedHere.ca_subject_key_id))) {
         throw new StartupError(`database ${databasePath} is missing, but ${identityPath} says this CA (subject key id ${ski}) recorded its certificates there; ${restoreHint}, or start once with ${allowNewDatabaseFlag} to begin a new empty database`);
       }
       if ((statSync(`${databasePath}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) {
@@ -342,7 +347,10 @@ export async function checkDatabase(check: DatabaseCheck): Promise<void> {
     try {
       const recorded = readIdentity(db);
       const owner = recorded ? recorded.caSubjectKeyId : newestAuthorityKeyId(db);
-      if (owner !== undefined && owner !== ski) {
+      if (owner !== undefined && owner !== ski && check.otherCaKeyIds?.includes(owner)) {
+        recordIdentity(db, identity);
+        note(`database ${databasePath} was recorded for the CA with subject key id ${owner}, served here too: the default CA (${ski}) is recorded from now on`);
+      } else if (owner !== undefined && owner !== ski) {
         if (!allowNewDatabase) {
           throw new StartupError(
             `database ${databasePath} belongs to another CA (subject key id ${owner}) than ${check.caSource} (${ski}): check --data-dir${check.caSource.startsWith("--ca") ? " and --ca" : ""}, or start once with ${allowNewDatabaseFlag} to use it with this CA from now on`,

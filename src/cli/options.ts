@@ -27,6 +27,8 @@ export interface ServeOptions {
   caKey: string | undefined;
   /** PEM certificates above the CA: its issuer first, up to (and perhaps including) the root. */
   caBundle: string | undefined;
+  /** A JSON file naming several CAs by label (cfssl multirootca's model), instead of --ca and --ca-key. */
+  caConfig: string | undefined;
   /** The passphrase of an encrypted CA key, in this file (the first line). */
   caKeyPassphraseFile: string | undefined;
   /** The PKCS#11 module (shared library) holding the CA key, when --ca-key is a pkcs11: URI. */
@@ -85,6 +87,7 @@ export const serveFlags: FlagSpec[] = [
   { name: "config", key: "config", env: "CERTWRIGHT_CONFIG", value: "FILE", help: "signing config (cfssl's ca-config.json)", default: "<package>/profiles/ca-config.json" },
   { name: "ca", key: "ca", env: "CERTWRIGHT_CA", value: "FILE", help: "CA certificate PEM to sign with (with --ca-key)" },
   { name: "ca-key", key: "caKey", env: "CERTWRIGHT_CA_KEY", value: "FILE|URI", help: "CA private key PEM: PKCS#1, SEC1 or PKCS#8 (with --ca); or a key in a PKCS#11 module: 'pkcs11:token=LABEL;object=LABEL' (RFC 7512)" },
+  { name: "ca-config", key: "caConfig", env: "CERTWRIGHT_CA_CONFIG", value: "FILE", help: "several CAs by label, instead of --ca and --ca-key: JSON {\"default\": LABEL, \"cas\": {LABEL: {\"certificate\", \"key\", \"bundle\"}}}, or cfssl multirootca's roots file" },
   { name: "ca-bundle", key: "caBundle", env: "CERTWRIGHT_CA_BUNDLE", value: "FILE", help: "PEM certificates above the CA, its issuer first, up to the root (which may be left out): checked at start, sent as the chain" },
   { name: "ca-key-passphrase-file", key: "caKeyPassphraseFile", env: "CERTWRIGHT_CA_KEY_PASSPHRASE_FILE", value: "FILE", help: "file with the passphrase of an encrypted CA key (default: the systemd credential ca-key-passphrase, if any); a data directory's new CA key is written encrypted with it" },
   { name: "pkcs11-module", key: "pkcs11Module", env: "CERTWRIGHT_PKCS11_MODULE", value: "PATH", help: "the PKCS#11 module (shared library) holding the CA key, when --ca-key is a pkcs11: URI (libsofthsm2.so for SoftHSM2)" },
@@ -215,6 +218,10 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
   if ((ca === undefined) !== (caKey === undefined)) {
     throw new UsageError("--ca and --ca-key go together: give both, or neither to use the CA in the data directory");
   }
+  const caConfig = values.get("ca-config");
+  if (caConfig !== undefined && (ca !== undefined || values.get("ca-bundle") !== undefined)) {
+    throw new UsageError("--ca-config names every CA (with its key and bundle): give it instead of --ca, --ca-key and --ca-bundle, not with them");
+  }
   return {
     address: get("address")!,
     port,
@@ -224,6 +231,7 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     ca,
     caKey,
     caBundle: values.get("ca-bundle"),
+    caConfig,
     caKeyPassphraseFile: values.get("ca-key-passphrase-file") ?? systemdCredential(env, "ca-key-passphrase"),
     pkcs11Module: values.get("pkcs11-module"),
     pkcs11PinFile: values.get("pkcs11-pin-file"),

@@ -14,6 +14,7 @@ import { lockDataDir, prepareDataDir, removeTemporaries } from "./data-dir.js";
 import { packageRoot, type ServeOptions } from "./options.js";
 import { adminTokenOf } from "./serve/admin-token.js";
 import { openCa, openCaChain, openResponder } from "./serve/ca-files.js";
+import { openCaConfig, type ServedCa } from "./serve/ca-config.js";
 import { checkListenable, listenFailure } from "./serve/listen.js";
 import { openLogStream } from "./serve/log-stream.js";
 import { ServiceLog } from "./serve/service-log.js";
@@ -82,19 +83,24 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
   const log = new ServiceLog();
   const metrics = new Metrics();
 
-  const ca = await openCa(options, note);
-  const chain = openCaChain(options, ca, (message) => warnings.push(message));
-  if (chain.above.length > 0) note(`the CA's chain: ${chain.above.length} certificate(s) from ${options.caBundle}${chain.root ? ", up to the root" : ", the root left out"}`);
+  const { ca, chain, others, defaultCrl } = await openCas(options, note, (message) => warnings.push(message));
   const responder = openResponder(options, ca.ca);
   if (responder) note(`OCSP answers are signed by the delegated responder ${options.responder}`);
-  const storage = await openStorage(options, { ca, metrics, log, note, stack });
-  const { authority, threads } = await startSigning(options, { ca, chain, config, configDocument, storage, metrics, log, note, stack });
+  const storage = await openStorage(options, { ca, others: others.map((other) => other.ca), metrics, log, note, stack });
+  const { authority, threads } = await startSigning(options, { ca, chain, others, config, configDocument, storage, metrics, log, note, stack });
   const serving = await issueServingTls(options, { ca, chain, storage, client: tlsFiles.client, note });
   const tls = serving?.listener ?? tlsFiles.listener;
   const reloader = new SigningConfigReloader(authority, options.config);
   const app = await buildApp({
     authority,
-    ...operatorServices(ca.ca, storage.records, () => new Date(), responder, { writes: storage.health, threads }),
+    ...operatorServices(
+      ca.ca,
+      storage.records,
+      () => new Date(),
+      responder,
+      { writes: storage.health, threads },
+      { others: others.map((other) => other.ca.ca), defaultCrl },
+    ),
     logger: { level: options.logLevel, stream: logStream.stream },
     version: packageVersion(),
     adminToken,
@@ -141,6 +147,19 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
       if (failure !== undefined) throw failure;
     },
   };
+}
+
+/** The CA (--ca, or the data directory's) and its chain; or, with --ca-config, the default CA and the others. */
+async function openCas(options: ServeOptions, note: (message: string) => void, warn: (message: string) => void): Promise<ServedCa & { others: ServedCa[]; defaultCrl?: string }> {
+  if (options.caConfig !== undefined) {
+    const { cas, defaultCrl } = await openCaConfig(options, note, warn);
+    const [first, ...others] = cas;
+    return { ...first!, others, defaultCrl };
+  }
+  const ca = await openCa(options, note);
+  const chain = openCaChain(options, ca, warn);
+  if (chain.above.length > 0) note(`the CA's chain: ${chain.above.length} certificate(s) from ${options.caBundle}${chain.root ? ", up to the root" : ", the root left out"}`);
+  return { ca, chain, others: [] };
 }
 
 /** Stops accepting and waits for every open connection's request to be answered, cutting the ones that stall. */

@@ -35,6 +35,17 @@ export interface CertificateAuthority {
   pathLength: number | undefined;
   /** Its authorityKeyIdentifier extension for what it issues, encoded on first use. */
   authorityKeyIdExtension?: Uint8Array;
+  /**
+   * Where its own CRL and certificate are published, written in place of a profile's `crl_url` and
+   * `issuer_urls` (where the profile has them): with several CAs by label, each names its own.
+   */
+  urls?: CaUrls | undefined;
+}
+
+/** A CA's own CRL distribution point and issuer URLs. */
+export interface CaUrls {
+  crlUrl?: string | undefined;
+  issuerUrls?: string[] | undefined;
 }
 
 /** The CA's authorityKeyIdentifier extension, encoded on first use and kept on the CA. */
@@ -288,11 +299,12 @@ function profileExtensions(ca: CertificateAuthority, profile: IssuanceProfile, a
   return cached;
 }
 
-function profileTrailingExtensions(profile: IssuanceProfile): Uint8Array[] {
+function profileTrailingExtensions(ca: CertificateAuthority, profile: IssuanceProfile): Uint8Array[] {
   const extensions: Uint8Array[] = [];
-  if (profile.crlUrl) extensions.push(crlDistributionPoints(profile.crlUrl));
-  if (profile.ocspUrl || profile.issuerUrls.length > 0) {
-    extensions.push(authorityInfoAccess(profile.ocspUrl ? [profile.ocspUrl] : [], profile.issuerUrls));
+  if (profile.crlUrl) extensions.push(crlDistributionPoints(ca.urls?.crlUrl ?? profile.crlUrl));
+  const issuerUrls = profile.issuerUrls.length > 0 ? (ca.urls?.issuerUrls ?? profile.issuerUrls) : profile.issuerUrls;
+  if (profile.ocspUrl || issuerUrls.length > 0) {
+    extensions.push(authorityInfoAccess(profile.ocspUrl ? [profile.ocspUrl] : [], issuerUrls));
   }
   if (profile.ocspNoCheck) extensions.push(ocspNoCheck());
   return extensions;
@@ -321,7 +333,7 @@ export function certificateTemplate(ca: CertificateAuthority, request: IssueRequ
     authorityKeyIdExtensionOf(ca),
     // RFC 5280 4.2.1.6: with an empty subject the SANs are the identity and must be critical.
     ...(sanCount(sans) > 0 ? [subjectAltName(sans, emptySubject)] : []),
-    ...profileTrailingExtensions(profile),
+    ...profileTrailingExtensions(ca, profile),
   ];
   return {
     template: {

@@ -300,6 +300,7 @@ export const revokeRequestSchema = z
   .object({
     serial: z.string().min(1).max(128).meta({ description: "Decimal (as cfssl prints it) or hex (as openssl prints it, colons allowed)" }),
     authority_key_id: z.string().max(256).nullish().meta({ description: "The issuing CA's key id, hex in any case; default: this service's CA" }),
+    label: labelField.meta({ description: "The issuing CA's label, when several are served and authority_key_id is absent; default: the default CA" }),
     reason: z.string().max(64).nullish().meta({ description: "RFC 5280 reason name (keyCompromise, superseded...) or cfssl's lower-case form; default unspecified" }),
   })
   .meta({ id: "RevokeRequest" });

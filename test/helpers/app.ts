@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../src/api/app.js";
 import type { Metrics } from "../../src/api/metrics.js";
-import { Authority, type CertificateRecorder } from "../../src/authority/authority.js";
+import { Authority, type CertificateRecorder, type LabelledCa } from "../../src/authority/authority.js";
 import { SigningConfigReloader } from "../../src/authority/config-reload.js";
 import type { SignerLike } from "../../src/authority/signer.js";
 import { operatorServices, sqliteRecords } from "../../src/authority/operator-services.js";
@@ -72,6 +72,8 @@ export interface TestAppOptions {
   configPath?: string;
   /** Where signing happens; default: a Signer on this thread. */
   signer?: SignerLike;
+  /** CAs served beside `ca` by label, as --ca-config serves them. */
+  others?: LabelledCa[];
 }
 
 /** A real app around a fresh CA and a real SQLite file in a temporary directory. */
@@ -96,11 +98,12 @@ export async function testApp(t: { teardown(fn: () => void | Promise<void>): voi
     onIssued: metrics && ((record) => metrics.certificateIssued(record)),
     replayGuard: options.guard?.replayWindowMs ? new ReplayGuard(options.guard.store, options.guard.replayWindowMs, options.clock) : undefined,
     signer: options.signer,
+    others: options.others,
   });
   const clock = options.clock ?? (() => new Date());
   const app = await buildApp({
     authority,
-    ...operatorServices(ca, sqliteRecords(store.db), clock),
+    ...operatorServices(ca, sqliteRecords(store.db), clock, undefined, {}, { others: options.others?.map((other) => other.ca) ?? [] }),
     bodyLimit: options.bodyLimit,
     adminToken: options.adminToken,
     ...(options.logStream ? { logger: { level: "info", stream: options.logStream } } : {}),

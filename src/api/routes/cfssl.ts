@@ -27,7 +27,16 @@ import { responses, type AdminCheck } from "./common.js";
 export const apiPrefix = "/api/v1/cfssl";
 
 function issuedEntry(issued: IssuedCertificate) {
-  return { outcome: "issued", client: issued.requestedBy, profile: issued.profile, serial: issued.serialNumber, cn: issued.commonName, sans: issued.sans };
+  return {
+    outcome: "issued",
+    client: issued.requestedBy,
+    profile: issued.profile,
+    // Only with several CAs: a service with one CA logs as it always did.
+    ...(issued.caLabel ? { label: issued.caLabel } : {}),
+    serial: issued.serialNumber,
+    cn: issued.commonName,
+    sans: issued.sans,
+  };
 }
 
 /** cfssl's endpoints, with the design card's aliases (`initca`, `gencert`). Each handler is one call. */

@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyReply } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { createHash } from "node:crypto";
-import { maxCachedCrlLifetimes, type OcspAnswer, type RevocationService } from "../../authority/revocation.js";
+import { maxCachedCrlLifetimes, type OcspAnswer } from "../../authority/revocation.js";
+import type { Revocations } from "../../authority/revocations.js";
 import { CertwrightError } from "../../errors.js";
 import { formatHours, parseDuration } from "../../profiles/duration.js";
 import { certificateSummarySchema, ocspSignRequestSchema, ocspSignResultSchema, revokeRequestSchema } from "../../schemas/wire.js";
@@ -42,10 +43,11 @@ function sendOcsp(reply: FastifyReply, answer: OcspAnswer, method: "GET" | "POST
 }
 
 /** Revoking, and the two ways clients learn of it: the CRL and the OCSP responder. */
-export async function revocationRoutes(app: FastifyInstance, { revocation, requireAdmin }: { revocation: RevocationService; requireAdmin: AdminCheck }) {
+export async function revocationRoutes(app: FastifyInstance, { revocation, requireAdmin }: { revocation: Revocations; requireAdmin: AdminCheck }) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   app.addHook("onClose", async () => revocation.close());
-  const crlName = `${revocation.label || "default"}.crl`;
+  const [crlName] = revocation.crlNames;
+  const crlNames = revocation.crlNames.join(", ");
 
   api.post(
     `${apiPrefix}/revoke`,
@@ -112,18 +114,20 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
     {
       schema: {
         operationId: "getCrl",
-        summary: `A CRL distribution point: DER, application/pkix-crl (${crlName} here), for a profile's crl_url`,
+        summary: `A CRL distribution point: DER, application/pkix-crl (${crlNames} here), for a profile's crl_url`,
         tags: ["revocation"],
         security: access.open,
-        params: z.object({ name: z.string().max(300).meta({ description: `The CRL's file name: ${crlName} here` }) }),
+        params: z.object({ name: z.string().max(300).meta({ description: `The CRL's file name: ${crlNames} here` }) }),
         response: { 200: binary("application/pkix-crl", "The CRL, DER"), ...errorAnswers([400, 403, 404]) },
       },
     },
     async (request, reply) => {
-      if (request.params.name !== crlName) {
-        throw new CertwrightError("unknownCaLabel", `no CRL ${request.params.name} here; this service's CA publishes /crl/${crlName}`);
+      const service = revocation.byCrl(request.params.name);
+      if (!service) {
+        const published = revocation.crlNames.length === 1 ? `this service's CA publishes /crl/${crlName}` : `its CAs publish ${revocation.crlNames.map((name) => `/crl/${name}`).join(", ")}`;
+        throw new CertwrightError("unknownCaLabel", `no CRL ${request.params.name} here; ${published}`);
       }
-      return sendDer(reply, "application/pkix-crl", await revocation.crl());
+      return sendDer(reply, "application/pkix-crl", await service.crl());
     },
   );
 

@@ -17,6 +17,7 @@ const flags: FlagSpec[] = [
   { name: "serial", value: "SERIAL", help: "decimal as cfssl prints it, or hex as openssl does (3F0A..., 3f:0a:...)" },
   { name: "cert", value: "FILE", help: "instead of --serial: the PEM certificate (- for stdin); sends its serial and key id" },
   { name: "authority-key-id", value: "HEX", help: "the issuing CA's key id, hex (default: --cert's, else the service's CA)" },
+  { name: "label", value: "LABEL", help: "with --serial and several CAs: the issuing CA's label (default: the service's default CA)" },
   { name: "reason", value: "REASON", help: "keyCompromise, superseded, cessationOfOperation... or the code (default unspecified)" },
   { name: "json", help: "print the revoked certificate's record as JSON instead of a one-line summary" },
   commonFlags.adminTokenFile,
@@ -29,7 +30,7 @@ const revokeExitCodes =
 
 export const revokeHelp = () =>
   renderHelp(
-    "certwright revoke --remote URL (--serial SERIAL | --cert FILE) [--authority-key-id HEX] [--reason REASON] [--json]\n" +
+    "certwright revoke --remote URL (--serial SERIAL | --cert FILE) [--authority-key-id HEX] [--label LABEL] [--reason REASON] [--json]\n" +
       "                         [--admin-token-file FILE] [--ca-file FILE]",
     [
       "Revokes a certificate the service issued (POST /api/v1/cfssl/revoke): it is then listed in the CRL and",
@@ -74,7 +75,7 @@ export async function revokeCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
   if (reason !== undefined) asUsage("reason", () => parseRevocationReason(reason));
   const token = readAdminToken(get("admin-token-file"), env);
 
-  const request: { serial: string; authority_key_id?: string; reason?: string } = { serial: "" };
+  const request: { serial: string; authority_key_id?: string; label?: string; reason?: string } = { serial: "" };
   let authorityKeyId = get("authority-key-id");
   if (authorityKeyId !== undefined && !/^([0-9a-f]{2})(:?[0-9a-f]{2})*$/i.test(authorityKeyId.trim())) {
     throw new UsageError(`--authority-key-id: "${authorityKeyId}" is not a key id in hex (colons allowed)`);
@@ -96,6 +97,8 @@ export async function revokeCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
     authorityKeyId ??= ids.authorityKeyId;
   }
   if (authorityKeyId !== undefined) request.authority_key_id = authorityKeyId.trim().replace(/:/g, "").toLowerCase();
+  const label = get("label");
+  if (label !== undefined) request.label = label;
   if (reason !== undefined) request.reason = reason.trim();
 
   const { result, messages } = await callService<Partial<CertificateSummary> | null>(remote, "revoke", jsonBytes(request), adminHeaders(token));

@@ -25,12 +25,12 @@ export interface LoadedCa {
 }
 
 /** The passphrase of an encrypted CA key: the first line of --ca-key-passphrase-file. */
-interface Passphrase {
+export interface Passphrase {
   text: string;
   file: string;
 }
 
-function readPassphrase(file: string | undefined): Passphrase | undefined {
+export function readPassphrase(file: string | undefined): Passphrase | undefined {
   if (file === undefined) return undefined;
   const text = readStartupFile(file, "CA key passphrase file").split(/\r?\n/)[0]!;
   if (text === "") throw new StartupError(`CA key passphrase file ${file} is empty; put the passphrase on its first line`);
@@ -65,7 +65,12 @@ function readPin(file: string): string {
  * The CA whose key is in a PKCS#11 module. The module and the PIN file come from the flags or from
  * the URI (module-path, pin-source), not both; the PIN is read here once and handed to the threads.
  */
-async function loadPkcs11Ca(certPath: string, uriText: string, options: Pick<ServeOptions, "pkcs11Module" | "pkcs11PinFile" | "pkcs11PinCredential">): Promise<Omit<LoadedCa, "source" | "created">> {
+export async function loadPkcs11Ca(
+  certPath: string,
+  uriText: string,
+  options: Pick<ServeOptions, "pkcs11Module" | "pkcs11PinFile" | "pkcs11PinCredential">,
+  label = "",
+): Promise<Omit<LoadedCa, "source" | "created">> {
   let uri: ReturnType<typeof parsePkcs11Uri>;
   try {
     uri = parsePkcs11Uri(uriText);
@@ -84,7 +89,7 @@ async function loadPkcs11Ca(certPath: string, uriText: string, options: Pick<Ser
   const pin = pinFile === undefined ? undefined : readPin(pinFile);
   const certificatePem = readStartupFile(certPath, "CA certificate");
   try {
-    const ca = await openCertificateAuthority(certificatePem, { caKey: uriText, pkcs11: { module, pin, pinFrom: pinFile && `the PIN in ${pinFile}` } });
+    const ca = await openCertificateAuthority(certificatePem, { caKey: uriText, pkcs11: { module, pin, pinFrom: pinFile && `the PIN in ${pinFile}` } }, label);
     return { ca, certificatePem };
   } catch (error) {
     throw new StartupError(`${(error as Error).message} (certificate ${certPath}, key ${uriText})`);
@@ -96,12 +101,12 @@ async function loadPkcs11Ca(certPath: string, uriText: string, options: Pick<Ser
  * certificate at fault), or the CA alone. An intermediate given alone still starts, with a warning:
  * its certificates verify only for clients that have its issuers already.
  */
-export function openCaChain(options: Pick<ServeOptions, "caBundle">, ca: LoadedCa, warn: (message: string) => void): CaChain {
+export function openCaChain(options: Pick<ServeOptions, "caBundle">, ca: LoadedCa, warn: (message: string) => void, bundleName = "--ca-bundle"): CaChain {
   if (options.caBundle === undefined) {
     const chain = bareCaChain(ca.certificatePem);
     if (chain.root === undefined) {
       warn(
-        `the CA (${ca.source}) is not self-signed and no --ca-bundle names its issuers: clients must have the chain up to the root already; give it with --ca-bundle`,
+        `the CA (${ca.source}) is not self-signed and no ${bundleName} names its issuers: clients must have the chain up to the root already; give it with ${bundleName}`,
       );
     }
     return chain;
@@ -110,7 +115,7 @@ export function openCaChain(options: Pick<ServeOptions, "caBundle">, ca: LoadedC
   try {
     return checkCaChain(ca.certificatePem, text);
   } catch (error) {
-    throw new StartupError(`--ca-bundle ${options.caBundle}: ${(error as Error).message}`);
+    throw new StartupError(`${bundleName} ${options.caBundle}: ${(error as Error).message}`);
   }
 }
 
@@ -148,11 +153,17 @@ function readCaKey(keyPath: string, passphrase: Passphrase | undefined, note: (m
   }
 }
 
-async function loadCa(certPath: string, keyPath: string, passphrase: Passphrase | undefined, note: (message: string) => void): Promise<Omit<LoadedCa, "source" | "created">> {
+export async function loadCa(
+  certPath: string,
+  keyPath: string,
+  passphrase: Passphrase | undefined,
+  note: (message: string) => void,
+  label = "",
+): Promise<Omit<LoadedCa, "source" | "created">> {
   try {
     const certificatePem = readStartupFile(certPath, "CA certificate");
     const keyPem = readCaKey(keyPath, passphrase, note);
-    return { ca: await loadCertificateAuthority(certificatePem, keyPem), certificatePem };
+    return { ca: await loadCertificateAuthority(certificatePem, keyPem, label), certificatePem };
   } catch (error) {
     if (error instanceof StartupError) throw error;
     throw new StartupError(`${(error as Error).message} (certificate ${certPath}, key ${keyPath})`);

@@ -29,13 +29,13 @@ const poolSize = 8;
  * so replicas starting together migrate once), checks that it belongs to this CA, and starts the
  * monitor. A hot standby is not migrated; it must already be at this code's schema.
  */
-export async function openPostgresStorage(url: string, options: ServeOptions, { ca, metrics, log, note, stack }: StorageParts): Promise<Storage> {
+export async function openPostgresStorage(url: string, options: ServeOptions, { ca, others, metrics, log, note, stack }: StorageParts): Promise<Storage> {
   const shown = redactedUrl(url);
   const pool = openPool(url, { max: poolSize, name: "serve", onIdleError: (error) => log.write("warn", `a PostgreSQL connection was dropped: ${error.message}`) });
   stack.defer(() => pool.end());
   let standby: boolean;
   try {
-    standby = await prepareDatabase(pool, options, caIdentity(ca.ca.subjectKeyId, ca.certificatePem));
+    standby = await prepareDatabase(pool, options, caIdentity(ca.ca.subjectKeyId, ca.certificatePem), others?.map((other) => other.ca.subjectKeyId) ?? [], note);
   } catch (error) {
     if (error instanceof StartupError) throw error;
     const message = error instanceof SchemaTooNewError ? error.message : `cannot be used: ${(error as Error).message}`;
@@ -109,7 +109,13 @@ function statsOrNotReady(stats: PostgresStats): InventoryCounts {
 }
 
 /** Migrates (or, on a standby, checks the schema) and records or checks the CA; true on a standby. */
-async function prepareDatabase(pool: pg.Pool, options: ServeOptions, identity: ReturnType<typeof caIdentity>): Promise<boolean> {
+async function prepareDatabase(
+  pool: pg.Pool,
+  options: ServeOptions,
+  identity: ReturnType<typeof caIdentity>,
+  otherCaKeyIds: readonly string[],
+  note: (message: string) => void,
+): Promise<boolean> {
   const client = await pool.connect();
   try {
     const { rows } = await client.query<{ standby: boolean }>("SELECT pg_is_in_recovery() AS standby");
@@ -133,7 +139,16 @@ async function prepareDatabase(pool: pg.Pool, options: ServeOptions, identity: R
     }
     const meta = await client.query<{ value: string }>("SELECT value FROM meta WHERE key = 'ca_subject_key_id'");
     const recorded = meta.rows[0]?.value;
-    if (recorded !== undefined && recorded !== identity.caSubjectKeyId) {
+    // With several CAs (--ca-config), the database of any of them is theirs: after a rotation the
+    // old default's records stay, and the new default is recorded as the owner from now on.
+    const ours = recorded !== undefined && otherCaKeyIds.includes(recorded);
+    if (ours && !standby) {
+      await client.query("UPDATE meta SET value = CASE key WHEN 'ca_subject_key_id' THEN $1 ELSE $2 END WHERE key IN ('ca_subject_key_id', 'ca_certificate_sha256')", [
+        identity.caSubjectKeyId,
+        identity.caCertificateSha256,
+      ]);
+      note(`database ${redactedUrl(options.database!)} was recorded for the CA with subject key id ${recorded}, served here too: the default CA (${identity.caSubjectKeyId}) is recorded from now on`);
+    } else if (recorded !== undefined && !ours && recorded !== identity.caSubjectKeyId) {
       if (!options.allowNewDatabase || standby) {
         throw new StartupError(
           `database ${redactedUrl(options.database!)} belongs to another CA (subject key id ${recorded}), not to this one (${identity.caSubjectKeyId}): every replica must use the same --ca and --ca-key; to hand this database to a new CA, start once with --allow-new-database`,

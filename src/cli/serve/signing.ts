@@ -10,6 +10,7 @@ import type { SigningConfig } from "../../profiles/signing-config.js";
 import type { ReadinessOptions } from "../../authority/readiness.js";
 import type { ServeOptions } from "../options.js";
 import type { LoadedCa } from "./ca-files.js";
+import type { ServedCa } from "./ca-config.js";
 import type { ServiceLog } from "./service-log.js";
 import type { ShutdownStack } from "./shutdown-stack.js";
 import type { Storage } from "./storage-parts.js";
@@ -26,6 +27,8 @@ export interface Signing {
 export interface SigningParts {
   ca: LoadedCa;
   chain: CaChain;
+  /** CAs served beside the default by label (--ca-config). */
+  others: readonly ServedCa[];
   config: SigningConfig;
   configDocument: unknown;
   storage: Storage;
@@ -36,12 +39,19 @@ export interface SigningParts {
 }
 
 /** The authority, with its signer threads and the pool of RSA keys made ahead. */
-export async function startSigning(options: ServeOptions, { ca, chain, config, configDocument, storage, metrics, log, note, stack }: SigningParts): Promise<Signing> {
+export async function startSigning(options: ServeOptions, { ca, chain, others, config, configDocument, storage, metrics, log, note, stack }: SigningParts): Promise<Signing> {
   const signer =
     options.workers > 0
       ? await SignerPool.start(
           options.workers,
-          { caCertificate: ca.certificatePem, ...caKeyData(ca.ca.key), label: ca.ca.label, configDocument },
+          {
+            caCertificate: ca.certificatePem,
+            ...caKeyData(ca.ca.key),
+            label: ca.ca.label,
+            ...(ca.ca.urls ? { urls: ca.ca.urls } : {}),
+            others: others.map((other) => ({ caCertificate: other.ca.certificatePem, ...caKeyData(other.ca.ca.key), label: other.ca.ca.label, urls: other.ca.ca.urls })),
+            configDocument,
+          },
           (error) => log.write("error", "signer worker failed", error),
           (event) => log.thread(event),
         )
@@ -57,6 +67,7 @@ export async function startSigning(options: ServeOptions, { ca, chain, config, c
   const authority = new Authority({
     ca: ca.ca,
     chain,
+    others: others.map((other) => ({ label: other.ca.ca.label, ca: other.ca.ca, chain: other.chain })),
     config,
     store: storage.recorder,
     onRecordError: (error) => log.write("error", "recording a certificate failed", error),

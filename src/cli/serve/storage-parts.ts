@@ -21,6 +21,8 @@ export interface Storage {
 
 export interface StorageParts {
   ca: LoadedCa;
+  /** The CAs served beside it by label (--ca-config): a database any of them recorded is theirs too. */
+  others?: readonly LoadedCa[];
   metrics: Metrics;
   log: ServiceLog;
   note(message: string): void;

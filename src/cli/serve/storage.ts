@@ -46,7 +46,7 @@ export async function openStorage(options: ServeOptions, parts: StorageParts): P
  * Checks that the data directory's database belongs to this CA, opens it, and starts its writer
  * thread. A CA made by this start with no database for it is taken back, so nothing is half-made.
  */
-async function openSqliteStorage(options: ServeOptions, { ca, metrics, log, note, stack }: StorageParts): Promise<Storage> {
+async function openSqliteStorage(options: ServeOptions, { ca, others, metrics, log, note, stack }: StorageParts): Promise<Storage> {
   const databasePath = options.database ?? join(options.dataDir, "certs.db");
   try {
     await checkDatabase({
@@ -54,6 +54,7 @@ async function openSqliteStorage(options: ServeOptions, { ca, metrics, log, note
       databasePath,
       identity: caIdentity(ca.ca.subjectKeyId, ca.certificatePem),
       caSource: ca.source,
+      otherCaKeyIds: others?.map((other) => other.ca.subjectKeyId),
       allowNewDatabase: options.allowNewDatabase,
       quickCheckWaitMs,
       quickCheckWaitBytes,
