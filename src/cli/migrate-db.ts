@@ -6,6 +6,7 @@ import { migratePostgres, SchemaTooNewError } from "../store/postgres/migrate.js
 import { ClientError, exitCodes } from "./client/errors.js";
 import { expectPositionals, parseArgs, renderHelp, type FlagSpec } from "./client/flags.js";
 import { UsageError } from "./usage-error.js";
+import { isPostgresUrl, redactedUrl } from "../store/database-url.js";
 
 const defaultBatchSize = 1000;
 
@@ -35,20 +36,9 @@ const help = renderHelp(
   "Exit codes: 0 copied and checked, 1 failed (no database, PostgreSQL unreachable or of another CA, counts that do not match), 2 bad usage.",
 );
 
-/** `--to` with its password hidden, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return url.replace(/\/\/([^:/@]*):[^@]*@/, "//$1:***@");
-  }
-}
-
 function postgresUrl(value: string | undefined): string {
   if (!value) throw new UsageError("--to URL is required: the PostgreSQL database to copy into (postgres://USER:PASSWORD@HOST:PORT/DB)");
-  if (!/^postgres(ql)?:\/\//.test(value)) throw new UsageError(`--to must be a postgres:// or postgresql:// URL, not "${redactUrl(value)}"`);
+  if (!isPostgresUrl(value)) throw new UsageError(`--to must be a postgres:// or postgresql:// URL, not "${redactedUrl(value)}"`);
   return value;
 }
 
@@ -89,7 +79,7 @@ export async function migrateDbCommand(argv: string[], _env: NodeJS.ProcessEnv):
     try {
       await client.connect();
     } catch (error) {
-      throw new ClientError(`cannot connect to PostgreSQL at ${redactUrl(to)}: ${(error as Error).message}; check the URL, that the server runs and that it accepts this user`);
+      throw new ClientError(`cannot connect to PostgreSQL at ${redactedUrl(to)}: ${(error as Error).message}; check the URL, that the server runs and that it accepts this user`);
     }
     // A server that goes away mid-copy reports on the client too; the failed query says the rest.
     client.on("error", () => {});

@@ -12,6 +12,6 @@ export function redactedUrl(url: string): string {
     if (parsed.password) parsed.password = "***";
     return parsed.toString();
   } catch {
-    return "postgres://…";
+    return url.replace(/\/\/([^:/@]*):[^@]*@/, "//$1:***@");
   }
 }

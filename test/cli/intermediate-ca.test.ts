@@ -13,18 +13,7 @@ import { datedCa, datedIntermediate } from "../helpers/dated-ca.js";
 import { testCa } from "../helpers/revocation-ca.js";
 import { defaultKeySpec } from "../../src/pki/keys.js";
 import { childEnv, freePort, mainJs, mustOpenssl, openssl, postJson, runCli, serveArgs, startService, subjectKeyId, tempDir, writeFile, oneLine } from "../helpers/server.js";
-
-/** openssl ocsp -url talks to the service over the network, so it must not block this event loop. */
-function opensslAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn("openssl", args);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
+import { opensslAsync } from "../helpers/service-checks.js";
 
 /** The PEM certificates of a text, each with its newline. */
 function pems(text: string): string[] {

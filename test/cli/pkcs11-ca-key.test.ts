@@ -1,24 +1,12 @@
 // A CA key in a PKCS#11 module, end to end: the real service signs through SoftHSM2 in each signer
 // thread, the CRL thread and the main thread (OCSP, readiness), and openssl verifies all of it.
-import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { makeSoftHsmToken, softhsmPin, softhsmSkip, type HsmKeyType, type SoftHsmToken } from "../helpers/softhsm.js";
 import { mustOpenssl, openssl, postJson, runCli, startService, tempDir, writeFile } from "../helpers/server.js";
-
-/** openssl ocsp -url talks to the service over the network, so it must not block this event loop. */
-function opensslAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn("openssl", args);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
+import { opensslAsync } from "../helpers/service-checks.js";
 
 function serveArgs(hsm: SoftHsmToken, dataDir: string, uri = `pkcs11:token=${hsm.token};object=${hsm.label}`): string[] {
   return ["--data-dir", dataDir, "--ca", hsm.caFile, "--ca-key", uri, "--pkcs11-module", hsm.module, "--pkcs11-pin-file", hsm.pinFile, "--workers", "2"];

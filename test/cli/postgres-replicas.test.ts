@@ -3,7 +3,6 @@
 // 503s and no restart of the service, a revocation at one replica reaches the other's CRL and OCSP,
 // the rate limit and replay nonces are one count across replicas, and a replica of another CA is
 // refused at start.
-import { spawn } from "node:child_process";
 import { createHmac, X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -11,6 +10,7 @@ import { join } from "node:path";
 import pg from "pg";
 import t, { type Test } from "tap";
 import { type PostgresCluster, postgresSkip, startPostgres } from "../helpers/postgres.js";
+import { opensslAsync } from "../helpers/service-checks.js";
 import {
   authorityKeyId,
   decimalSerial,
@@ -27,18 +27,6 @@ import {
 } from "../helpers/server.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** openssl ocsp -url talks to the service over the network, so it must not block this event loop. */
-function opensslAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn("openssl", args);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 interface Ca {
   cert: string;

@@ -1,23 +1,11 @@
 // Revocation end to end on the real service: openssl ocsp -url against the running responder, the
 // CRL from the distribution point, and a CRL number that keeps growing across a restart.
-import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { mustOpenssl, postJson, runCli, startService, tempDir, writeFile } from "../helpers/server.js";
-
-/** openssl ocsp -url talks to the service over the network, so it must not block this event loop. */
-function opensslAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn("openssl", args);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
+import { opensslAsync } from "../helpers/service-checks.js";
 
 async function crlNumber(url: string, dir: string, caFile: string): Promise<number> {
   const response = await fetch(`${url}/crl/default.crl`);
