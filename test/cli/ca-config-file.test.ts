@@ -46,6 +46,8 @@ t.test("the example of docs/configuration.md reads, the default first, paths rel
   t.equal(first!.urls, undefined);
   t.equal(second!.key, "pkcs11:token=team-ca;object=team-2024", "a pkcs11: URI is kept as written");
   t.equal(second!.bundle, join(dir, "team-2024-chain.pem"));
+  t.equal(second!.config, join(dir, "team-2024-signing.json"), "its own signing config, relative to the file");
+  t.equal(first!.config, undefined, "the other signs under --config");
   t.same(second!.urls, { crlUrl: "http://pki.internal:8888/crl/team-2024.crl", issuerUrls: undefined });
 });
 
