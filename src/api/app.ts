@@ -202,15 +202,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
   // Making CAs, revoking, reading the inventory and reloading are an admin's acts once the service
-  // authenticates anyone at all; before that, everything is as open as cfssl. Decided per request:
-  // a reload can add or remove the config's auth_keys.
+  // authenticates anyone at all (any CA's config has auth_keys); before that, everything is as open
+  // as cfssl. Decided per request: a reload can add or remove the configs' auth_keys.
   const authority = options.authority;
   const adminCheck: AdminCheck = (request) => {
-    const adminRequired = authority.config.authKeys.size > 0 || options.adminToken !== undefined;
+    const adminRequired = authority.authenticates || options.adminToken !== undefined;
     if (adminRequired) requireAdmin(request.headers.authorization, options.adminToken);
     return adminRequired;
   };
-  if (options.rateLimit) installRateLimit(app, options.rateLimit.limit, options.rateLimit.store, () => authority.config.authKeys);
+  if (options.rateLimit) installRateLimit(app, options.rateLimit.limit, options.rateLimit.store, () => authority.authKeySets);
   await app.register(cfsslRoutes, { authority: options.authority, requireAdmin: adminCheck });
   if (options.inventory) await app.register(inventoryRoutes, { inventory: options.inventory, requireAdmin: adminCheck });
   const revocation = options.revocations ?? (options.revocation && new Revocations(options.revocation));
