@@ -41,6 +41,7 @@ const dnsName = /^(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_]([a-
  * checks identifiers at newOrder, so one that gets here is a fault of the caller.
  */
 export function checkIdentifier(identifier: AcmeIdentifier): void {
+  if (identifier.type !== "dns" && identifier.type !== "ip") fail("serverInternal", `unknown identifier type ${JSON.stringify(identifier.type)}`);
   const valid = identifier.type === "ip" ? isIP(identifier.value) !== 0 : identifier.value.length <= 253 && dnsName.test(identifier.value);
   if (!valid) fail("serverInternal", `the identifier ${JSON.stringify(identifier.value)} is not a valid ${identifier.type} identifier`);
 }
