@@ -116,7 +116,7 @@ t.test("a server that never answers times out as a connection problem, within th
   const result = await validateHttp01(name("a.test"), token, keyAuthorization, { ...targets, httpPort: silent.port, timeoutMs: 300 });
   const elapsed = performance.now() - started;
   t.match(result, { ok: false, problem: { type: "connection", detail: /^timed out talking to a\.test:\d+$/ } });
-  t.ok(elapsed >= 290 && elapsed < 1500, `gave up after ${Math.round(elapsed)} ms`);
+  t.ok(elapsed >= 290 && elapsed < 3000, `gave up after ${Math.round(elapsed)} ms`);
   t.equal(silent.connections(), 1);
 });
 
@@ -134,7 +134,8 @@ t.test("DNS failures are dns problems", async (t) => {
 });
 
 t.test("an unreachable AAAA address falls back to the A address", async (t) => {
-  // The responder listens on 127.0.0.1 only, so ::1 refuses the connection.
+  // The responder listens on 127.0.0.1 only, so ::1 refuses the connection. (Upper time bounds in
+  // these tests are loose on purpose: the machine is shared; what they rule out is a hang.)
   const { responder, targets } = await setUp(t);
   t.same(await validateHttp01(name("dual.test"), token, keyAuthorization, targets), { ok: true });
   t.equal(responder.requests.length, 1);

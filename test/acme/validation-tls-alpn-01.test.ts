@@ -95,7 +95,7 @@ t.test("a refused port and a silent server are connection problems; a failed loo
   const silent = await startSilentServer(t);
   const started = performance.now();
   t.match(await validateTlsAlpn01(aTest, keyAuthorization, { ...targets, tlsPort: silent.port }), { ok: false, problem: { type: "connection", detail: /^timed out talking to/ } });
-  t.ok(performance.now() - started < 1500, "within the per-attempt timeout");
+  t.ok(performance.now() - started < 3000, "within the per-attempt timeout");
   t.match(await validateTlsAlpn01(name("nowhere.test"), keyAuthorization, targets), { ok: false, problem: { type: "dns", detail: "NXDOMAIN looking up A for nowhere.test" } });
 });
 

@@ -62,13 +62,13 @@ t.test("a validation past its overall deadline fails as connection and lets go o
   const validator = new NetworkChallengeValidator({ httpPort: http.port, tlsPort: silent.port, dnsResolver: dns.address, timeoutMs: 5000 }, { validationTimeoutMs: 350 });
   let started = performance.now();
   t.match(await validator.validate("http-01", a, token, `${token}.${thumbprint}`), { ok: false, problem: { type: "connection", detail: "the http-01 validation of a.test did not finish within 350 ms" } });
-  t.ok(performance.now() - started < 1000, "the deadline, not the 5 s per-attempt timeout");
+  t.ok(performance.now() - started < 3000, "the deadline, not the 5 s per-attempt timeout");
   await new Promise((resolve) => setTimeout(resolve, 300));
   t.ok(http.requests.length <= 5, `the redirect chain stopped at the deadline (${http.requests.length} requests)`);
 
   started = performance.now();
   t.match(await validator.validate("tls-alpn-01", a, token, `${token}.${thumbprint}`), { ok: false, problem: { type: "connection", detail: /did not finish within 350 ms/ } });
-  t.ok(performance.now() - started < 1000);
+  t.ok(performance.now() - started < 3000);
   t.equal(silent.connections(), 1);
   t.equal(validator.running, 0);
   t.equal(validator.validationTimeoutMs, 350);
