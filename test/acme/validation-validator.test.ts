@@ -75,6 +75,16 @@ t.test("a validation past its overall deadline fails as connection and lets go o
   t.equal(new NetworkChallengeValidator({ httpPort: 80, tlsPort: 443, timeoutMs: 10_000 }).validationTimeoutMs, 30_000, "default: three per-attempt timeouts");
 });
 
+t.test("a validation whose deadline passes during the name lookup connects to nothing afterwards", async (t) => {
+  const dns = await startDnsServer(t, { "slow.test": { A: ["127.0.0.1"], delayMs: 400 } });
+  const token = newToken();
+  const http = await startHttp01Responder(t, { [challengePath(token)]: { body: `${token}.${thumbprint}` } });
+  const validator = new NetworkChallengeValidator({ httpPort: http.port, tlsPort: 443, dnsResolver: dns.address, timeoutMs: 2000 }, { validationTimeoutMs: 150 });
+  t.match(await validator.validate("http-01", { type: "dns", value: "slow.test" }, token, `${token}.${thumbprint}`), { ok: false, problem: { detail: /did not finish within 150 ms/ } });
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  t.same(http.requests, [], "the answer that came after the deadline was not acted on");
+});
+
 t.test("validate never throws, whatever it is given", async (t) => {
   const validator = new NetworkChallengeValidator({ httpPort: 80, tlsPort: 443, dnsResolver: "127.0.0.1:9", timeoutMs: 200 });
   const odd = [

@@ -15,6 +15,8 @@ export interface DnsEntry {
   rcode?: "SERVFAIL" | "REFUSED";
   /** Drop queries for the name: the resolver times out. */
   silent?: boolean;
+  /** Answer this many milliseconds late. */
+  delayMs?: number;
 }
 
 const rcodeValues = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3, REFUSED: 5 } as const;
@@ -68,7 +70,7 @@ export async function startDnsServer(t: { teardown(fn: () => unknown): void }, e
       questions: [question],
       answers,
     });
-    socket.send(response, peer.port, peer.address);
+    setTimeout(() => socket.send(response, peer.port, peer.address), entry?.delayMs ?? 0);
   });
   socket.bind(0, "127.0.0.1");
   await once(socket, "listening");

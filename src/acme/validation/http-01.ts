@@ -111,6 +111,8 @@ async function fetchOnce(url: URL, targets: ValidationTargets, signal: AbortSign
 
 /** A GET of `url` sent to `address`, with a timeout for the whole exchange. */
 function get(url: URL, hostname: string, address: string, timeoutMs: number, signal: AbortSignal): Promise<Answer> {
+  // An abort that came while the name was being looked up finds no listener yet: stop here.
+  if (signal.aborted) return Promise.reject(codedError("ABORT_ERR", "aborted"));
   return new Promise<Answer>((resolve, reject) => {
     const https = url.protocol === "https:";
     const port = Number(url.port || (https ? 443 : 80));

@@ -71,6 +71,8 @@ function handshake(
   timeoutMs: number,
   signal: AbortSignal,
 ): Promise<{ protocol: string | false; certificate: Uint8Array }> {
+  // An abort that came while the name was being looked up finds no listener yet: stop here.
+  if (signal.aborted) return Promise.reject(codedError("ABORT_ERR", "aborted"));
   return new Promise((resolve, reject) => {
     const socket: TLSSocket = connect({ host: address, port, servername, ALPNProtocols: [acmeTlsProtocol], rejectUnauthorized: false, minVersion: "TLSv1.2" });
     let settled = false;

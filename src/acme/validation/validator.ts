@@ -81,7 +81,8 @@ export class NetworkChallengeValidator implements ChallengeValidator {
     const deadline = new Promise<ValidationResult>((resolve) => {
       timer = setTimeout(() => {
         controller.abort();
-        resolve({ ok: false, problem: { type: "connection", detail: `the ${type} validation of ${identifier.value} did not finish within ${this.validationTimeoutMs} ms` } });
+        // identifier?.: a malformed call must not throw here, in a timer, where nothing would catch it.
+        resolve({ ok: false, problem: { type: "connection", detail: `the ${type} validation of ${identifier?.value} did not finish within ${this.validationTimeoutMs} ms` } });
       }, this.validationTimeoutMs);
     });
     try {
