@@ -45,13 +45,22 @@ export class AcmeProblem extends Error {
   constructor(
     readonly type: AcmeProblemType,
     readonly detail: string,
-    readonly extra: { identifier?: { type: string; value: string }; subproblems?: ProblemDocument[]; cause?: unknown; algorithms?: string[] } = {},
+    readonly extra: {
+      identifier?: { type: string; value: string };
+      subproblems?: ProblemDocument[];
+      cause?: unknown;
+      algorithms?: string[];
+      /** Another status than the type's usual one: 404 for a resource that does not exist, 409 for a key in use, 503... */
+      status?: number;
+      /** Extra answer headers (Location of the account a key belongs to). */
+      headers?: Record<string, string>;
+    } = {},
   ) {
     super(detail, extra.cause === undefined ? undefined : { cause: extra.cause });
   }
 
   get status(): number {
-    return acmeProblemTypes[this.type];
+    return this.extra.status ?? acmeProblemTypes[this.type];
   }
 
   /** The problem document; `algorithms` is RFC 8555 6.2's list for badSignatureAlgorithm. */
