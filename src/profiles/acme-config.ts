@@ -51,7 +51,7 @@ export function parseAcmeSection(
     const parsed = provisionerSchema.safeParse(entry);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      const field = [path, ...issue.path].join(".");
+      const field = issue.path.reduce<string>((at, part) => (typeof part === "number" ? `${at}[${part}]` : `${at}.${String(part)}`), path);
       if (issue.code === "unrecognized_keys") fail(`${path}: unknown field ${issue.keys.map((k) => `"${k}"`).join(", ")} (fields: ${Object.keys(provisionerSchema.shape).join(", ")})`);
       fail(`${field}: ${issue.message}`);
     }
