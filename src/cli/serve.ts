@@ -12,6 +12,7 @@ import { operatorServices } from "../authority/operator-services.js";
 import { parseSigningConfigAt, readSigningConfigDocument, type SigningConfig } from "../profiles/signing-config.js";
 import { lockDataDir, prepareDataDir, removeTemporaries } from "./data-dir.js";
 import { packageRoot, type ServeOptions } from "./options.js";
+import { acmeValidationTimeoutMs, createChallengeValidator } from "./serve/acme.js";
 import { adminTokenOf } from "./serve/admin-token.js";
 import { openCa, openCaChain, openResponder } from "./serve/ca-files.js";
 import { openCaConfig, type ServedCa } from "./serve/ca-config.js";
@@ -86,11 +87,17 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
   const { ca, chain, others, defaultCrl } = await openCas(options, note, (message) => warnings.push(message));
   const responder = openResponder(options, ca.ca);
   if (responder) note(`OCSP answers are signed by the delegated responder ${options.responder}`);
-  const storage = await openStorage(options, { ca, others: others.map((other) => other.ca), metrics, log, note, stack });
+  const acme = config.acme.size > 0;
+  const storage = await openStorage(options, { ca, others: others.map((other) => other.ca), metrics, log, note, stack, acme });
   const { authority, threads } = await startSigning(options, { ca, chain, others, config, configDocument, storage, metrics, log, note, stack });
   const serving = await issueServingTls(options, { ca, chain, storage, client: tlsFiles.client, note });
   const tls = serving?.listener ?? tlsFiles.listener;
   const reloader = new SigningConfigReloader(authority, options.config);
+  const acmeValidation = acme
+    ? createChallengeValidator({ httpPort: options.acmeHttpPort, tlsPort: options.acmeTlsPort, dnsResolver: options.acmeDnsResolver, timeoutMs: acmeValidationTimeoutMs })
+    : undefined;
+  if (acmeValidation?.warning) warnings.push(acmeValidation.warning);
+  if (acme) note(`ACME provisioners: ${[...config.acme.keys()].map((name) => `/acme/${name}/directory`).join(", ")}`);
   const app = await buildApp({
     authority,
     ...operatorServices(
@@ -108,6 +115,7 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
     metrics,
     rateLimit: storage.guardStore && options.rateLimit ? { limit: options.rateLimit, store: storage.guardStore } : undefined,
     reloader,
+    acme: acmeValidation && storage.acme ? { store: storage.acme, validator: acmeValidation.validator } : undefined,
     timeouts: { headersMs: options.headersTimeoutMs, requestMs: options.requestTimeoutMs, keepAliveMs: options.keepAliveTimeoutMs },
   });
   log.attach(app.log);
