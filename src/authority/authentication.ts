@@ -17,18 +17,27 @@ export interface ClientCertificate {
   subject?: readonly SubjectAttribute[] | undefined;
 }
 
+/** An ACME account (RFC 8555) that asked through a provisioner; `eabKeyId` the auth key its external account binding used. */
+export interface AcmeRequester {
+  provisioner: string;
+  accountId: string;
+  eabKeyId?: string | undefined;
+}
+
 /** Everything known of who sent a request. */
 export interface Requester {
   credential?: Credential | undefined;
+  acme?: AcmeRequester | undefined;
   clientCertificate?: ClientCertificate | undefined;
   address?: string | undefined;
 }
 
 /**
  * Who asked, for the audit trail and the database's requested_by: the strongest identity the
- * request proved — its auth key, else its client certificate's CN, else only its address.
+ * request proved — its ACME account, else its auth key, else its client certificate's CN, else only its address.
  */
 export function describeRequester(requester: Requester): string {
+  if (requester.acme) return `acme:${requester.acme.provisioner}:${requester.acme.accountId}`;
   if (requester.credential) return `auth-key:${requester.credential.keyName}`;
   if (requester.clientCertificate) return `client-cn:${requester.clientCertificate.cn}`;
   return `address:${requester.address ?? "unknown"}`;

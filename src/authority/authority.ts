@@ -197,7 +197,9 @@ export class Authority {
    */
   private async authenticate(config: SigningConfig, request: (NewCertRequest | SignRequest) & ReplayFields, requester: Requester): Promise<void> {
     const profile = config.profile(request.profile);
-    requireProfileCredential(profile, requester.credential);
+    // An ACME account bound to an auth key (external account binding) holds that key's credential.
+    const acmeKey = requester.acme?.eabKeyId;
+    requireProfileCredential(profile, requester.credential ?? (acmeKey ? { keyName: acmeKey } : undefined));
     requireClientCertificate(profile, requester);
     const refusal = this.store.refusal?.();
     if (refusal) throw new CertwrightError("recordFailed", `${refusal}; nothing was signed, try again once /api/v1/ready answers 200`);

@@ -67,6 +67,12 @@ export interface ServeOptions {
   keepAliveTimeoutMs: number;
   /** Accept a database new to the CA: an empty one where certs.db is missing or empty, or another CA's. */
   allowNewDatabase: boolean;
+  /** ACME http-01 validation connects to this port of the name validated (RFC 8555: 80). */
+  acmeHttpPort: number;
+  /** ACME tls-alpn-01 validation connects to this port (RFC 8737: 443). */
+  acmeTlsPort: number;
+  /** ACME dns-01 validation asks this DNS server (HOST:PORT); undefined: the system's resolvers. */
+  acmeDnsResolver: string | undefined;
 }
 
 interface FlagSpec extends FlagDefinition {
@@ -108,6 +114,9 @@ export const serveFlags: FlagSpec[] = [
   { name: "request-timeout", key: "requestTimeoutMs", env: "CERTWRIGHT_REQUEST_TIMEOUT", value: "DURATION", help: "a client that has not sent its whole request (headers and body) within this is cut off", default: "30s" },
   { name: "keep-alive-timeout", key: "keepAliveTimeoutMs", env: "CERTWRIGHT_KEEP_ALIVE_TIMEOUT", value: "DURATION", help: "an idle keep-alive connection is closed after this", default: "5s" },
   { name: "allow-new-database", key: "allowNewDatabase", env: "CERTWRIGHT_ALLOW_NEW_DATABASE", value: "", help: "start once with a database new to the CA: an empty one where certs.db is missing or empty, or another CA's certs.db (refused otherwise)" },
+  { name: "acme-http-port", key: "acmeHttpPort", env: "CERTWRIGHT_ACME_HTTP_PORT", value: "PORT", help: "ACME http-01 challenges are fetched from this port of the name validated (for tests, and networks that map port 80)", default: "80" },
+  { name: "acme-tls-port", key: "acmeTlsPort", env: "CERTWRIGHT_ACME_TLS_PORT", value: "PORT", help: "ACME tls-alpn-01 challenges connect to this port", default: "443" },
+  { name: "acme-dns-resolver", key: "acmeDnsResolver", env: "CERTWRIGHT_ACME_DNS_RESOLVER", value: "HOST:PORT", help: "ACME dns-01 challenges ask this DNS server for the TXT records (default: the system's resolvers)" },
   { name: "log-level", key: "logLevel", env: "CERTWRIGHT_LOG_LEVEL", value: "LEVEL", help: `log level: ${logLevels.join(", ")}`, default: "info" },
 ];
 
@@ -213,6 +222,16 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
   if (!allowNewDatabase && !/^(0|false|no)$/i.test(allowText)) throw new UsageError(`--allow-new-database: "${allowText}" is not true or false`);
   const database = values.get("database");
   if (database !== undefined) checkDatabaseFlag(database);
+  const acmePort = (name: string) => {
+    const text = get(name)!;
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value < 1 || value > 65535) throw new UsageError(`--${name}: "${text}" is not a port number (1-65535)`);
+    return value;
+  };
+  const acmeHttpPort = acmePort("acme-http-port");
+  const acmeTlsPort = acmePort("acme-tls-port");
+  const acmeDnsResolver = values.get("acme-dns-resolver");
+  if (acmeDnsResolver !== undefined) checkResolverFlag(acmeDnsResolver);
   const ca = values.get("ca");
   const caKey = values.get("ca-key");
   if ((ca === undefined) !== (caKey === undefined)) {
@@ -254,7 +273,18 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     headersTimeoutMs,
     requestTimeoutMs,
     keepAliveTimeoutMs,
+    acmeHttpPort,
+    acmeTlsPort,
+    acmeDnsResolver,
   };
+}
+
+/** HOST:PORT of a DNS server: an IPv4 address, [IPv6] or a name, and a port. */
+function checkResolverFlag(text: string): void {
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text.trim());
+  if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) {
+    throw new UsageError(`--acme-dns-resolver: "${text}" is not HOST:PORT, such as 127.0.0.1:53 or [::1]:5353`);
+  }
 }
 
 /** A PostgreSQL URL that parses, or a file path; another database's URL is refused, naming what works. */

@@ -13,6 +13,7 @@ import { parseSigningConfigAt, readSigningConfigDocument } from "../profiles/sig
 import { readSigningConfigs, SigningConfigs, type SigningConfigDocuments } from "../profiles/signing-configs.js";
 import { lockDataDir, prepareDataDir, removeTemporaries } from "./data-dir.js";
 import { packageRoot, type ServeOptions } from "./options.js";
+import { acmeValidationTimeoutMs, createChallengeValidator } from "./serve/acme.js";
 import { adminTokenOf } from "./serve/admin-token.js";
 import { openCa, openCaChain, openResponder } from "./serve/ca-files.js";
 import { openCaConfig, type ServedCa } from "./serve/ca-config.js";
@@ -96,11 +97,16 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
   }
   const responder = openResponder(options, ca.ca);
   if (responder) note(`OCSP answers are signed by the delegated responder ${options.responder}`);
-  const storage = await openStorage(options, { ca, others: others.map((other) => other.ca), metrics, log, note, stack });
+  const acme = configs.shared.acme.size > 0;
+  const storage = await openStorage(options, { ca, others: others.map((other) => other.ca), metrics, log, note, stack, acme });
   const { authority, threads } = await startSigning(options, { ca, chain, others, configs, configDocuments, storage, metrics, log, note, stack });
   const serving = await issueServingTls(options, { ca, chain, storage, client: tlsFiles.client, note });
   const tls = serving?.listener ?? tlsFiles.listener;
   const reloader = new SigningConfigReloader(authority, options.config, ownConfigs);
+  const acmeValidator = acme
+    ? createChallengeValidator({ httpPort: options.acmeHttpPort, tlsPort: options.acmeTlsPort, dnsResolver: options.acmeDnsResolver, timeoutMs: acmeValidationTimeoutMs })
+    : undefined;
+  if (acme) note(`ACME provisioners: ${[...configs.shared.acme.keys()].map((name) => `/acme/${name}/directory`).join(", ")}`);
   const app = await buildApp({
     authority,
     ...operatorServices(
@@ -118,6 +124,7 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
     metrics,
     rateLimit: storage.guardStore && options.rateLimit ? { limit: options.rateLimit, store: storage.guardStore } : undefined,
     reloader,
+    acme: acmeValidator && storage.acme ? { store: storage.acme, validator: acmeValidator } : undefined,
     timeouts: { headersMs: options.headersTimeoutMs, requestMs: options.requestTimeoutMs, keepAliveMs: options.keepAliveTimeoutMs },
   });
   log.attach(app.log);

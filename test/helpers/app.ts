@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
-import { buildApp } from "../../src/api/app.js";
+import { buildApp, type AcmeOptions } from "../../src/api/app.js";
+import { SqliteAcmeStore } from "../../src/store/acme-sqlite.js";
 import type { Metrics } from "../../src/api/metrics.js";
 import { Authority, type CertificateRecorder, type LabelledCa } from "../../src/authority/authority.js";
 import { SigningConfigReloader } from "../../src/authority/config-reload.js";
@@ -78,6 +79,8 @@ export interface TestAppOptions {
   signer?: SignerLike;
   /** CAs served beside `ca` by label, as --ca-config serves them. */
   others?: LabelledCa[];
+  /** Serve ACME (the config needs an `acme` section); its records in the same SQLite file unless `store` is given. */
+  acme?: Omit<AcmeOptions, "store"> & { store?: AcmeOptions["store"] };
 }
 
 /** A real app around a fresh CA and a real SQLite file in a temporary directory. */
@@ -105,6 +108,7 @@ export async function testApp(t: { teardown(fn: () => void | Promise<void>): voi
     others: options.others,
   });
   const clock = options.clock ?? (() => new Date());
+  const acmeStore = options.acme && !options.acme.store ? SqliteAcmeStore.open(join(dir, "certs.db")) : undefined;
   const app = await buildApp({
     authority,
     ...operatorServices(ca, sqliteRecords(store.db), clock, undefined, {}, { others: options.others?.map((other) => other.ca) ?? [] }),
@@ -114,9 +118,11 @@ export async function testApp(t: { teardown(fn: () => void | Promise<void>): voi
     metrics,
     rateLimit: options.guard?.rateLimit ? { limit: options.guard.rateLimit, store: options.guard.store } : undefined,
     reloader: options.configPath ? new SigningConfigReloader(authority, options.configPath, options.ownConfigPaths) : undefined,
+    acme: options.acme && { clock: options.clock, ...options.acme, store: options.acme.store ?? acmeStore! },
   });
   t.teardown(async () => {
     await app.close();
+    acmeStore?.close();
     store.close();
   });
   return { app, authority, store, ca, caPem: ca.pem, dir };

@@ -2,6 +2,7 @@ import type { Metrics } from "../../api/metrics.js";
 import type { CertificateRecorder } from "../../authority/authority.js";
 import type { OperatorRecords } from "../../authority/operator-services.js";
 import type { IssuedCertificate } from "../../model/issued-certificate.js";
+import type { AcmeStore } from "../../store/acme-records.js";
 import type { GuardStorage } from "../../store/backend.js";
 import type { LoadedCa } from "./ca-files.js";
 import type { ServiceLog } from "./service-log.js";
@@ -17,12 +18,16 @@ export interface Storage {
   health: { problem(): string | undefined };
   /** Replay nonces and rate-limit counts, when either is configured: they outlive restarts. */
   guardStore: GuardStorage | undefined;
+  /** The ACME server's records, when the signing config has an `acme` section. */
+  acme?: AcmeStore | undefined;
 }
 
 export interface StorageParts {
   ca: LoadedCa;
   /** The CAs served beside it by label (--ca-config): a database any of them recorded is theirs too. */
   others?: readonly LoadedCa[];
+  /** Open the ACME records too (the signing config has an `acme` section). */
+  acme?: boolean;
   metrics: Metrics;
   log: ServiceLog;
   note(message: string): void;
