@@ -117,6 +117,13 @@ export function treeCpuSeconds(...pids) {
   return ticks / clockTicks;
 }
 
+/** Busy and total CPU seconds of the whole machine, from /proc/stat (idle and iowait are not busy). */
+export function machineCpu() {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: (total - f[3] - f[4]) / clockTicks, total: total / clockTicks };
+}
+
 /** RSS of the process and its children (the service runs as one process; this is a guard). */
 export function treeRss(pid) {
   return processTree(pid).reduce((sum, p) => sum + (rss(p) ?? 0), 0);
