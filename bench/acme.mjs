@@ -53,6 +53,8 @@ const POLL_MS = Number(process.env.POLL_MS || 50);
 if (!(POLL_MS >= 0)) usage(`POLL_MS="${process.env.POLL_MS}" is not a number of milliseconds`);
 const SERVE_ARGS = (process.env.SERVE_ARGS ?? "").split(" ").filter(Boolean);
 const WARMUP_SECONDS = 2;
+// Validation has a 10 s timeout per attempt (src/cli/serve/acme.ts): an order pending much longer is stuck.
+const POLL_LIMIT_MS = 60_000;
 const WARMUP_WORKERS = 4;
 requireTools([]);
 
@@ -185,12 +187,19 @@ class Account {
     }
   }
 
+  /** Polls the order until `done(status)`; an order still not done after POLL_LIMIT_MS fails, so nothing hangs. */
   async poll(url, done) {
+    const give = performance.now() + POLL_LIMIT_MS;
     for (;;) {
       await sleep(POLL_MS);
       const answer = await this.post(url, "");
       if (answer.status !== 200) throw new OrderFailed("poll", answer);
       if (done(answer.body.status)) return answer;
+      if (performance.now() > give) {
+        const authz = await this.post(answer.body.authorizations[0], "");
+        const states = `authorization ${authz.body?.status}, challenge ${authz.body?.challenges?.map((c) => c.status).join(",")}`;
+        throw new OrderFailed(`order still ${answer.body.status} after ${POLL_LIMIT_MS / 1000} s`, { status: 200, text: states, body: { type: states } });
+      }
     }
   }
 
@@ -374,6 +383,19 @@ async function main() {
     for (const problem of problems.slice(0, 5)) console.log(`    ${problem}`);
   }
   await service.stop();
+  // What the service logged as warnings or errors (pino levels 40 and 50+) during the whole run.
+  const logged = readFileSync(join(tmp, "service.log"), "utf8")
+    .split("\n")
+    .flatMap((line) => {
+      try {
+        const entry = JSON.parse(line);
+        return entry.level >= 40 ? [entry] : [];
+      } catch {
+        return [];
+      }
+    });
+  console.log(`\nservice log: ${logged.filter((e) => e.level >= 50).length} errors, ${logged.filter((e) => e.level === 40).length} warnings`);
+  for (const entry of logged.slice(0, 5)) console.log(`  level ${entry.level}: ${entry.msg} ${entry.err?.message ?? ""}`.trimEnd());
 
   const headers = ["workers", "orders/s", "p50 order", "p99 order", "orders", "failed", "rows", "rows = orders, each PEM in certs.db", "server CPU ms/order", "requests/order", "load gen cores", "not this bench"];
   const rows = results.map((r) => [
