@@ -55,6 +55,7 @@ const SERVE_ARGS = (process.env.SERVE_ARGS ?? "").split(" ").filter(Boolean);
 const WARMUP_SECONDS = 2;
 // Validation has a 10 s timeout per attempt (src/cli/serve/acme.ts): an order pending much longer is stuck.
 const POLL_LIMIT_MS = 60_000;
+const REQUEST_TIMEOUT_MS = 30_000;
 const WARMUP_WORKERS = 4;
 requireTools([]);
 
@@ -135,6 +136,8 @@ function send(port, method, path, payload) {
         resolve({ status: res.statusCode, headers: res.headers, body, text });
       });
     });
+    // An answer that never comes is a failed order, not a hung bench.
+    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer to ${method} ${path} within ${REQUEST_TIMEOUT_MS / 1000} s`)));
     req.on("error", reject);
     req.end(bytes);
   });
@@ -150,6 +153,8 @@ class OrderFailed extends Error {
 class Account {
   requests = 0;
   badNonces = 0;
+  /** Answers without a Replay-Nonce (the service could not store one): the next request HEADs newNonce first. */
+  missingNonces = 0;
   nonce;
 
   constructor(port, directory) {
@@ -179,6 +184,7 @@ class Account {
       this.requests++;
       const answer = await send(this.port, "POST", new URL(url).pathname, jws);
       this.nonce = answer.headers["replay-nonce"];
+      if (!this.nonce) this.missingNonces++;
       if (answer.status === 400 && answer.body?.type === "urn:ietf:params:acme:error:badNonce" && attempt < 3) {
         this.badNonces++;
         continue;
@@ -331,6 +337,7 @@ async function main() {
     const rows0 = acmeRows();
     const requests0 = workers.reduce((n, a) => n + a.requests, 0);
     const badNonces0 = workers.reduce((n, a) => n + a.badNonces, 0);
+    const missing0 = workers.reduce((n, a) => n + a.missingNonces, 0);
     const stats0 = await responder.stats();
     const load = loadavg()[0];
     const m0 = machineCpu();
@@ -362,6 +369,7 @@ async function main() {
       pass: problems.length === 0 && rows === n,
       requestsPerOrder: (workers.reduce((sum, a) => sum + a.requests, 0) - requests0) / (n + failed),
       badNonces: workers.reduce((sum, a) => sum + a.badNonces, 0) - badNonces0,
+      missingNonces: workers.reduce((sum, a) => sum + a.missingNonces, 0) - missing0,
       validations: stats1.httpRequests - stats0.httpRequests,
       dnsQueries: stats1.dnsQueries - stats0.dnsQueries,
       svcMs: (svc / n) * 1000,
@@ -375,7 +383,7 @@ async function main() {
     results.push(res);
     console.log(
       `  ${c} worker(s): ${fmt(res.rps, 1)} orders/s, p50 ${fmt(res.p50, 1)} ms, p99 ${fmt(res.p99, 1)} ms per order; ${n} orders, ${failed} failed; ` +
-        `${fmt(res.requestsPerOrder, 1)} requests/order, ${res.badNonces} badNonce retries, ${res.validations} http-01 GETs, ${res.dnsQueries} DNS queries; ` +
+        `${fmt(res.requestsPerOrder, 1)} requests/order, ${res.badNonces} badNonce retries, ${res.missingNonces} answers without Replay-Nonce, ${res.validations} http-01 GETs, ${res.dnsQueries} DNS queries; ` +
         `CPU ${fmt(res.svcMs, 2)} ms/order server (${fmt(res.svcCores, 2)} cores), ${fmt(res.respMs, 2)} responder, ${fmt(res.ownMs, 2)} load generator (${fmt(res.ownCores, 2)} cores), ${fmt(res.otherCores, 2)} cores not this bench; ` +
         `load avg before ${fmt(load, 2)}; ${rows} ACME rows in certs.db: ${res.pass ? "PASS" : "FAIL"}`,
     );
