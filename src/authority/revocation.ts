@@ -2,7 +2,7 @@ import { X509Certificate } from "node:crypto";
 import { CertwrightError } from "../errors.js";
 import type { CertificateAuthority } from "../pki/certificate.js";
 import { caKeyData } from "../keys/ca-key.js";
-import { buildCrl } from "../pki/crl.js";
+import { buildCrlAsync } from "../pki/crl.js";
 import {
   buildOcspResponseAsync,
   certIdFor,
@@ -263,7 +263,7 @@ export class RevocationService {
       revokedAt: entry.revokedAt,
       reason: entry.reason,
     }));
-    return buildCrl(this.ca, { crlNumber, thisUpdate, nextUpdate, revoked });
+    return buildCrlAsync(this.ca, { crlNumber, thisUpdate, nextUpdate, revoked });
   }
 
   /**
