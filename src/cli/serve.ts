@@ -124,7 +124,7 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
     metrics,
     rateLimit: storage.guardStore && options.rateLimit ? { limit: options.rateLimit, store: storage.guardStore } : undefined,
     reloader,
-    acme: acmeValidator && storage.acme ? { store: storage.acme, validator: acmeValidator } : undefined,
+    acme: acmeValidator && storage.acme ? { store: storage.acme, validator: acmeValidator, externalUrl: options.acmeUrl } : undefined,
     timeouts: { headersMs: options.headersTimeoutMs, requestMs: options.requestTimeoutMs, keepAliveMs: options.keepAliveTimeoutMs },
   });
   log.attach(app.log);
