@@ -554,8 +554,12 @@ export class AcmeServer {
    */
   async challenge(context: AcmeContext, request: Authenticated, id: string): Promise<AcmeAnswer> {
     const challenge = await this.store.challengeById(id);
-    const owned = challenge && (await this.ownedAuthorization(request, challenge.authorizationId).catch(() => undefined));
-    if (!challenge || !owned) throw notFound(`challenge ${id}`);
+    if (!challenge) throw notFound(`challenge ${id}`);
+    // Another account's challenge is not shown to exist either.
+    const owned = await this.ownedAuthorization(request, challenge.authorizationId).catch((error: unknown) => {
+      if (error instanceof AcmeProblem) throw notFound(`challenge ${id}`);
+      throw error;
+    });
     const up = `<${context.base}/authz/${challenge.authorizationId}>;rel="up"`;
     let current = challenge;
     if (request.payload !== undefined && challenge.status === "pending") {
