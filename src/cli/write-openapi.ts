@@ -31,7 +31,7 @@ export async function renderOpenapi(): Promise<string> {
   // The served app always has metrics (serve.ts), so the document has GET /metrics.
   const metrics = new Metrics({ defaultMetrics: false });
   // The ACME routes are served once the signing config has an acme section; documented always.
-  const acme = { store: new SqliteAcmeStore(store.db), validator: createChallengeValidator({ httpPort: 80, tlsPort: 443, timeoutMs: acmeValidationTimeoutMs }).validator };
+  const acme = { store: new SqliteAcmeStore(store.db), validator: createChallengeValidator({ httpPort: 80, tlsPort: 443, timeoutMs: acmeValidationTimeoutMs }) };
   const app = await buildApp({ authority, ...operatorServices(ca, sqliteRecords(store.db), () => new Date()), reloader, metrics, version: packageVersion(), acme });
   await app.ready();
   const yaml = app.swagger({ yaml: true });
