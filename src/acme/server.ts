@@ -22,8 +22,10 @@ import type { AcmeIdentifier, ChallengeType, ChallengeValidator, ValidationResul
 /** What the ACME server needs of the authority: the current config, signing, and the CAs' chains. */
 export interface AcmeAuthority {
   readonly config: SigningConfig;
+  /** Every CA's signing config, by the CA's label. */
+  readonly configs: { for(label: string): SigningConfig };
   sign(request: SignRequest, requester: Requester): Promise<Outcome<SignResult> & { issued: IssuedCertificate }>;
-  readonly cas: { all: readonly { label: string; ca: { pem: string; subjectKeyId: string }; chain: CaChain }[] };
+  readonly cas: { all: readonly { label: string; ca: { pem: string; subjectKeyId: string }; chain: CaChain }[]; get(label: string): { label: string } };
 }
 
 /** Revocation through the service's one revocation path (so the CRL and OCSP see it). */
@@ -337,7 +339,7 @@ export class AcmeServer {
     }
     const identifiers = readIdentifiers(payload.identifiers);
     const { provisioner } = context;
-    checkOrderIdentifiers(identifiers, provisioner, this.authority.config.profile(provisioner.profile));
+    checkOrderIdentifiers(identifiers, provisioner, this.authority.configs.for(this.authority.cas.get(provisioner.label).label).profile(provisioner.profile));
     const now = this.clock().getTime();
     const expires = now + this.orderLifetimeMs;
     const order: AcmeOrder = {
@@ -552,8 +554,12 @@ export class AcmeServer {
    */
   async challenge(context: AcmeContext, request: Authenticated, id: string): Promise<AcmeAnswer> {
     const challenge = await this.store.challengeById(id);
-    const owned = challenge && (await this.ownedAuthorization(request, challenge.authorizationId).catch(() => undefined));
-    if (!challenge || !owned) throw notFound(`challenge ${id}`);
+    if (!challenge) throw notFound(`challenge ${id}`);
+    // Another account's challenge is not shown to exist either.
+    const owned = await this.ownedAuthorization(request, challenge.authorizationId).catch((error: unknown) => {
+      if (error instanceof AcmeProblem) throw notFound(`challenge ${id}`);
+      throw error;
+    });
     const up = `<${context.base}/authz/${challenge.authorizationId}>;rel="up"`;
     let current = challenge;
     if (request.payload !== undefined && challenge.status === "pending") {

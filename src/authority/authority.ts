@@ -135,7 +135,8 @@ export class Authority {
     this.clock = options.clock ?? (() => new Date());
     this.onRecordError = options.onRecordError ?? (() => {});
     this.onIssued = options.onIssued ?? (() => {});
-    this.signer = options.signer ?? new Signer(new CaSet(options.ca, options.others?.map((other) => other.ca)), configs, this.clock);
+    // On this thread, which serves HTTP: a key in a PKCS#11 module signs off the event loop.
+    this.signer = options.signer ?? new Signer(new CaSet(options.ca, options.others?.map((other) => other.ca)), configs, this.clock, 0, true);
     this.keyPool = options.keyPool;
     this.replayGuard = options.replayGuard;
   }

@@ -1,4 +1,5 @@
 import { CertwrightError } from "../errors.js";
+import { ConfigError } from "../profiles/signing-config.js";
 import { readSigningConfigs, type ReadSigningConfigs } from "../profiles/signing-configs.js";
 import type { Authority } from "./authority.js";
 
@@ -39,6 +40,11 @@ export class SigningConfigReloader {
     let read: ReadSigningConfigs;
     try {
       read = readSigningConfigs(this.path, this.own);
+      try {
+        read.configs.checkAcme(this.authority.cas.all.map((ca) => ca.label));
+      } catch (error) {
+        throw new ConfigError(`${this.path}: ${(error as Error).message}`);
+      }
     } catch (error) {
       const reason = (error as Error).message;
       const stays = paths.length > 1 ? "the old ones stay in use" : "the old one stays in use";

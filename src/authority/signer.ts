@@ -1,6 +1,6 @@
 import { CertwrightError } from "../errors.js";
 import { CaSet } from "./ca-set.js";
-import { issueCertificate, type CertificateAuthority, type SignedCertificate } from "../pki/certificate.js";
+import { issueCertificate, issueCertificateAsync, type CertificateAuthority, type IssueRequest, type SignedCertificate } from "../pki/certificate.js";
 import { buildCsr, parseCsr } from "../pki/csr.js";
 import { sanCount, splitHosts } from "../pki/hosts.js";
 import { generatePrivateKey, loadPrivateKey, parseKeySpec } from "../pki/keys.js";
@@ -134,18 +134,25 @@ export class Signer implements SignerLike {
   private readonly configs: ConfigGenerations;
   private readonly cas: CaSet<CertificateAuthority>;
 
+  private readonly issue: (ca: CertificateAuthority, request: IssueRequest, now: Date) => SignedCertificate | Promise<SignedCertificate>;
+
   /**
    * `config` is generation `generation` (default 0) of the signing config, one for every CA or each
-   * CA's own; `ca`, one CA or several by label.
+   * CA's own; `ca`, one CA or several by label. `offEventLoop` (default false): a CA key in a
+   * PKCS#11 module signs in libuv's thread pool, for a signer on the thread that serves HTTP; a
+   * signer thread signs synchronously in its own session instead, as the pool's few threads are
+   * the whole process's.
    */
   constructor(
     ca: CertificateAuthority | CaSet<CertificateAuthority>,
     config: SigningConfig | SigningConfigs,
     private readonly clock: () => Date = () => new Date(),
     generation = 0,
+    offEventLoop = false,
   ) {
     this.cas = ca instanceof CaSet ? ca : new CaSet(ca);
     this.configs = new ConfigGenerations(SigningConfigs.of(config), generation);
+    this.issue = offEventLoop ? issueCertificateAsync : issueCertificate;
   }
 
   async useConfig(generation: number, config: SigningConfig | SigningConfigs): Promise<void> {
@@ -179,7 +186,7 @@ export class Signer implements SignerLike {
       requestsCa: csr.requestsCa,
       csrHash: csr.signatureHash,
     });
-    return withoutDer(issueCertificate(ca, { subject, spki: csr.spki, sans, notBefore, ...lifetime, profile }, this.clock()));
+    return withoutDer(await this.issue(ca, { subject, spki: csr.spki, sans, notBefore, ...lifetime, profile }, this.clock()));
   }
 
   /** Makes a key, a CSR and a certificate signed by this CA under the profile, as cfssl's newcert does. */
@@ -189,7 +196,7 @@ export class Signer implements SignerLike {
     const lifetime = requestedLifetime(request.expiry, request.not_after, undefined);
     // Checked before the key is made: RSA generation is the expensive part of newcert.
     const { key, csr, subject, sans } = await makeKeyAndCsr(request.request, (names) => enforceProfilePolicy(profile, names), keyPem);
-    const issued = issueCertificate(ca, { subject, spki: key.spki, sans, ...lifetime, profile }, this.clock());
+    const issued = await this.issue(ca, { subject, spki: key.spki, sans, ...lifetime, profile }, this.clock());
     return {
       issued: withoutDer(issued),
       privateKey: key.pem,

@@ -73,6 +73,8 @@ export interface ServeOptions {
   acmeTlsPort: number;
   /** ACME dns-01 validation asks this DNS server (HOST:PORT); undefined: the system's resolvers. */
   acmeDnsResolver: string | undefined;
+  /** The scheme, host and port ACME clients reach the service at (a load balancer's); undefined: each request's Host. */
+  acmeUrl: string | undefined;
 }
 
 interface FlagSpec extends FlagDefinition {
@@ -116,6 +118,7 @@ export const serveFlags: FlagSpec[] = [
   { name: "allow-new-database", key: "allowNewDatabase", env: "CERTWRIGHT_ALLOW_NEW_DATABASE", value: "", help: "start once with a database new to the CA: an empty one where certs.db is missing or empty, or another CA's certs.db (refused otherwise)" },
   { name: "acme-http-port", key: "acmeHttpPort", env: "CERTWRIGHT_ACME_HTTP_PORT", value: "PORT", help: "ACME http-01 challenges are fetched from this port of the name validated (for tests, and networks that map port 80)", default: "80" },
   { name: "acme-tls-port", key: "acmeTlsPort", env: "CERTWRIGHT_ACME_TLS_PORT", value: "PORT", help: "ACME tls-alpn-01 challenges connect to this port", default: "443" },
+  { name: "acme-url", key: "acmeUrl", env: "CERTWRIGHT_ACME_URL", value: "URL", help: "the https://host:port ACME clients reach the service at, when a load balancer or proxy stands in front (default: each request's Host header)" },
   { name: "acme-dns-resolver", key: "acmeDnsResolver", env: "CERTWRIGHT_ACME_DNS_RESOLVER", value: "HOST:PORT", help: "ACME dns-01 challenges ask this DNS server for the TXT records (default: the system's resolvers)" },
   { name: "log-level", key: "logLevel", env: "CERTWRIGHT_LOG_LEVEL", value: "LEVEL", help: `log level: ${logLevels.join(", ")}`, default: "info" },
 ];
@@ -232,6 +235,8 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
   const acmeTlsPort = acmePort("acme-tls-port");
   const acmeDnsResolver = values.get("acme-dns-resolver");
   if (acmeDnsResolver !== undefined) checkResolverFlag(acmeDnsResolver);
+  const acmeUrl = values.get("acme-url");
+  if (acmeUrl !== undefined) checkOriginFlag("acme-url", acmeUrl);
   const ca = values.get("ca");
   const caKey = values.get("ca-key");
   if ((ca === undefined) !== (caKey === undefined)) {
@@ -276,6 +281,7 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     acmeHttpPort,
     acmeTlsPort,
     acmeDnsResolver,
+    acmeUrl,
   };
 }
 
@@ -284,6 +290,19 @@ function checkResolverFlag(text: string): void {
   const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text.trim());
   if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) {
     throw new UsageError(`--acme-dns-resolver: "${text}" is not HOST:PORT, such as 127.0.0.1:53 or [::1]:5353`);
+  }
+}
+
+/** An origin: http(s), a host and maybe a port, nothing after (ACME's URLs are built on it). */
+function checkOriginFlag(name: string, text: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !["https:", "http:"].includes(url.protocol) || url.username !== "" || url.password !== "" || !["", "/"].includes(url.pathname) || url.search !== "" || url.hash !== "") {
+    throw new UsageError(`--${name}: "${text}" is not a scheme, host and port such as https://ca.example.internal:8443 (no path)`);
   }
 }
 

@@ -95,6 +95,11 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
       throw new StartupError(`signing config: ${(error as Error).message}`);
     }
   }
+  try {
+    configs.checkAcme([ca.ca.label, ...others.map((other) => other.ca.ca.label)]);
+  } catch (error) {
+    throw new StartupError(`signing config: ${options.config}: ${(error as Error).message}`);
+  }
   const responder = openResponder(options, ca.ca);
   if (responder) note(`OCSP answers are signed by the delegated responder ${options.responder}`);
   const acme = configs.shared.acme.size > 0;
@@ -124,7 +129,7 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
     metrics,
     rateLimit: storage.guardStore && options.rateLimit ? { limit: options.rateLimit, store: storage.guardStore } : undefined,
     reloader,
-    acme: acmeValidator && storage.acme ? { store: storage.acme, validator: acmeValidator } : undefined,
+    acme: acmeValidator && storage.acme ? { store: storage.acme, validator: acmeValidator, externalUrl: options.acmeUrl } : undefined,
     timeouts: { headersMs: options.headersTimeoutMs, requestMs: options.requestTimeoutMs, keepAliveMs: options.keepAliveTimeoutMs },
   });
   log.attach(app.log);

@@ -56,7 +56,9 @@ export function parseAcmeSection(
       fail(`${field}: ${issue.message}`);
     }
     const p = parsed.data;
-    if (!known.profiles.includes(p.profile)) {
+    // A labelled provisioner's profile is its CA's, which may have a config of its own: checked
+    // against that one once the CAs are known (SigningConfigs.checkAcme).
+    if (p.label === undefined && !known.profiles.includes(p.profile)) {
       fail(`${path}.profile: "${p.profile}" is not a profile of signing (${known.profiles.map((n) => `"${n}"`).join(", ")})`);
     }
     const required = p.external_account_binding ?? false;

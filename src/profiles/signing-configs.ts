@@ -30,6 +30,25 @@ export class SigningConfigs {
     return this.own.get(label) ?? this.shared;
   }
 
+  /**
+   * Checks --config's ACME provisioners against the CAs served (`labels`, the default first): each
+   * names a CA that is served, and a profile of the config that CA signs under.
+   */
+  checkAcme(labels: readonly string[]): void {
+    for (const provisioner of this.shared.acme.values()) {
+      const path = `acme.${provisioner.name}`;
+      const label = provisioner.label === "" ? labels[0]! : provisioner.label;
+      if (!labels.includes(label)) {
+        throw new ConfigError(`${path}.label: "${label}" is not a CA served here (${labels.map((name) => `"${name}"`).join(", ")})`);
+      }
+      const config = this.for(label);
+      if (provisioner.profile !== "default" && !config.profiles.has(provisioner.profile)) {
+        const owner = config === this.shared ? "signing" : `CA "${label}"'s own config`;
+        throw new ConfigError(`${path}.profile: "${provisioner.profile}" is not a profile of ${owner} (${["default", ...config.profiles.keys()].map((name) => `"${name}"`).join(", ")})`);
+      }
+    }
+  }
+
   /** The CAs of `labels` grouped by the config they sign under, in the order of `labels`. */
   byConfig(labels: readonly string[]): Map<SigningConfig, string[]> {
     const groups = new Map<SigningConfig, string[]>();

@@ -10,6 +10,8 @@ import { parseSigningConfig } from "../../src/profiles/signing-config.js";
 import { AcmeTestClient, csrFor, http01Responder, loopbackHttp01Validator, type AccountAlg } from "../helpers/acme-client.js";
 import { openssl, profilesDir, testApp, writeFile } from "../helpers/app.js";
 import { Metrics } from "../../src/api/metrics.js";
+import { PostgresAcmeStore } from "../../src/store/postgres/acme.js";
+import { postgresSkip, twoReplicas } from "../helpers/postgres.js";
 
 const config = {
   ...JSON.parse(readFileSync(join(profilesDir, "ca-config.json"), "utf8")),
@@ -160,3 +162,26 @@ for (const alg of ["ES256", "ES384", "RS256", "EdDSA"] as AccountAlg[]) {
     t.equal((await client.post(location, "")).body.status, "valid");
   });
 }
+
+t.test("on PostgreSQL: the flow, and a nonce one replica hands out is good once at another", { skip: postgresSkip }, async (t) => {
+  const { pools } = await twoReplicas(t);
+  const responder = await http01Responder(t);
+  const validator = loopbackHttp01Validator(responder.port);
+  const replicaA = await testApp(t, { config: parseSigningConfig(config), acme: { validator, store: new PostgresAcmeStore(pools[0]) } });
+  const replicaB = await testApp(t, { config: parseSigningConfig(config), acme: { validator, store: new PostgresAcmeStore(pools[1]) } });
+  const client = await AcmeTestClient.create(replicaA.app);
+  const nonce = (await replicaB.app.inject({ method: "HEAD", url: "/acme/default/new-nonce" })).headers["replay-nonce"] as string;
+  const jws = await client.jws(client.directory.newAccount!, { termsOfServiceAgreed: true }, { use: "jwk", nonce });
+  const created = await client.postRaw(client.directory.newAccount!, jws);
+  t.equal(created.status, 201, "replica B's nonce at replica A");
+  client.account = created.headers.location as string;
+  const replayed = await new AcmeTestClient(replicaB.app, client.key).postRaw(client.directory.newAccount!, jws);
+  t.equal(replayed.body.type, "urn:ietf:params:acme:error:badNonce", "and not again at replica B");
+
+  const { order, location } = await authorizedOrder(client, responder, [{ type: "dns", value: "pg.example.test" }]);
+  t.equal((await client.post(location, "")).body.status, "ready");
+  const finalized = await client.post(order.body.finalize, { csr: (await csrFor({ dns: ["pg.example.test"] })).b64 });
+  t.equal(finalized.status, 200, finalized.text);
+  const chain = await client.post(finalized.body.certificate, "");
+  t.match(chain.text, /^-----BEGIN CERTIFICATE-----/);
+});

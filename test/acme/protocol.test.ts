@@ -341,6 +341,9 @@ t.test("resources: unknown provisioners and paths, other accounts' orders", asyn
   await other.newAccount();
   isProblem(t, await other.post(order.headers.location as string, ""), "malformed", 404, /does not exist/);
   isProblem(t, await other.post(order.body.authorizations[0], ""), "malformed", 404);
+  const { body: authz } = await client.post(order.body.authorizations[0], "");
+  isProblem(t, await other.post(authz.challenges[0].url, {}), "malformed", 404, /challenge .* does not exist/);
+  t.equal((await client.post(authz.challenges[0].url, "")).body.status, "pending", "and nothing was started by the stranger's request");
 });
 
 t.test("rate limits answer rateLimited in a problem document", async (t) => {

@@ -85,8 +85,17 @@ t.test("a validation whose deadline passes during the name lookup connects to no
   t.same(http.requests, [], "the answer that came after the deadline was not acted on");
 });
 
-t.test("validate never throws, whatever it is given", async (t) => {
-  const validator = new NetworkChallengeValidator({ httpPort: 80, tlsPort: 443, dnsResolver: "127.0.0.1:9", timeoutMs: 200 });
+t.test("validate never throws, whatever it is given; a fault of the server's own goes to onInternalError", async (t) => {
+  const faults: string[] = [];
+  const validator = new NetworkChallengeValidator(
+    { httpPort: 80, tlsPort: 443, dnsResolver: "127.0.0.1:9", timeoutMs: 200 },
+    {
+      onInternalError: (error, type) => {
+        faults.push(`${type}: ${(error as Error).name}`);
+        throw new Error("a failing logger is ignored too");
+      },
+    },
+  );
   const odd = [
     validator.validate("http-01", { type: "dns", value: "" }, "t", "t.x"),
     validator.validate("tls-alpn-01", { type: "ip", value: "300.1.1.1" }, "t", "t.x"),
@@ -95,6 +104,9 @@ t.test("validate never throws, whatever it is given", async (t) => {
   ];
   const results = await Promise.all(odd);
   t.same(results.map((r) => !r.ok && r.problem.type), ["serverInternal", "serverInternal", "serverInternal", "serverInternal"]);
+  t.same(results.map((r) => !r.ok && r.problem.detail).slice(0, 2), ['the identifier "" is not a valid dns identifier', 'the identifier "300.1.1.1" is not a valid ip identifier'], "a bad identifier is named");
+  t.same(faults, ["http-01: TypeError"], "the null identifier, a TypeError, is the one fault of the server's own; its text stays out of the answer");
+  t.equal((results[3] as { problem: { detail: string } }).problem.detail, "the validation failed on the server's side");
 });
 
 t.test("bad targets or options are refused when the validator is made, naming what to fix", async (t) => {

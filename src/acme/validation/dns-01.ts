@@ -26,8 +26,9 @@ export function validateDns01(
   keyAuthorization: string,
   targets: ValidationTargets,
   signal: AbortSignal = new AbortController().signal,
+  onInternalError?: (error: unknown) => void,
 ): Promise<ValidationResult> {
-  return settle(async () => {
+  return settle(onInternalError, async () => {
     checkIdentifier(identifier);
     if (identifier.type === "ip") fail("unauthorized", "dns-01 cannot validate an IP identifier (RFC 8738 §7)");
     const name = dns01Name(identifier);

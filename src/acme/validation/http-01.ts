@@ -42,8 +42,9 @@ export function validateHttp01(
   keyAuthorization: string,
   targets: ValidationTargets,
   signal: AbortSignal = new AbortController().signal,
+  onInternalError?: (error: unknown) => void,
 ): Promise<ValidationResult> {
-  return settle(async () => {
+  return settle(onInternalError, async () => {
     checkIdentifier(identifier);
     if (isWildcard(identifier)) fail("unauthorized", "a wildcard identifier can only be validated by dns-01 (RFC 8555 §7.1.3)");
     if (!tokenPattern.test(token)) fail("serverInternal", "the challenge token is not base64url");

@@ -19,17 +19,23 @@ export function fail(type: ChallengeProblem["type"], detail: string): never {
   throw new ValidationFailure({ type, detail });
 }
 
+export const internalProblem: ChallengeProblem = { type: "serverInternal", detail: "the validation failed on the server's side" };
+
 /**
  * Runs `check` and turns what it throws into a result: a `ValidationFailure` is the problem it
- * carries; anything else is a fault of ours, reported as serverInternal without its internals.
+ * carries; anything else is a fault of ours: the client gets serverInternal without its internals,
+ * and `onInternalError` (the caller's log) gets the error.
  */
-export async function settle(check: () => Promise<void>): Promise<ValidationResult> {
+export async function settle(onInternalError: ((error: unknown) => void) | undefined, check: () => Promise<void>): Promise<ValidationResult> {
   try {
     await check();
     return { ok: true };
   } catch (error) {
     if (error instanceof ValidationFailure) return { ok: false, problem: error.problem };
-    return { ok: false, problem: { type: "serverInternal", detail: "the validation failed on the server's side" } };
+    try {
+      onInternalError?.(error);
+    } catch {}
+    return { ok: false, problem: internalProblem };
   }
 }
 

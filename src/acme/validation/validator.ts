@@ -5,7 +5,7 @@
  */
 import { validateDns01 } from "./dns-01.js";
 import { validateHttp01 } from "./http-01.js";
-import { resolverFor } from "./network.js";
+import { internalProblem, resolverFor } from "./network.js";
 import { validateTlsAlpn01 } from "./tls-alpn-01.js";
 import type { AcmeIdentifier, ChallengeType, ChallengeValidator, ValidationResult, ValidationTargets } from "./types.js";
 
@@ -18,12 +18,18 @@ export interface ValidatorOptions {
    * the per-attempt timeout.
    */
   validationTimeoutMs?: number;
+  /**
+   * Told of a validation that failed through a fault of the server (the client only sees
+   * serverInternal), for the log. Default is none.
+   */
+  onInternalError?: (error: unknown, type: ChallengeType, identifier: AcmeIdentifier) => void;
 }
 
 /** A ChallengeValidator that talks to the network as RFC 8555, 8737 and 8738 say. */
 export class NetworkChallengeValidator implements ChallengeValidator {
   readonly concurrency: number;
   readonly validationTimeoutMs: number;
+  readonly #onInternalError: ValidatorOptions["onInternalError"];
   #running = 0;
   readonly #waiting: (() => void)[] = [];
 
@@ -46,6 +52,7 @@ export class NetworkChallengeValidator implements ChallengeValidator {
     this.concurrency = options.concurrency ?? 8;
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new RangeError(`concurrency must be a whole number of at least 1, not ${this.concurrency}`);
     this.validationTimeoutMs = options.validationTimeoutMs ?? 3 * targets.timeoutMs;
+    this.#onInternalError = options.onInternalError;
     if (!(this.validationTimeoutMs > 0)) throw new RangeError(`validationTimeoutMs must be positive, not ${this.validationTimeoutMs}`);
   }
 
@@ -66,8 +73,9 @@ export class NetworkChallengeValidator implements ChallengeValidator {
     else await new Promise<void>((resolve) => this.#waiting.push(resolve));
     try {
       return await this.#validateNow(type, identifier, token, keyAuthorization);
-    } catch {
-      return { ok: false, problem: { type: "serverInternal", detail: "the validation failed on the server's side" } };
+    } catch (error) {
+      this.#report(error, type, identifier);
+      return { ok: false, problem: internalProblem };
     } finally {
       const next = this.#waiting.shift();
       if (next) next();
@@ -94,14 +102,21 @@ export class NetworkChallengeValidator implements ChallengeValidator {
     }
   }
 
+  #report(error: unknown, type: ChallengeType, identifier: AcmeIdentifier): void {
+    try {
+      this.#onInternalError?.(error, type, identifier);
+    } catch {}
+  }
+
   #dispatch(type: ChallengeType, identifier: AcmeIdentifier, token: string, keyAuthorization: string, signal: AbortSignal): Promise<ValidationResult> {
+    const report = (error: unknown) => this.#report(error, type, identifier);
     switch (type) {
       case "http-01":
-        return validateHttp01(identifier, token, keyAuthorization, this.targets, signal);
+        return validateHttp01(identifier, token, keyAuthorization, this.targets, signal, report);
       case "dns-01":
-        return validateDns01(identifier, keyAuthorization, this.targets, signal);
+        return validateDns01(identifier, keyAuthorization, this.targets, signal, report);
       case "tls-alpn-01":
-        return validateTlsAlpn01(identifier, keyAuthorization, this.targets, signal);
+        return validateTlsAlpn01(identifier, keyAuthorization, this.targets, signal, report);
       default:
         return Promise.resolve({ ok: false, problem: { type: "serverInternal", detail: `unknown challenge type ${JSON.stringify(type)}` } });
     }

@@ -9,7 +9,7 @@ import { AcmeProblem, type AcmeProblemType } from "../../acme/problems.js";
 import type { AcmeAnswer, AcmeContext, AcmeServer, Authenticated } from "../../acme/server.js";
 import type { ErrorKind } from "../../errors.js";
 import { toCertwrightError } from "../error-handler.js";
-import { access } from "../openapi.js";
+import { access, documentedAs } from "../openapi.js";
 
 export interface AcmeRoutesOptions {
   server: AcmeServer;
@@ -30,6 +30,16 @@ declare module "fastify" {
 }
 
 const joseType = "application/jose+json";
+
+/** A flattened JWS, as every ACME POST carries (for the document). */
+const jwsSchema = z
+  .object({ protected: z.string(), payload: z.string().meta({ description: "base64url JSON, or empty for POST-as-GET" }), signature: z.string() })
+  .meta({ id: "AcmeJws", description: "A JWS in flattened JSON serialization (RFC 8555 6.2)" });
+
+/** An RFC 7807 problem document as ACME answers it (RFC 8555 6.7). */
+const problemSchema = z
+  .object({ type: z.string(), detail: z.string(), status: z.number().int().optional(), subproblems: z.array(z.object({}).passthrough()).optional() })
+  .meta({ id: "AcmeProblem" });
 
 /** How an error of the service's own table reads to an ACME client. */
 const kindProblems: Partial<Record<ErrorKind, { type: AcmeProblemType; status?: number }>> = {
@@ -104,25 +114,36 @@ export async function acmeRoutes(app: FastifyInstance, { server, externalUrl, on
     return reply.type("application/json").send(JSON.stringify(answer.body));
   };
 
-  const provisionerParams = z.object({ provisioner: z.string().max(64) });
-  const resourceParams = provisionerParams.extend({ id: z.string().max(64) });
-  const schema = (operationId: string, summary: string, params: z.ZodType = provisionerParams) => ({
+  const provisionerParams = z.object({ provisioner: z.string().max(64).meta({ description: "The provisioner's name (the signing config's acme section)" }) });
+  const resourceParams = provisionerParams.extend({ id: z.string().max(64).meta({ description: "The resource's id" }) });
+  // ACME's answers are not cfssl's envelope: RFC 7807 problem documents for every refusal.
+  const problems = {
+    "4XX": { description: "Refused: an RFC 7807 problem document whose type is urn:ietf:params:acme:error:<type>", content: { "application/problem+json": { schema: problemSchema } } },
+    default: { description: "The service failed (serverInternal), a problem document", content: { "application/problem+json": { schema: problemSchema } } },
+  };
+  const json = (description: string) => ({ description, content: { "application/json": { schema: z.object({}).passthrough() } } });
+  const schema = (operationId: string, summary: string, params: z.ZodType, response: Record<string, unknown>) => ({
     operationId,
     summary,
     tags: ["acme"],
     security: access.open,
     params,
+    response: { ...response, ...problems },
   });
 
-  api.get("/:provisioner/directory", { schema: schema("acmeDirectory", "ACME directory (RFC 8555 7.1.1): the URLs of the provisioner's resources") }, async (request, reply) =>
+  api.get("/:provisioner/directory", { schema: schema("acmeDirectory", "ACME directory (RFC 8555 7.1.1): the URLs of the provisioner's resources", provisionerParams, { 200: json("The directory") }) }, async (request, reply) =>
     send(request, reply, server.directory(contextOf(request))),
   );
   // RFC 8555 7.2: HEAD answers 200, GET 204; both only to carry the Replay-Nonce.
-  api.head("/:provisioner/new-nonce", { schema: schema("acmeNewNonceHead", "A fresh Replay-Nonce (RFC 8555 7.2)") }, async (request, reply) => {
+  const nonceAnswer = {
+    description: "A fresh nonce in the Replay-Nonce header; no body",
+    content: { "text/plain": { schema: z.literal("").meta({ description: "empty" }) } },
+  };
+  app.head("/:provisioner/new-nonce", { schema: schema("acmeNewNonceHead", "A fresh Replay-Nonce (RFC 8555 7.2)", provisionerParams, { 200: nonceAnswer }) }, async (request, reply) => {
     contextOf(request);
     return reply.status(200).send();
   });
-  api.get("/:provisioner/new-nonce", { exposeHeadRoute: false, schema: schema("acmeNewNonce", "A fresh Replay-Nonce (RFC 8555 7.2)") }, async (request, reply) => {
+  app.get("/:provisioner/new-nonce", { exposeHeadRoute: false, schema: schema("acmeNewNonce", "A fresh Replay-Nonce (RFC 8555 7.2)", provisionerParams, { 204: nonceAnswer }) }, async (request, reply) => {
     contextOf(request);
     return reply.status(204).send();
   });
@@ -136,9 +157,17 @@ export async function acmeRoutes(app: FastifyInstance, { server, externalUrl, on
     handle: (context: AcmeContext, request: Authenticated, url: string, id: string) => Promise<AcmeAnswer>,
   ) => {
     const params = path.includes(":id") ? resourceParams : provisionerParams;
+    const answers =
+      path === "/cert/:id"
+        ? { 200: { description: "The certificate and the CAs above it", content: { "application/pem-certificate-chain": { schema: z.string() } } } }
+        : { 200: json("The resource"), ...(path.startsWith("/new-") ? { 201: json("Created; Location names it") } : {}) };
     api.post(
       `/:provisioner${path}`,
-      { schema: schema(operationId, summary, params) },
+      {
+        schema: schema(operationId, summary, params, answers),
+        // The body is a flattened JWS (RFC 8555 6.2), checked by the handler rather than a schema.
+        config: { swaggerTransform: documentedAs({ body: jwsSchema, consumes: [joseType] }) },
+      },
       async (request, reply) => {
         const type = (request.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
         if (type !== joseType) throw new AcmeProblem("malformed", `Content-Type must be ${joseType}, not "${type || "none"}"`, { status: 415 });
