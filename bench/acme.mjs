@@ -272,7 +272,7 @@ function acmeRows() {
 /** Which of these leaves are not in certs.db as issued to their account, and which do not verify. */
 function check(done, ca, kidOf) {
   const d = db();
-  const byPem = d.prepare("SELECT requested_by FROM certificates WHERE serial_number = ? AND pem = ?");
+  const bySerial = d.prepare("SELECT pem, requested_by FROM certificates WHERE serial_number = ?");
   const problems = [];
   try {
     for (const order of done) {
@@ -280,8 +280,8 @@ function check(done, ca, kidOf) {
       if (order.chain !== 2) problems.push(`${order.name}: a chain of ${order.chain} certificates, not the leaf and the CA`);
       if (leaf.subjectAltName !== `DNS:${order.name}`) problems.push(`${order.name}: the certificate is for ${leaf.subjectAltName}`);
       if (!leaf.verify(ca.publicKey)) problems.push(`${order.name}: the certificate is not signed by the CA`);
-      const row = byPem.get(BigInt(`0x${leaf.serialNumber}`).toString(10), `${order.pem}\n`) ?? byPem.get(BigInt(`0x${leaf.serialNumber}`).toString(10), order.pem);
-      if (!row) problems.push(`${order.name}: serial ${leaf.serialNumber} is not in certs.db with this PEM`);
+      const row = bySerial.get(BigInt(`0x${leaf.serialNumber}`).toString(10));
+      if (row?.pem.trim() !== order.pem) problems.push(`${order.name}: serial ${leaf.serialNumber} is not in certs.db with this PEM`);
       else if (!row.requested_by.endsWith(`:${kidOf(order).split("/").pop()}`)) problems.push(`${order.name}: the row names ${row.requested_by}, not the account`);
     }
   } finally {
