@@ -86,6 +86,8 @@ export interface Authenticated {
 const hour = 3_600_000;
 /** Seconds a client is told to wait before polling a pending resource again. */
 const retryAfterSeconds = "1";
+/** How long a validation's outcome waits before each new attempt to record it. */
+const recordRetryDelaysMs = [250, 1000, 4000, 15_000];
 const revocationReasons = new Set([0, 1, 2, 3, 4, 5, 6, 9, 10]);
 
 function randomId(): string {
@@ -596,19 +598,29 @@ export class AcmeServer {
       this.events.error?.(error, `the ${challenge.type} validation of ${identifier.value} failed unexpectedly`);
       result = { ok: false, problem: { type: "serverInternal", detail: "the validation failed inside the server; the service log has the details" } };
     }
-    try {
-      if (result.ok) {
-        await this.store.updateChallenge(challenge.id, ["processing"], { status: "valid", validated: this.clock().getTime() });
-        await this.store.updateAuthorization(authorization.id, ["pending"], "valid");
-      } else {
-        this.events.problem?.(result.problem.type);
-        await this.store.updateChallenge(challenge.id, ["processing"], { status: "invalid", error: problemDocument(result.problem.type, result.problem.detail, identifier) });
-        await this.store.updateAuthorization(authorization.id, ["pending"], "invalid");
+    if (!result.ok) this.events.problem?.(result.problem.type);
+    // A challenge left in processing would keep its client polling until the order expires, so a
+    // database that is busy or briefly unreachable is waited for. Each step only moves a record
+    // on from the state it expects, so running them again after a partial success is harmless.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (result.ok) {
+          await this.store.updateChallenge(challenge.id, ["processing"], { status: "valid", validated: this.clock().getTime() });
+          await this.store.updateAuthorization(authorization.id, ["pending"], "valid");
+        } else {
+          await this.store.updateChallenge(challenge.id, ["processing"], { status: "invalid", error: problemDocument(result.problem.type, result.problem.detail, identifier) });
+          await this.store.updateAuthorization(authorization.id, ["pending"], "invalid");
+        }
+        const order = await this.store.orderById(orderId);
+        if (order) await this.refreshOrder(order);
+        return;
+      } catch (error) {
+        if (attempt === recordRetryDelaysMs.length) {
+          this.events.error?.(error, `the outcome of the ${challenge.type} validation of ${identifier.value} could not be recorded`);
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, recordRetryDelaysMs[attempt]));
       }
-      const order = await this.store.orderById(orderId);
-      if (order) await this.refreshOrder(order);
-    } catch (error) {
-      this.events.error?.(error, `the outcome of the ${challenge.type} validation of ${identifier.value} could not be recorded`);
     }
   }
 
