@@ -13,7 +13,8 @@ import { decimalSerialOf, pemBlocks, startAcmeService, succeeded, type AcmeServi
 import { freePort, openssl } from "../helpers/server.js";
 
 const httpNames = ["www.lego.test", "api.lego.test"];
-const dnsNames = ["dns.lego.test"];
+// A wildcard and its base name: two authorizations whose TXT records share one name.
+const dnsNames = ["*.dns.lego.test", "dns.lego.test"];
 const tlsNames = ["alpn.lego.test"];
 
 t.test("lego", { skip: acmeClientsSkip, timeout: 400_000 }, async (t) => {
@@ -62,15 +63,17 @@ t.test("lego", { skip: acmeClientsSkip, timeout: 400_000 }, async (t) => {
     t.equal(await service.ocspStatus(first.leafFile), "good", "OCSP: the first is still good");
   });
 
-  t.test("dns-01 through the exec provider, with an RSA key", async (t) => {
+  t.test("dns-01 through the exec provider, for a wildcard, with an RSA key", async (t) => {
     const options: LegoOptions = { ...base, domains: dnsNames, dir: join(service.dir, "lego-dns"), keyType: "rsa2048", dnsResolvers: [dns.address] };
     const hook = await legoDnsHook(t, dns, service.dir);
-    options.dnsExec = { program: hook.program };
+    // lego solves the two one after the other, waiting EXEC_SEQUENCE_INTERVAL (60 s by default) between.
+    options.dnsExec = { program: hook.program, env: { EXEC_SEQUENCE_INTERVAL: "1" } };
     succeeded(t, await runLego("run", options), "lego run --dns exec");
     const obtained = await checkCertificate(t, options, "dns");
     t.equal(obtained.leaf.publicKey.asymmetricKeyType, "rsa");
-    t.same(hook.calls, [`present _acme-challenge.${dnsNames[0]}.`, `cleanup _acme-challenge.${dnsNames[0]}.`], "lego published the TXT record and took it away");
-    t.ok(dns.queries.includes(`TXT _acme-challenge.${dnsNames[0]}`), "the service read the TXT record from the test DNS server");
+    const record = "_acme-challenge.dns.lego.test";
+    t.same(hook.calls, [`present ${record}.`, `cleanup ${record}.`, `present ${record}.`, `cleanup ${record}.`], "lego published each TXT record and took it away");
+    t.ok(dns.queries.includes(`TXT ${record}`), "the service read the TXT record from the test DNS server");
   });
 
   t.test("tls-alpn-01 with lego's own listener", async (t) => {
