@@ -3,7 +3,8 @@
 // it; the certificate is checked by node:crypto and openssl, found in the inventory, and seen
 // revoked in the CRL and by OCSP. The names resolve to 127.0.0.1 only through the test's DNS
 // server, which the service's validator asks (--acme-dns-resolver). A second account, with an RSA
-// key, changes its email, revokes by the certificate's own key and deactivates itself.
+// key, changes its email, revokes by the certificate's own key and deactivates itself; a third
+// registers with an external account binding.
 import { X509Certificate } from "node:crypto";
 import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,16 +17,17 @@ import { freePort, openssl } from "../helpers/server.js";
 const names = ["www.certbot.test", "api.certbot.test"];
 const rsaNames = ["rsa.certbot.test"];
 const laterNames = ["again.certbot.test"];
+const boundNames = ["bound.certbot.test"];
 
 t.test("certbot", { skip: acmeClientsSkip, timeout: 400_000 }, async (t) => {
-  const dns = await startDnsServer(t, Object.fromEntries([...names, ...rsaNames, ...laterNames].map((name) => [name, { A: ["127.0.0.1"] }])));
+  const dns = await startDnsServer(t, Object.fromEntries([...names, ...rsaNames, ...laterNames, ...boundNames].map((name) => [name, { A: ["127.0.0.1"] }])));
   const httpPort = await freePort();
-  const service = await startAcmeService(t, { httpPort, dnsResolver: dns.address });
+  const service = await startAcmeService(t, { httpPort, dnsResolver: dns.address, eab: true });
   const ca = new X509Certificate(service.caPem);
   const base = { directoryUrl: service.directoryUrl, caFile: service.caFile, httpPort };
 
   /** The lineage's current certificate, checked against the CA and the names, and in the inventory. */
-  const checkCertificate = async (t: Test, options: CertbotOptions, label: string) => {
+  const checkCertificate = async (t: Test, options: CertbotOptions, label: string, provisioner = "default") => {
     const files = certbotCertificatePaths(options.dir, options.domains[0]!);
     const blocks = pemBlocks(readFileSync(files.fullchain, "utf8"));
     t.equal(blocks.length, 2, `${label}: fullchain is the leaf and the CA`);
@@ -39,7 +41,7 @@ t.test("certbot", { skip: acmeClientsSkip, timeout: 400_000 }, async (t) => {
     t.equal(verified.status, 0, `${label}: openssl verify -CAfile -untrusted chain: ${verified.status === 0 ? "OK" : verified.stdout + verified.stderr}`);
     const { status, record } = await service.inventory(leaf.serialNumber);
     t.equal(status, 200, `${label}: in the inventory`);
-    t.match(record?.requested_by, /^acme:default:[A-Za-z0-9_-]+$/, `${label}: requested by the acme provisioner's account`);
+    t.match(record?.requested_by, new RegExp(`^acme:${provisioner}:[A-Za-z0-9_-]+$`), `${label}: requested by an account of provisioner ${provisioner}`);
     t.equal(record?.profile, "server", `${label}: under the provisioner's profile`);
     return { leaf, serial: decimalSerialOf(leaf), hex: leaf.serialNumber, leafFile, requestedBy: record?.requested_by };
   };
@@ -99,5 +101,12 @@ t.test("certbot", { skip: acmeClientsSkip, timeout: 400_000 }, async (t) => {
     const log = readFileSync(join(options.dir, "logs", "letsencrypt.log"), "utf8");
     t.match(log, /"POST \/acme\/default\/new-order HTTP\/1\.1" 403/, "new-order answered 403");
     t.match(log, /urn:ietf:params:acme:error:unauthorized :: .* :: the account is deactivated/, "an unauthorized problem that says why");
+  });
+
+  t.test("external account binding: a provisioner that requires one", async (t) => {
+    const { directoryUrl, kid, hmac } = service.eab!;
+    const options: CertbotOptions = { ...base, directoryUrl, domains: boundNames, dir: join(service.dir, "certbot-eab"), eab: { kid, hmac } };
+    succeeded(t, await runCertbot("certonly", options), "certbot certonly --eab-kid --eab-hmac-key");
+    await checkCertificate(t, options, "bound", "bound");
   });
 });

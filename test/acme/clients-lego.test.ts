@@ -2,7 +2,8 @@
 // lego itself: http-01 and tls-alpn-01 with its own servers on loopback ports (--acme-http-port,
 // --acme-tls-port), dns-01 through its exec provider publishing the TXT record on the test's DNS
 // server (--acme-dns-resolver). The http-01 certificate is renewed and revoked, and seen revoked
-// in the inventory, the CRL and OCSP.
+// in the inventory, the CRL and OCSP. A provisioner that requires an external account binding gets
+// one from lego's --eab.
 import { X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,18 +17,19 @@ const httpNames = ["www.lego.test", "api.lego.test"];
 // A wildcard and its base name: two authorizations whose TXT records share one name.
 const dnsNames = ["*.dns.lego.test", "dns.lego.test"];
 const tlsNames = ["alpn.lego.test"];
+const boundNames = ["bound.lego.test"];
 
 t.test("lego", { skip: acmeClientsSkip, timeout: 400_000 }, async (t) => {
   // Only http-01 and tls-alpn-01 need the names to resolve; dns-01 needs only its TXT record.
-  const dns = await startDnsServer(t, Object.fromEntries([...httpNames, ...tlsNames].map((name) => [name, { A: ["127.0.0.1"] }])));
+  const dns = await startDnsServer(t, Object.fromEntries([...httpNames, ...tlsNames, ...boundNames].map((name) => [name, { A: ["127.0.0.1"] }])));
   const httpPort = await freePort();
   const tlsPort = await freePort();
-  const service = await startAcmeService(t, { httpPort, tlsPort, dnsResolver: dns.address });
+  const service = await startAcmeService(t, { httpPort, tlsPort, dnsResolver: dns.address, eab: true });
   const ca = new X509Certificate(service.caPem);
   const base = { directoryUrl: service.directoryUrl, caFile: service.caFile };
 
   /** lego's certificate for `options`: checked against the CA, the names and openssl, found in the inventory. */
-  const checkCertificate = async (t: Test, options: LegoOptions, label: string) => {
+  const checkCertificate = async (t: Test, options: LegoOptions, label: string, provisioner = "default") => {
     const files = legoCertificatePaths(options.dir, options.domains);
     const blocks = pemBlocks(readFileSync(files.certificate, "utf8"));
     t.equal(blocks.length, 2, `${label}: lego's bundle is the leaf and the CA`);
@@ -43,7 +45,7 @@ t.test("lego", { skip: acmeClientsSkip, timeout: 400_000 }, async (t) => {
     t.equal(verified.status, 0, `${label}: openssl verify -CAfile -untrusted chain: ${verified.status === 0 ? "OK" : verified.stdout + verified.stderr}`);
     const { status, record } = await service.inventory(leaf.serialNumber);
     t.equal(status, 200, `${label}: in the inventory`);
-    t.match(record?.requested_by, /^acme:default:[A-Za-z0-9_-]+$/, `${label}: requested by the acme provisioner's account`);
+    t.match(record?.requested_by, new RegExp(`^acme:${provisioner}:[A-Za-z0-9_-]+$`), `${label}: requested by an account of provisioner ${provisioner}`);
     return { leaf, serial: decimalSerialOf(leaf), hex: leaf.serialNumber, leafFile, requestedBy: record?.requested_by };
   };
 
@@ -83,6 +85,16 @@ t.test("lego", { skip: acmeClientsSkip, timeout: 400_000 }, async (t) => {
     t.equal(obtained.leaf.publicKey.asymmetricKeyDetails?.namedCurve, "secp384r1");
     succeeded(t, await runLego("revoke", options), "lego revoke");
     await revokedEverywhere(t, service, obtained, "unspecified");
+  });
+
+  t.test("external account binding: refused without, a certificate with --eab", async (t) => {
+    const { directoryUrl, kid, hmac } = service.eab!;
+    const options: LegoOptions = { ...base, directoryUrl, domains: boundNames, dir: join(service.dir, "lego-eab"), httpPort };
+    const refused = await runLego("run", options);
+    t.not(refused.status, 0, "lego without --eab fails");
+    t.match(refused.stderr, /Server requires External Account Binding/, "lego read the directory's externalAccountRequired");
+    succeeded(t, await runLego("run", { ...options, eab: { kid, hmac } }), "lego --eab --kid --hmac run");
+    await checkCertificate(t, options, "bound", "bound");
   });
 });
 

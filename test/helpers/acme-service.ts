@@ -6,10 +6,10 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
-import { X509Certificate } from "node:crypto";
+import { randomBytes, X509Certificate } from "node:crypto";
 import type { Test } from "tap";
 import type { ClientRun } from "./acme-clients.js";
-import { childEnv, freePort, mainJs, mustOpenssl, tempDir } from "./server.js";
+import { childEnv, freePort, mainJs, mustOpenssl, tempDir, writeFile } from "./server.js";
 
 type Teardown = { teardown(fn: () => unknown): void };
 
@@ -18,6 +18,8 @@ export interface AcmeService {
   url: string;
   /** The directory of the "default" provisioner. */
   directoryUrl: string;
+  /** With `eab`: the directory of provisioner "bound", which needs an external account binding, and its key. */
+  eab?: { directoryUrl: string; kid: string; hmac: string };
   /** The CA's certificate (PEM file): what the clients trust and what issued their certificates. */
   caFile: string;
   caPem: string;
@@ -42,6 +44,12 @@ export interface AcmeServiceOptions {
   tlsPort?: number;
   /** --acme-dns-resolver, HOST:PORT: the test DNS server. */
   dnsResolver: string;
+  /**
+   * Add provisioner "bound", whose accounts need an external account binding with auth key
+   * "acme-eab". An auth key closes the inventory to all but the admin, so the service gets an
+   * admin token too, which this helper's requests carry.
+   */
+  eab?: boolean;
   /** Default 60 s: serve makes its CA and serving certificate first. */
   timeoutMs?: number;
 }
@@ -51,14 +59,20 @@ const signing = {
   profiles: { server: { usages: ["digital signature", "key encipherment", "server auth"], expiry: "2160h" } },
 };
 
-/** Starts `serve` over HTTPS with provisioner "default" (profile server, all three challenge types); killed in teardown. */
+/** Starts `serve` over HTTPS with provisioner "default" (profile server, all three challenge types), and "bound" with `eab`; killed in teardown. */
 export async function startAcmeService(t: Teardown, options: AcmeServiceOptions): Promise<AcmeService> {
   const dir = tempDir(t, "certwright-acme-clients-");
   const dataDir = join(dir, "data");
   const config = join(dir, "ca-config.json");
-  writeFileSync(config, JSON.stringify({ signing, acme: { default: { profile: "server", challenges: ["http-01", "dns-01", "tls-alpn-01"] } } }));
+  const acme: Record<string, unknown> = { default: { profile: "server", challenges: ["http-01", "dns-01", "tls-alpn-01"] } };
+  const eabKey = randomBytes(32);
+  const adminToken = randomBytes(24).toString("hex");
+  if (options.eab) acme.bound = { profile: "server", challenges: ["http-01"], external_account_binding: true, eab_keys: ["acme-eab"] };
+  const authKeys = options.eab ? { auth_keys: { "acme-eab": { type: "standard", key: eabKey.toString("hex") } } } : {};
+  writeFileSync(config, JSON.stringify({ ...authKeys, signing, acme }));
   const port = await freePort();
   const args = [mainJs, "serve", "--port", String(port), "--data-dir", dataDir, "--config", config, "--workers", "1", "--tls-hosts", "127.0.0.1,localhost"];
+  if (options.eab) args.push("--admin-token-file", writeFile(dir, "admin-token", adminToken));
   args.push("--acme-dns-resolver", options.dnsResolver);
   if (options.httpPort !== undefined) args.push("--acme-http-port", String(options.httpPort));
   if (options.tlsPort !== undefined) args.push("--acme-tls-port", String(options.tlsPort));
@@ -78,7 +92,9 @@ export async function startAcmeService(t: Teardown, options: AcmeServiceOptions)
   let caPem = "";
   const fetchTls = (path: string, init: { method?: string; contentType?: string; body?: Buffer | string } = {}) =>
     new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
-      const req = request(`${url}${path}`, { method: init.method ?? "GET", ca: caPem, headers: init.contentType ? { "content-type": init.contentType } : {} }, (response) => {
+      const headers: Record<string, string> = init.contentType ? { "content-type": init.contentType } : {};
+      if (options.eab) headers.authorization = `Bearer ${adminToken}`;
+      const req = request(`${url}${path}`, { method: init.method ?? "GET", ca: caPem, headers }, (response) => {
         const chunks: Buffer[] = [];
         response.on("data", (chunk: Buffer) => chunks.push(chunk));
         response.on("end", () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }));
@@ -110,6 +126,7 @@ export async function startAcmeService(t: Teardown, options: AcmeServiceOptions)
   return {
     url,
     directoryUrl: `${url}/acme/default/directory`,
+    ...(options.eab ? { eab: { directoryUrl: `${url}/acme/bound/directory`, kid: "acme-eab", hmac: eabKey.toString("base64url") } } : {}),
     caFile,
     caPem,
     dir,
