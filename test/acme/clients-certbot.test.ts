@@ -109,4 +109,12 @@ t.test("certbot", { skip: acmeClientsSkip, timeout: 400_000 }, async (t) => {
     succeeded(t, await runCertbot("certonly", options), "certbot certonly --eab-kid --eab-hmac-key");
     await checkCertificate(t, options, "bound", "bound");
   });
+
+  t.test("the service refused nothing the clients sent but what the test meant it to", async (t) => {
+    // Clients retry some refusals (badNonce, say) without failing: the log shows them.
+    const { answers, errors } = service.log();
+    t.ok(answers.some((answer) => answer.startsWith("200 POST /acme/default/cert/ID")), "the log has the clients' requests");
+    t.same(answers.filter((answer) => !/^[23]/.test(answer)), ["403 POST /acme/default/new-order"], "refused: only the deactivated account's order");
+    t.same(errors, [], "no errors logged");
+  });
 });

@@ -96,6 +96,14 @@ t.test("lego", { skip: acmeClientsSkip, timeout: 400_000 }, async (t) => {
     succeeded(t, await runLego("run", { ...options, eab: { kid, hmac } }), "lego --eab --kid --hmac run");
     await checkCertificate(t, options, "bound", "bound");
   });
+
+  t.test("the service refused nothing the clients sent but what the test meant it to", async (t) => {
+    // Clients retry some refusals (badNonce, say) without failing: the log shows them.
+    const { answers, errors } = service.log();
+    t.ok(answers.some((answer) => answer.startsWith("200 POST /acme/default/cert/ID")), "the log has the clients' requests");
+    t.same(answers.filter((answer) => !/^[23]/.test(answer)), [], "refused: none");
+    t.same(errors, [], "no errors logged");
+  });
 });
 
 /** The certificate is revoked in the inventory (with `reason`), listed in the CRL, and revoked by OCSP. */

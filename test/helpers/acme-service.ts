@@ -27,6 +27,8 @@ export interface AcmeService {
   dir: string;
   stdout(): string;
   stderr(): string;
+  /** Every request the service has logged as completed, its resource ids replaced by ID, and its errors logged. */
+  log(): { answers: string[]; errors: string[] };
   /** A request to the service, trusting only the CA. */
   fetch(path: string, init?: { method?: string; contentType?: string; body?: Buffer | string }): Promise<{ status: number; body: Buffer }>;
   /** The inventory's record of a certificate (hex serial). */
@@ -132,6 +134,18 @@ export async function startAcmeService(t: Teardown, options: AcmeServiceOptions)
     dir,
     stdout: () => out,
     stderr: () => err,
+    log() {
+      const answers: string[] = [];
+      const errors: string[] = [];
+      // The last piece may be a line still on its way.
+      for (const line of out.split("\n").slice(0, -1)) {
+        if (!line.startsWith("{")) continue;
+        const entry = JSON.parse(line) as { level: number; msg: string; method?: string; url?: string; statusCode?: number };
+        if (entry.level >= 50) errors.push(entry.msg);
+        if (entry.statusCode !== undefined) answers.push(`${entry.statusCode} ${entry.method} ${entry.url?.replace(/\/(account|order|authz|chall|cert)\/[A-Za-z0-9_-]+/, "/$1/ID")}`);
+      }
+      return { answers, errors };
+    },
     fetch: fetchTls,
     async inventory(serialHex) {
       const answer = await fetchTls(`/api/v1/certificates/${serialHex}`);
