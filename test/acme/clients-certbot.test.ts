@@ -19,7 +19,7 @@ const rsaNames = ["rsa.certbot.test"];
 const laterNames = ["again.certbot.test"];
 const boundNames = ["bound.certbot.test"];
 
-t.test("certbot", { skip: acmeClientsSkip, timeout: 400_000 }, async (t) => {
+t.test("certbot", { skip: acmeClientsSkip, timeout: 280_000 }, async (t) => {
   const dns = await startDnsServer(t, Object.fromEntries([...names, ...rsaNames, ...laterNames, ...boundNames].map((name) => [name, { A: ["127.0.0.1"] }])));
   const httpPort = await freePort();
   const service = await startAcmeService(t, { httpPort, dnsResolver: dns.address, eab: true });

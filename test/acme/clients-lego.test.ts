@@ -19,7 +19,7 @@ const dnsNames = ["*.dns.lego.test", "dns.lego.test"];
 const tlsNames = ["alpn.lego.test"];
 const boundNames = ["bound.lego.test"];
 
-t.test("lego", { skip: acmeClientsSkip, timeout: 400_000 }, async (t) => {
+t.test("lego", { skip: acmeClientsSkip, timeout: 280_000 }, async (t) => {
   // Only http-01 and tls-alpn-01 need the names to resolve; dns-01 needs only its TXT record.
   const dns = await startDnsServer(t, Object.fromEntries([...httpNames, ...tlsNames, ...boundNames].map((name) => [name, { A: ["127.0.0.1"] }])));
   const httpPort = await freePort();
