@@ -229,6 +229,16 @@ export async function runCertbot(command: "certonly" | "renew" | "revoke", optio
 }
 
 /**
+ * Runs another certbot command on the account under `options.dir` (update_account, unregister,
+ * show_account; revoke with other flags), `more` after the directory flags.
+ */
+export async function runCertbotCommand(command: string, more: string[], options: CertbotOptions): Promise<ClientRun> {
+  const binary = findAcmeClient("certbot");
+  if (!binary) throw new Error("certbot is not installed (apt-get install certbot)");
+  return run(binary, [command, ...certbotArgs(options), ...more], { REQUESTS_CA_BUNDLE: options.caFile }, options.timeoutMs ?? 120_000);
+}
+
+/**
  * A program for lego's `exec` DNS provider (`dnsExec.program`) that publishes the dns-01 TXT record
  * on the test's DNS server: lego runs it as `PROGRAM present|cleanup FQDN VALUE`, and it posts that
  * to a control endpoint of this process, which adds the value to (or takes it from) `dns.zone`.
