@@ -111,6 +111,7 @@ export class AcmeServer {
   private readonly nonceLifetimeMs: number;
   readonly validations: ValidationQueue;
   private readonly caCertificates = new Map<string, X509Certificate>();
+  private lastPurge = 0;
 
   constructor(options: AcmeServerOptions) {
     this.store = options.store;
@@ -336,7 +337,20 @@ export class AcmeServer {
     }
     await this.store.insertOrder(order, authorizations, challenges);
     this.events.orderCreated?.(provisioner.name);
+    this.purgeStaleOrders(now);
     return { status: 201, body: this.orderResource(context, order, authorizations), headers: { location: `${context.base}/order/${order.id}` } };
+  }
+
+  /**
+   * At most once an hour, off the request: orders that expired a week ago without a certificate go,
+   * with their authorizations and challenges, so the tables hold about a week of abandoned orders.
+   */
+  private purgeStaleOrders(now: number): void {
+    if (now - this.lastPurge < hour) return;
+    this.lastPurge = now;
+    Promise.resolve()
+      .then(() => this.store.purgeOrders(now - 7 * 24 * hour))
+      .catch((error: unknown) => this.events.error?.(error, "stale ACME orders could not be purged"));
   }
 
   private orderResource(context: AcmeContext, order: AcmeOrder, authorizations: readonly AcmeAuthorization[]) {
