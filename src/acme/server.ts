@@ -2,7 +2,7 @@
 // endpoint does, without HTTP. The routes (api/routes/acme.ts) hand it the request's JWS and URL
 // and send back what it answers.
 import { randomBytes, X509Certificate } from "node:crypto";
-import { base64url, calculateJwkThumbprint, flattenedVerify, type JWK } from "jose";
+import { base64url, calculateJwkThumbprint, type JWK } from "jose";
 import type { AcmeRequester, Requester } from "../authority/authentication.js";
 import type { Outcome, SignResult } from "../authority/authority.js";
 import { CertwrightError } from "../errors.js";
@@ -12,6 +12,7 @@ import type { AcmeProvisioner } from "../profiles/acme-config.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
 import type { SignRequest } from "../schemas/wire.js";
 import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, AcmeStore } from "../store/acme-records.js";
+import { readContact, verifyExternalAccountBinding } from "./accounts.js";
 import { challengesFor, checkOrderIdentifiers, identifierKey, readIdentifiers } from "./identifiers.js";
 import { decodeJws, payloadJson, publicAccountKey, thumbprintOf, verifyJws, type AcmeProtectedHeader } from "./jws.js";
 import { orderCsr } from "./order-csr.js";
@@ -114,6 +115,7 @@ export class AcmeServer {
   private readonly nonceLifetimeMs: number;
   readonly validations: ValidationQueue;
   private readonly caCertificates = new Map<string, X509Certificate>();
+  private lastPurge = 0;
 
   constructor(options: AcmeServerOptions) {
     this.store = options.store;
@@ -218,7 +220,7 @@ export class AcmeServer {
     const contact = readContact(payload.contact);
     let eabKeyId: string | null = null;
     if (payload.externalAccountBinding !== undefined) {
-      eabKeyId = await this.verifyExternalAccountBinding(context.provisioner, payload.externalAccountBinding, request.jwk, url);
+      eabKeyId = await verifyExternalAccountBinding(context.provisioner, this.authority.config.authKeys, payload.externalAccountBinding, request.jwk, url);
     } else if (context.provisioner.externalAccountRequired) {
       throw new AcmeProblem("externalAccountRequired", `provisioner "${context.provisioner.name}" requires an external account binding (RFC 8555 7.3.4) with one of its HMAC keys`);
     }
@@ -235,47 +237,6 @@ export class AcmeServer {
       createdAt: this.clock().getTime(),
     });
     return { status: account.id === id ? 201 : 200, body: this.accountResource(context, account), headers: location(account) };
-  }
-
-  /**
-   * RFC 8555 7.3.4: a JWS by an HMAC key of auth_keys (its name the kid), over the account key,
-   * for this URL. Returns the key's name, which the account keeps.
-   */
-  private async verifyExternalAccountBinding(provisioner: AcmeProvisioner, binding: unknown, accountJwk: JWK, url: string): Promise<string> {
-    const eab = binding as Record<string, unknown>;
-    if (typeof eab !== "object" || eab === null || ["protected", "payload", "signature"].some((field) => typeof eab[field] !== "string")) {
-      throw new AcmeProblem("malformed", "externalAccountBinding: must be a flattened JWS {\"protected\", \"payload\", \"signature\"}");
-    }
-    let header: Record<string, unknown>;
-    try {
-      header = JSON.parse(new TextDecoder().decode(base64url.decode(eab.protected as string)));
-    } catch {
-      throw new AcmeProblem("malformed", "externalAccountBinding: the protected header is not base64url JSON");
-    }
-    if (typeof header.alg !== "string" || !["HS256", "HS384", "HS512"].includes(header.alg)) {
-      throw new AcmeProblem("malformed", "externalAccountBinding: alg must be HS256, HS384 or HS512 (an HMAC)");
-    }
-    if (header.nonce !== undefined) throw new AcmeProblem("malformed", "externalAccountBinding: must not have a nonce");
-    if (header.url !== url) throw new AcmeProblem("unauthorized", `externalAccountBinding: its url must be ${url}`);
-    const kid = header.kid;
-    const key = typeof kid === "string" && provisioner.eabKeys.includes(kid) ? this.authority.config.authKeys.get(kid) : undefined;
-    if (!key) throw new AcmeProblem("unauthorized", `externalAccountBinding: key id ${JSON.stringify(kid ?? null)} is not one of the HMAC keys of provisioner "${provisioner.name}"`);
-    let payload: Uint8Array;
-    try {
-      ({ payload } = await flattenedVerify(eab as { protected: string; payload: string; signature: string }, new Uint8Array(key), { algorithms: [header.alg] }));
-    } catch {
-      throw new AcmeProblem("unauthorized", `externalAccountBinding: the HMAC does not verify with key "${kid}"`);
-    }
-    let bound: JWK;
-    try {
-      bound = JSON.parse(new TextDecoder().decode(payload)) as JWK;
-    } catch {
-      throw new AcmeProblem("malformed", "externalAccountBinding: its payload is not the account key as a JWK");
-    }
-    if ((await calculateJwkThumbprint(bound, "sha256").catch(() => "")) !== (await thumbprintOf(accountJwk))) {
-      throw new AcmeProblem("unauthorized", "externalAccountBinding: it binds another key than this request's jwk");
-    }
-    return kid as string;
   }
 
   private ownAccount(request: Authenticated, id: string): AcmeAccount {
@@ -380,7 +341,20 @@ export class AcmeServer {
     }
     await this.store.insertOrder(order, authorizations, challenges);
     this.events.orderCreated?.(provisioner.name);
+    this.purgeStaleOrders(now);
     return { status: 201, body: this.orderResource(context, order, authorizations), headers: { location: `${context.base}/order/${order.id}` } };
+  }
+
+  /**
+   * At most once an hour, off the request: orders that expired a week ago without a certificate go,
+   * with their authorizations and challenges, so the tables hold about a week of abandoned orders.
+   */
+  private purgeStaleOrders(now: number): void {
+    if (now - this.lastPurge < hour) return;
+    this.lastPurge = now;
+    Promise.resolve()
+      .then(() => this.store.purgeOrders(now - 7 * 24 * hour))
+      .catch((error: unknown) => this.events.error?.(error, "stale ACME orders could not be purged"));
   }
 
   private orderResource(context: AcmeContext, order: AcmeOrder, authorizations: readonly AcmeAuthorization[]) {
@@ -682,19 +656,6 @@ export class AcmeServer {
   async close(): Promise<void> {
     await this.validations.close();
   }
-}
-
-/** The contact URLs of an account: mailto: only, as RFC 8555 7.3 lets a server require. */
-function readContact(raw: unknown): string[] {
-  if (raw === undefined || raw === null) return [];
-  if (!Array.isArray(raw) || raw.some((entry) => typeof entry !== "string")) throw new AcmeProblem("malformed", "contact: must be an array of URLs");
-  if (raw.length > 10) throw new AcmeProblem("malformed", "contact: at most 10 URLs");
-  for (const entry of raw as string[]) {
-    if (!/^mailto:[^\s@,?]+@[^\s@,?]+$/i.test(entry)) {
-      throw new AcmeProblem("unsupportedContact", `contact ${JSON.stringify(entry)}: only mailto: URLs of one address, without headers, are accepted`);
-    }
-  }
-  return raw as string[];
 }
 
 /** What a refusal of the signing means to an ACME client. */

@@ -20,8 +20,9 @@ const help = renderHelp(
   "certwright migrate-db --from FILE --to postgres://USER:PASSWORD@HOST:PORT/DB",
   [
     "Copies every certificate, revocation and CRL number of a certwright SQLite database, its CA",
-    "identity and its live replay nonces into a PostgreSQL database (migrated first), then checks that",
-    "PostgreSQL holds each certificate, each revocation and each CRL number. A password left out of",
+    "identity, its live replay nonces and its ACME accounts and orders into a PostgreSQL database",
+    "(migrated first), then checks that PostgreSQL holds each certificate, each revocation and each",
+    "CRL number. A password left out of",
     "the URL is read from PGPASSWORD, as psql does (a URL's password shows in ps).",
     "",
     "Running it again is safe: rows copied before stay as they are,",
@@ -86,6 +87,7 @@ export async function migrateDbCommand(argv: string[], _env: NodeJS.ProcessEnv):
     try {
       await migratePostgres(client);
       const report = await copySqliteToPostgres(source, client, { batchSize: size });
+      if (report.acmeAccounts > 0) console.log(`copied ${report.acmeAccounts} ACME accounts and ${report.acmeOrders} ACME orders`);
       if (report.inserted > 0 || report.revocationsBroughtForward > 0) {
         console.log(`${report.inserted} certificates new to PostgreSQL, ${report.revocationsBroughtForward} revocations brought forward`);
       }

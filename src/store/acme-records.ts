@@ -102,6 +102,12 @@ export interface AcmeStore {
   challengeById(id: string): Awaitable<AcmeChallenge | undefined>;
   challengesOfAuthorization(authorizationId: string): Awaitable<AcmeChallenge[]>;
   updateChallenge(id: string, from: readonly AcmeChallengeStatus[], change: ChallengeChange): Awaitable<boolean>;
+  /**
+   * Removes the orders that expired before `expiredBefore` without a certificate, with their
+   * authorizations and challenges; returns how many orders. Valid orders stay: revokeCert by
+   * account finds the certificate's order.
+   */
+  purgeOrders(expiredBefore: number): Awaitable<number>;
 }
 
 /** A row as either database answers it: numbers may come back as strings (PostgreSQL BIGINT). */

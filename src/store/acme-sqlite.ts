@@ -170,4 +170,13 @@ export class SqliteAcmeStore implements AcmeStore {
     const sql = `UPDATE acme_challenges SET ${columns.map(([name]) => `${name} = ?`).join(", ")} WHERE id = ? AND status IN (${placeholders(from.length)})`;
     return this.statement(sql).run(...columns.map(([, value]) => value), id, ...from).changes === 1;
   }
+
+  purgeOrders(expiredBefore: number): number {
+    const stale = "SELECT id FROM acme_orders WHERE status <> 'valid' AND expires < ?";
+    return this.db.transaction(() => {
+      this.db.prepare(`DELETE FROM acme_challenges WHERE authorization_id IN (SELECT id FROM acme_authorizations WHERE order_id IN (${stale}))`).run(expiredBefore);
+      this.db.prepare(`DELETE FROM acme_authorizations WHERE order_id IN (${stale})`).run(expiredBefore);
+      return this.db.prepare("DELETE FROM acme_orders WHERE status <> 'valid' AND expires < ?").run(expiredBefore).changes;
+    })();
+  }
 }

@@ -7,6 +7,8 @@ import Database from "better-sqlite3";
 import pg from "pg";
 import t from "tap";
 import type { CertificateRow } from "../../src/store/certificate-row.js";
+import { SqliteAcmeStore } from "../../src/store/acme-sqlite.js";
+import { PostgresAcmeStore } from "../../src/store/postgres/acme.js";
 import { migratePostgres } from "../../src/store/postgres/migrate.js";
 import { textRow } from "../../src/store/postgres/inventory.js";
 import { postgresSkip, startPostgres } from "../helpers/postgres.js";
@@ -104,10 +106,19 @@ t.test("migrate-db copies a service's certs.db into PostgreSQL", { skip: postgre
     const db = new Database(certsDb);
     db.prepare("INSERT INTO seen_nonces (key_name, nonce, expires_at) VALUES (?, ?, ?)").run("provisioner", "live", Date.now() + 300_000);
     db.prepare("INSERT INTO seen_nonces (key_name, nonce, expires_at) VALUES (?, ?, ?)").run("provisioner", "stale", Date.now() - 1000);
+    // An ACME account with an order, its authorization and challenge.
+    const acme = new SqliteAcmeStore(db);
+    acme.insertAccount({ id: "acc", provisioner: "default", thumbprint: "tp", jwk: { kty: "OKP" }, status: "valid", contact: [], eabKeyId: null, createdAt: 1 });
+    acme.insertOrder(
+      { id: "ord", accountId: "acc", provisioner: "default", status: "ready", expires: 2, identifiers: [{ type: "dns", value: "a.internal" }], notBefore: null, notAfter: null, error: null, certificateSerial: null, certificateAuthorityKeyId: null, certificatePem: null, createdAt: 1 },
+      [{ id: "az", orderId: "ord", identifier: { type: "dns", value: "a.internal" }, status: "valid", expires: 2, wildcard: true }],
+      [{ id: "ch", authorizationId: "az", type: "dns-01", token: "tok", status: "valid", validated: 1, error: null }],
+    );
     db.close();
     const run = await migrateDb("--batch-size", "1");
     t.equal(run.code, 0, run.stderr);
     t.match(run.stdout, /^0 certificates new to PostgreSQL, 1 revocations brought forward$/m);
+    t.match(run.stdout, /^copied 1 ACME accounts and 1 ACME orders$/m);
     t.match(run.stdout, summaryLine(4, 2, 4));
     const source = new Map(sqliteRows(certsDb).map((row) => [row.serial_number, row]));
     const copied = new Map((await pgRows()).map((row) => [row.serial_number as string, textRow(row)]));
@@ -119,6 +130,10 @@ t.test("migrate-db copies a service's certs.db into PostgreSQL", { skip: postgre
     await withClient(url, async (client) => {
       t.equal((await client.query("SELECT last_number::int AS n FROM crl_numbers")).rows[0].n, 1000, "the CRL number PostgreSQL reached stays");
       t.same((await client.query("SELECT key_name, nonce FROM seen_nonces")).rows, [{ key_name: "provisioner", nonce: "live" }], "the live replay nonce, not the stale one");
+      const pgAcme = new PostgresAcmeStore(client as unknown as pg.Pool);
+      t.same(await pgAcme.accountByThumbprint("default", "tp"), { id: "acc", provisioner: "default", thumbprint: "tp", jwk: { kty: "OKP" }, status: "valid", contact: [], eabKeyId: null, createdAt: 1 }, "the ACME account");
+      t.same((await pgAcme.authorizationById("az"))?.wildcard, true, "its order's authorization");
+      t.same((await pgAcme.challengeById("ch"))?.validated, 1, "and challenge");
     });
   });
 

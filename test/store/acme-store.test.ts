@@ -94,6 +94,22 @@ async function suite(t: Test, a: AcmeStore, b: AcmeStore) {
     t.same(await b.orderByCertificate("1234", "abcd"), { ...o, ...issued });
     t.equal(await b.orderByCertificate("1234", "other"), undefined);
   });
+
+  t.test("orders that expired without a certificate are purged with their authorizations and challenges; valid ones stay", async (t) => {
+    const stale = { ...order("ord-stale", "acc-1"), expires: now - 1 };
+    await a.insertOrder(
+      stale,
+      [{ id: "az-stale", orderId: "ord-stale", identifier: { type: "dns", value: "s.example.test" }, status: "invalid", expires: now - 1, wildcard: false }],
+      [{ id: "ch-stale", authorizationId: "az-stale", type: "http-01", token: "t", status: "invalid", validated: null, error: null }],
+    );
+    await a.insertOrder({ ...order("ord-valid-old", "acc-1"), status: "valid", expires: now - 1 }, [], []);
+    t.equal(await b.purgeOrders(now), 1);
+    t.equal(await a.orderById("ord-stale"), undefined);
+    t.equal(await a.authorizationById("az-stale"), undefined);
+    t.equal(await a.challengeById("ch-stale"), undefined);
+    t.ok(await a.orderById("ord-valid-old"), "a valid order stays");
+    t.ok(await a.orderById("ord-1"), "an order not expired stays");
+  });
 }
 
 t.test("SQLite", async (t) => {

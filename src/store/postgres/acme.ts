@@ -174,4 +174,18 @@ export class PostgresAcmeStore implements AcmeStore {
     ]);
     return rowCount === 1;
   }
+
+  async purgeOrders(expiredBefore: number): Promise<number> {
+    // One statement, so one transaction; the foreign keys are checked at its end, when all three are gone.
+    const { rows } = await this.pool.query<{ n: number }>(
+      `WITH stale AS (SELECT id FROM acme_orders WHERE status <> 'valid' AND expires < $1),
+            authz AS (SELECT id FROM acme_authorizations WHERE order_id IN (SELECT id FROM stale)),
+            challenges AS (DELETE FROM acme_challenges WHERE authorization_id IN (SELECT id FROM authz)),
+            authorizations AS (DELETE FROM acme_authorizations WHERE id IN (SELECT id FROM authz)),
+            orders AS (DELETE FROM acme_orders WHERE id IN (SELECT id FROM stale) RETURNING 1)
+       SELECT count(*)::int AS n FROM orders`,
+      [expiredBefore],
+    );
+    return rows[0]!.n;
+  }
 }

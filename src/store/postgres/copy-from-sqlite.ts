@@ -73,6 +73,9 @@ export interface CopyReport {
   crlNumbers: number;
   /** Replay nonces still inside their window. */
   nonces: number;
+  /** The ACME server's accounts and orders (with their authorizations and challenges) read. */
+  acmeAccounts: number;
+  acmeOrders: number;
   /** Per CA, what SQLite holds and what PostgreSQL holds after the copy. */
   sqliteCounts: CaCount[];
   postgresCounts: CaCount[];
@@ -189,6 +192,8 @@ export async function copySqliteToPostgres(source: Database.Database, client: pg
       revocationsBroughtForward: 0,
       crlNumbers: 0,
       nonces: 0,
+      acmeAccounts: 0,
+      acmeOrders: 0,
       sqliteCounts: [],
       postgresCounts: [],
       missing: 0,
@@ -235,6 +240,13 @@ export async function copySqliteToPostgres(source: Database.Database, client: pg
       report.nonces += batch.length;
     }
 
+    // ACME accounts (so that clients keep theirs), orders, authorizations and challenges, parents
+    // first. A row there already stays: the replicas may have moved an order on since. Its nonces
+    // are left behind: a client that gets badNonce takes the fresh one and tries again.
+    const acmeCounts = await copyAcme(source, client, batchSize);
+    report.acmeAccounts = acmeCounts.acme_accounts;
+    report.acmeOrders = acmeCounts.acme_orders;
+
     // The checks read the same snapshot the copy read.
     const keys = source.prepare("SELECT serial_number, authority_key_identifier, status FROM certificates ORDER BY issued_at, rowid").iterate() as IterableIterator<
       Pick<CertificateRow, "serial_number" | "authority_key_identifier" | "status">
@@ -259,6 +271,49 @@ export async function copySqliteToPostgres(source: Database.Database, client: pg
   } finally {
     source.exec("COMMIT");
   }
+}
+
+/** The ACME tables in the order their references need, each column with its PostgreSQL array type. */
+const acmeTables = [
+  ["acme_accounts", [["id", "text"], ["provisioner", "text"], ["thumbprint", "text"], ["jwk", "text"], ["status", "text"], ["contact", "text"], ["eab_key_id", "text"], ["created_at", "bigint"]]],
+  [
+    "acme_orders",
+    [
+      ["id", "text"],
+      ["account_id", "text"],
+      ["provisioner", "text"],
+      ["status", "text"],
+      ["expires", "bigint"],
+      ["identifiers", "text"],
+      ["not_before", "bigint"],
+      ["not_after", "bigint"],
+      ["error", "text"],
+      ["certificate_serial", "text"],
+      ["certificate_authority_key_id", "text"],
+      ["certificate_pem", "text"],
+      ["created_at", "bigint"],
+    ],
+  ],
+  ["acme_authorizations", [["id", "text"], ["order_id", "text"], ["identifier_type", "text"], ["identifier_value", "text"], ["status", "text"], ["expires", "bigint"], ["wildcard", "boolean"]]],
+  ["acme_challenges", [["id", "text"], ["authorization_id", "text"], ["type", "text"], ["token", "text"], ["status", "text"], ["validated", "bigint"], ["error", "text"]]],
+] as const;
+
+async function copyAcme(source: Database.Database, client: pg.ClientBase, batchSize: number): Promise<Record<(typeof acmeTables)[number][0], number>> {
+  const counts = { acme_accounts: 0, acme_orders: 0, acme_authorizations: 0, acme_challenges: 0 };
+  for (const [table, columns] of acmeTables) {
+    const list = columns.map(([name]) => name).join(", ");
+    const rows = source.prepare(`SELECT ${list} FROM ${table} ORDER BY rowid`).iterate() as IterableIterator<Record<string, unknown>>;
+    for (const batch of batches(rows, batchSize)) {
+      // SQLite keeps booleans as 0 and 1.
+      const values = columns.map(([name, type]) => batch.map((row) => (type === "boolean" ? row[name] === 1 : row[name])));
+      await client.query(
+        `INSERT INTO ${table} (${list}) SELECT * FROM unnest(${columns.map(([, type], i) => `$${i + 1}::${type}[]`).join(", ")}) ON CONFLICT DO NOTHING`,
+        values,
+      );
+      counts[table] += batch.length;
+    }
+  }
+  return counts;
 }
 
 async function postgresCrlNumbers(client: pg.ClientBase): Promise<Map<string, number>> {
