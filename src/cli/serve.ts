@@ -39,6 +39,11 @@ const shutdownGraceMs = 5_000;
 export interface RunningServer {
   app: FastifyInstance;
   url: string;
+  /**
+   * Settles once the threads are up (they load while the service listens: requests that need one
+   * wait for it); rejects if one cannot start, and then the service must stop.
+   */
+  ready: Promise<void>;
   /** Re-reads the --config file (SIGHUP); if it does not validate, logs why and keeps the old one. */
   reload(): Promise<void>;
   close(): Promise<void>;
@@ -82,12 +87,20 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
   stack.defer(() => logStream.close());
   const log = new ServiceLog();
   const metrics = new Metrics();
+  // The threads are made once the service listens, so they take no CPU from the start; at once
+  // with --tls-hosts, whose certificate is recorded (by the writer thread) before it listens.
+  let listened = () => {};
+  const listening = new Promise<void>((resolve) => (listened = resolve));
+  if (options.tlsHosts) listened();
 
   const { ca, chain, others, defaultCrl } = await openCas(options, note, (message) => warnings.push(message));
   const responder = openResponder(options, ca.ca);
   if (responder) note(`OCSP answers are signed by the delegated responder ${options.responder}`);
-  const storage = await openStorage(options, { ca, others: others.map((other) => other.ca), metrics, log, note, stack });
-  const { authority, threads } = await startSigning(options, { ca, chain, others, config, configDocument, storage, metrics, log, note, stack });
+  const storage = await openStorage(options, { ca, others: others.map((other) => other.ca), metrics, log, note, stack, listening });
+  const { authority, threads, started } = await startSigning(options, { ca, chain, others, config, configDocument, storage, metrics, log, note, stack, listening });
+  // The start fails if one of them cannot start.
+  const threadsStarted = Promise.all([storage.started, started]);
+  threadsStarted.catch(() => {}); // awaited below, or the start failed before that already
   const serving = await issueServingTls(options, { ca, chain, storage, client: tlsFiles.client, note });
   const tls = serving?.listener ?? tlsFiles.listener;
   const reloader = new SigningConfigReloader(authority, options.config);
@@ -127,16 +140,21 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
     throw listenFailure(error, options);
   }
   stack.defer(() => closeApp(app));
+  listened();
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const host = options.address.includes(":") ? `[${options.address}]` : options.address;
   const scheme = tls ? "https" : "http";
-  app.log.info(`certwright ${packageVersion()} serving cfssl's API on ${scheme}://${host}:${port}/api/v1/cfssl/`);
   serving?.scheduleRenewal(app.server as Server, app.log, stack);
-  logStream.stream.flush();
+  const ready = threadsStarted.then(() => {
+    app.log.info(`certwright ${packageVersion()} serving cfssl's API on ${scheme}://${host}:${port}/api/v1/cfssl/`);
+    logStream.stream.flush();
+  });
+  ready.catch(() => {}); // the caller's to handle
   return {
     app,
     url: `${scheme}://${host}:${port}`,
+    ready,
     async reload() {
       // The reloader logs the outcome either way; a failure leaves the old config serving.
       await reloader.reload(app.log).catch(() => {});
