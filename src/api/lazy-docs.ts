@@ -3,7 +3,8 @@
 // service's start, for pages a client may never ask for.
 import { createRequire } from "node:module";
 import type { FastifySwaggerOptions, SwaggerOptions } from "@fastify/swagger";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from "fastify";
+import Fastify, { type FastifyInstance, type RouteOptions } from "fastify";
+import { answerFrom } from "./lazy-app.js";
 
 const require = createRequire(import.meta.url);
 
@@ -63,28 +64,12 @@ function loadSwagger(app: FastifyInstance, options: SwaggerOptions, routes: read
   return decorated;
 }
 
-/** Headers of one hop: the answer sent on is a whole body of its own. */
-const hopByHop = new Set(["connection", "keep-alive", "transfer-encoding", "content-length"]);
-
 /**
  * Serves @fastify/swagger-ui's page under `prefix` (GET `prefix` and `prefix/*`): the first request
- * builds a small app with the plugin, over `app.swagger()`, and each request is answered by it.
- * What it does not have is the service's own 404.
+ * builds a small app with the plugin, over `app.swagger()`, which answers each request.
  */
 export function serveDocsPage(app: FastifyInstance, prefix: string): void {
-  let page: Promise<FastifyInstance> | undefined;
-  const forward = async (request: FastifyRequest, reply: FastifyReply) => {
-    page ??= docsPage(app, prefix);
-    page.catch(() => {
-      page = undefined; // the next request tries again
-    });
-    const answer = await (await page).inject({ method: request.method as "GET", url: request.url, headers: request.headers });
-    if (answer.statusCode === 404) return reply.callNotFound();
-    for (const [name, value] of Object.entries(answer.headers)) {
-      if (value !== undefined && !hopByHop.has(name)) reply.header(name, value);
-    }
-    return reply.code(answer.statusCode).send(answer.rawPayload);
-  };
+  const forward = answerFrom(() => docsPage(app, prefix));
   app.get(prefix, { schema: { hide: true } }, forward);
   app.get(`${prefix}/*`, { schema: { hide: true } }, forward);
 }
