@@ -141,6 +141,8 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
   }
   stack.defer(() => closeApp(app));
   listened();
+  // What the start did is in the log as soon as the service answers, not a second later.
+  logStream.stream.flush();
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const host = options.address.includes(":") ? `[${options.address}]` : options.address;
