@@ -20,6 +20,10 @@ import { openapiOptions } from "./openapi.js";
 import { installRateLimit, type RateLimit } from "./rate-limit.js";
 import { refuseRevokedClientCertificates } from "./client-revocation.js";
 import { RequestLog } from "./request-log.js";
+import { AcmeServer } from "../acme/server.js";
+import type { ChallengeValidator } from "../acme/validation/types.js";
+import type { AcmeStore } from "../store/acme-records.js";
+import { acmeRoutes } from "./routes/acme.js";
 import { adminRoutes } from "./routes/admin.js";
 import { cfsslRoutes } from "./routes/cfssl.js";
 import { consoleRoutes } from "./routes/console.js";
@@ -61,6 +65,20 @@ export interface AppOptions {
   reloader?: SigningConfigReloader | undefined;
   /** HTTP timeouts of the listening server; default `defaultHttpTimeouts`. */
   timeouts?: HttpTimeouts | undefined;
+  /** The ACME server at /acme/<provisioner>/ for the signing config's `acme` section; absent: not served. */
+  acme?: AcmeOptions | undefined;
+}
+
+/** What the ACME server needs beside the authority: its records and how challenges are validated. */
+export interface AcmeOptions {
+  store: AcmeStore;
+  validator: ChallengeValidator;
+  /** The scheme, host and port clients reach the service at; default: each request's own (Host header). */
+  externalUrl?: string | undefined;
+  /** Challenge validations in flight at once; default 8. */
+  maxConcurrentValidations?: number | undefined;
+  /** Default: the system clock. */
+  clock?: (() => Date) | undefined;
 }
 
 /** How long a client may take to send its headers and its whole request, and how long an idle keep-alive connection stays open. */
@@ -213,21 +231,40 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
   // Making CAs, revoking, reading the inventory and reloading are an admin's acts once the service
-  // authenticates anyone at all; before that, everything is as open as cfssl. Decided per request:
-  // a reload can add or remove the config's auth_keys.
+  // authenticates anyone at all (any CA's config has auth_keys); before that, everything is as open
+  // as cfssl. Decided per request: a reload can add or remove the configs' auth_keys.
   const authority = options.authority;
   const adminCheck: AdminCheck = (request) => {
-    const adminRequired = authority.config.authKeys.size > 0 || options.adminToken !== undefined;
+    const adminRequired = authority.authenticates || options.adminToken !== undefined;
     if (adminRequired) requireAdmin(request.headers.authorization, options.adminToken);
     return adminRequired;
   };
-  if (options.rateLimit) installRateLimit(app, options.rateLimit.limit, options.rateLimit.store, () => authority.config.authKeys);
+  if (options.rateLimit) installRateLimit(app, options.rateLimit.limit, options.rateLimit.store, () => authority.authKeySets);
   await app.register(cfsslRoutes, { authority: options.authority, requireAdmin: adminCheck });
   if (options.inventory) await app.register(inventoryRoutes, { inventory: options.inventory, requireAdmin: adminCheck });
   const revocation = options.revocations ?? (options.revocation && new Revocations(options.revocation));
   if (revocation) await app.register(revocationRoutes, { revocation, requireAdmin: adminCheck });
   if (options.readiness) await app.register(readinessRoutes, { readiness: options.readiness });
   if (options.reloader) await app.register(adminRoutes, { reloader: options.reloader, requireAdmin: adminCheck });
+  if (options.acme) {
+    const metrics = options.metrics;
+    const server = new AcmeServer({
+      store: options.acme.store,
+      authority,
+      validator: options.acme.validator,
+      revoke: revocation && ((request) => revocation.revoke(request)),
+      clock: options.acme.clock,
+      maxConcurrentValidations: options.acme.maxConcurrentValidations,
+      events: {
+        orderCreated: (provisioner) => metrics?.acmeOrder(provisioner, "created"),
+        certificateIssued: (provisioner) => metrics?.acmeOrder(provisioner, "issued"),
+        // Failed validations; the problems answered are counted by the routes.
+        problem: (type) => metrics?.acmeFailure(type),
+        error: (error, message) => app.log.error({ err: error }, message),
+      },
+    });
+    await app.register(acmeRoutes, { prefix: "/acme", server, externalUrl: options.acme.externalUrl, onProblem: (type) => metrics?.acmeFailure(type) });
+  }
   if (options.overview) await app.register(consoleRoutes, { overview: options.overview, config: () => authority.config, requireAdmin: adminCheck });
   await app.register(consoleStatic);
   return app;

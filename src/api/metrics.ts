@@ -45,6 +45,8 @@ export class Metrics {
   private readonly requestDuration: Histogram<"route" | "method">;
   private readonly issued: Counter<"profile" | "ca_label">;
   private readonly refusals: Counter<"code">;
+  private readonly acmeOrders: Counter<"provisioner" | "outcome">;
+  private readonly acmeProblems: Counter<"type">;
   private readonly commitDuration: Histogram;
   private readonly commitRows: Histogram;
   private sources: MetricsSources | undefined;
@@ -76,6 +78,18 @@ export class Metrics {
       name: "certwright_refusals_total",
       help: "Requests answered with an error envelope, by error code (the Errors table of docs/errors.md: 4xx refusals and 5xx failures)",
       labelNames: ["code"],
+      registers,
+    });
+    this.acmeOrders = new Counter({
+      name: "certwright_acme_orders_total",
+      help: "ACME orders by provisioner: created (newOrder accepted) and issued (finalized with a certificate)",
+      labelNames: ["provisioner", "outcome"],
+      registers,
+    });
+    this.acmeProblems = new Counter({
+      name: "certwright_acme_failures_total",
+      help: "ACME failures by problem type (RFC 8555 6.7): every problem document answered, and every challenge that failed validation",
+      labelNames: ["type"],
       registers,
     });
     this.commitDuration = new Histogram({
@@ -121,6 +135,16 @@ export class Metrics {
   /** Counts a certificate whose row is committed (Authority's onIssued). */
   certificateIssued(record: { profile: string; caLabel: string }): void {
     this.issued.inc({ profile: record.profile, ca_label: record.caLabel });
+  }
+
+  /** Counts an ACME order accepted (newOrder) or issued (finalize). */
+  acmeOrder(provisioner: string, outcome: "created" | "issued"): void {
+    this.acmeOrders.inc({ provisioner, outcome });
+  }
+
+  /** Counts an ACME failure by its problem type (a closed table, acme/problems.ts). */
+  acmeFailure(type: string): void {
+    this.acmeProblems.inc({ type });
   }
 
   /** Times a group commit (GroupCommitRecorder's onCommit). */

@@ -182,6 +182,7 @@ export function openapiOptions(version: string): SwaggerOptions {
         { name: "revocation", description: "Revoking, CRLs and OCSP" },
         { name: "inventory", description: "The certificates issued" },
         { name: "operations", description: "Readiness, metrics and reloading the signing config" },
+        { name: "acme", description: "The ACME server (RFC 8555) of each provisioner in the signing config's acme section; its answers are ACME's, not the envelope" },
       ],
       components: { securitySchemes: structuredClone(securitySchemes) as never },
     },

@@ -29,21 +29,25 @@ const unlimited = /^\/(?:ocsp|crl\/|ui(?:[/?]|$)|metrics$|api\/v1\/ready$|api\/v
  * Limits each client — its auth key when the request carries a valid CFSSL-HMAC header, else its
  * client certificate's CN, else its address — to `limit`, in fixed windows counted in the database
  * so a restart hands out no fresh allowance. Over the limit: 429 with Retry-After. `authKeys` gives
- * the current signing config's keys (a reload can change them).
+ * the current signing configs' keys, one map per config (a reload can change them).
  */
 export function installRateLimit(
   app: FastifyInstance,
   limit: RateLimit,
   store: GuardStorage,
-  authKeys: () => ReadonlyMap<string, Buffer>,
+  authKeys: () => readonly ReadonlyMap<string, Buffer>[],
   clock: () => Date = () => new Date(),
 ) {
   const identify = (request: FastifyRequest) => {
     let credential: Credential | undefined;
-    try {
-      credential = credentialFromHeader(request.headers.authorization, request.rawBody ?? Buffer.alloc(0), authKeys());
-    } catch {
-      // a wrong HMAC counts against the address; the route refuses it
+    // Any CA's config may hold the key; the route checks it against the CA the request names.
+    for (const keys of authKeys()) {
+      try {
+        credential = credentialFromHeader(request.headers.authorization, request.rawBody ?? Buffer.alloc(0), keys);
+        break;
+      } catch {
+        // a wrong HMAC counts against the address; the route refuses it
+      }
     }
     return clientIdentity(request, credential);
   };

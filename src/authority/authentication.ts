@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { CertwrightError } from "../errors.js";
 import { commonNameOid, type SubjectAttribute } from "../pki/subject.js";
 import type { SigningConfig, SigningProfile } from "../profiles/signing-config.js";
+import { SigningConfigs } from "../profiles/signing-configs.js";
 
 /** Who a request proved to be: the auth key whose HMAC it carried. */
 export interface Credential {
@@ -16,18 +17,27 @@ export interface ClientCertificate {
   subject?: readonly SubjectAttribute[] | undefined;
 }
 
+/** An ACME account (RFC 8555) that asked through a provisioner; `eabKeyId` the auth key its external account binding used. */
+export interface AcmeRequester {
+  provisioner: string;
+  accountId: string;
+  eabKeyId?: string | undefined;
+}
+
 /** Everything known of who sent a request. */
 export interface Requester {
   credential?: Credential | undefined;
+  acme?: AcmeRequester | undefined;
   clientCertificate?: ClientCertificate | undefined;
   address?: string | undefined;
 }
 
 /**
  * Who asked, for the audit trail and the database's requested_by: the strongest identity the
- * request proved — its auth key, else its client certificate's CN, else only its address.
+ * request proved — its ACME account, else its auth key, else its client certificate's CN, else only its address.
  */
 export function describeRequester(requester: Requester): string {
+  if (requester.acme) return `acme:${requester.acme.provisioner}:${requester.acme.accountId}`;
   if (requester.credential) return `auth-key:${requester.credential.keyName}`;
   if (requester.clientCertificate) return `client-cn:${requester.clientCertificate.cn}`;
   return `address:${requester.address ?? "unknown"}`;
@@ -74,17 +84,23 @@ export function requireOwnNames(profile: SigningProfile, requester: Requester, s
  * What an operator who configured `auth_keys` should hear at start: cfssl's habits leave gaps that
  * look closed. Without an admin token the admin endpoints (init_ca, revoke, the inventory, reload)
  * are shut to everyone; a profile without `auth_key` (the default one included, which a request
- * that names no profile gets) still issues to anyone.
+ * that names no profile gets) still issues to anyone. With several CAs (`labels`, the default
+ * first) under configs of their own, each CA's open profiles are named with its label.
  */
-export function authenticationWarnings(config: SigningConfig, adminToken: string | undefined): string[] {
-  if (config.authKeys.size === 0) return [];
+export function authenticationWarnings(config: SigningConfig | SigningConfigs, labels: readonly string[], adminToken: string | undefined): string[] {
+  const groups = SigningConfigs.of(config).byConfig(labels.length > 0 ? labels : [""]);
+  if (![...groups.keys()].some((each) => each.authKeys.size > 0)) return [];
   const warnings: string[] = [];
   if (!adminToken) {
     warnings.push("auth_keys are configured but no admin token: init_ca, revoke, the inventory and reload answer 403 to everyone; set --admin-token-file or CERTWRIGHT_ADMIN_TOKEN to use them");
   }
-  const open = [config.defaultProfile, ...config.profiles.values()].filter((profile) => !profile.authKey).map((profile) => `"${profile.name}"`);
-  if (open.length > 0) {
-    warnings.push(`auth_keys are configured, yet these profiles issue without authentication: ${open.join(", ")}${open.includes('"default"') ? " (a request that names no profile gets default)" : ""}; give them an auth_key to close them`);
+  for (const [each, cas] of groups) {
+    const open = [each.defaultProfile, ...each.profiles.values()].filter((profile) => !profile.authKey).map((profile) => `"${profile.name}"`);
+    if (open.length === 0) continue;
+    const whose = groups.size > 1 ? ` of CA${cas.length > 1 ? "s" : ""} ${cas.map((label) => `"${label}"`).join(", ")}` : "";
+    warnings.push(
+      `auth_keys are configured, yet these profiles${whose} issue without authentication: ${open.join(", ")}${open.includes('"default"') ? " (a request that names no profile gets default)" : ""}; give them an auth_key to close them`,
+    );
   }
   return warnings;
 }

@@ -6,6 +6,7 @@ import { bareCaChain, type CaChain } from "../pki/chain.js";
 import type { CertificateInfo } from "../pki/describe.js";
 import { decodePemBlock, sumOf, type Sum } from "../pki/pem.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
+import { SigningConfigs, type SigningConfigDocuments } from "../profiles/signing-configs.js";
 import { parseKeySpec, type KeySpec } from "../pki/keys.js";
 import { parseSerial, serialToDecimal } from "../pki/revocation.js";
 import { signRequestSchema } from "../schemas/wire.js";
@@ -59,8 +60,11 @@ export interface AuthorityOptions {
   chain?: CaChain;
   /** CAs served beside the default under their own labels (--ca-config); default: none. */
   others?: readonly LabelledCa[];
-  /** The signing config it starts with: generation 0. */
-  config: SigningConfig;
+  /**
+   * The signing config it starts with (generation 0): one for every CA, or SigningConfigs giving the
+   * CAs with a config of their own (--ca-config's `config`) theirs.
+   */
+  config: SigningConfig | SigningConfigs;
   store: CertificateRecorder;
   /** Default: the system clock. */
   clock?: () => Date;
@@ -87,10 +91,10 @@ export interface Outcome<T> {
   messages: string[];
 }
 
-/** One generation of the signing config: a request keeps the one it started with. */
+/** One generation of the signing configs, every CA's: a request keeps the one it started with. */
 interface ConfigGeneration {
   generation: number;
-  config: SigningConfig;
+  configs: SigningConfigs;
 }
 
 const maxSerialAttempts = 5;
@@ -125,36 +129,63 @@ export class Authority {
     this.ca = options.ca;
     this.chain = options.chain ?? bareCaChain(options.ca.pem);
     this.cas = new CaSet({ label: options.ca.label, ca: options.ca, chain: this.chain }, options.others);
-    this.current = { generation: 0, config: options.config };
+    const configs = SigningConfigs.of(options.config);
+    this.current = { generation: 0, configs };
     this.store = options.store;
     this.clock = options.clock ?? (() => new Date());
     this.onRecordError = options.onRecordError ?? (() => {});
     this.onIssued = options.onIssued ?? (() => {});
-    this.signer = options.signer ?? new Signer(new CaSet(options.ca, options.others?.map((other) => other.ca)), options.config, this.clock);
+    // On this thread, which serves HTTP: a key in a PKCS#11 module signs off the event loop.
+    this.signer = options.signer ?? new Signer(new CaSet(options.ca, options.others?.map((other) => other.ca)), configs, this.clock, 0, true);
     this.keyPool = options.keyPool;
     this.replayGuard = options.replayGuard;
   }
 
-  /** The current signing config: what a request that starts now is checked and signed under. */
+  /**
+   * The default CA's current signing config: what a request without a label that starts now is
+   * checked and signed under (the console shows it). With one config for every CA, that one.
+   */
   get config(): SigningConfig {
-    return this.current.config;
+    return this.current.configs.for(this.cas.defaultCa.label);
   }
 
-  /** The current signing config's generation (0 at start, higher after each reload). */
+  /** Every CA's current signing config. */
+  get configs(): SigningConfigs {
+    return this.current.configs;
+  }
+
+  /** The current config of the CA a request's label names (unknown labels refused as a request's are). */
+  configFor(label: string | null | undefined): SigningConfig {
+    return this.current.configs.for(this.cas.get(label).label);
+  }
+
+  /** Whether any CA's current config has auth_keys: then the admin endpoints want the admin token. */
+  get authenticates(): boolean {
+    return this.cas.all.some(({ label }) => this.current.configs.for(label).authKeys.size > 0);
+  }
+
+  /** The current auth_keys of each distinct config, for telling who is asking (rate limits). */
+  get authKeySets(): ReadonlyMap<string, Buffer>[] {
+    return [...this.current.configs.byConfig(this.cas.all.map(({ label }) => label)).keys()].map((config) => config.authKeys);
+  }
+
+  /** The current signing configs' generation (0 at start, higher after each reload). */
   get generation(): number {
     return this.current.generation;
   }
 
   /**
-   * Makes `config` (parsed from `document`, which signer threads parse again) the current signing
-   * config, once the signer has it. Requests that started before keep the config they started
-   * with. Resolves to the new generation; if the signer refuses it, the old config stays current.
+   * Makes `configs` (parsed from `documents`, which signer threads parse again) the current signing
+   * configs, every CA's at once, once the signer has them. Requests that started before keep the
+   * configs they started with. Resolves to the new generation; if the signer refuses them, the old
+   * ones stay current.
    */
-  useConfig(config: SigningConfig, document: unknown): Promise<number> {
+  useConfig(configs: SigningConfig | SigningConfigs, documents: SigningConfigDocuments): Promise<number> {
+    const next = SigningConfigs.of(configs);
     const reload = this.reloads.then(async () => {
       const generation = ++this.lastGeneration;
-      await this.signer.useConfig?.(generation, config, document);
-      this.current = { generation, config };
+      await this.signer.useConfig?.(generation, next, documents);
+      this.current = { generation, configs: next };
       return generation;
     });
     this.reloads = reload.catch(() => {});
@@ -167,7 +198,9 @@ export class Authority {
    */
   private async authenticate(config: SigningConfig, request: (NewCertRequest | SignRequest) & ReplayFields, requester: Requester): Promise<void> {
     const profile = config.profile(request.profile);
-    requireProfileCredential(profile, requester.credential);
+    // An ACME account bound to an auth key (external account binding) holds that key's credential.
+    const acmeKey = requester.acme?.eabKeyId;
+    requireProfileCredential(profile, requester.credential ?? (acmeKey ? { keyName: acmeKey } : undefined));
     requireClientCertificate(profile, requester);
     const refusal = this.store.refusal?.();
     if (refusal) throw new CertwrightError("recordFailed", `${refusal}; nothing was signed, try again once /api/v1/ready answers 200`);
@@ -190,9 +223,10 @@ export class Authority {
 
   /** Makes a key, a CSR and a certificate signed by this CA under the profile, as cfssl's newcert does. */
   async newCert(request: NewCertRequest, requester: Requester = {}) {
-    const { generation, config } = this.current;
-    await this.authenticate(config, request, requester);
+    const { generation, configs } = this.current;
     const served = this.cas.get(request.label);
+    const config = configs.for(served.label);
+    await this.authenticate(config, request, requester);
     const outcome = await this.signer.newCert(request, await this.pooledKey(request), generation);
     const { issued, warnings } = await this.record(config, served, outcome.issued, requester);
     return {
@@ -213,9 +247,10 @@ export class Authority {
     return this.signUnder(this.current, request, requester);
   }
 
-  private async signUnder({ generation, config }: ConfigGeneration, request: SignRequest, requester: Requester) {
-    await this.authenticate(config, request, requester);
+  private async signUnder({ generation, configs }: ConfigGeneration, request: SignRequest, requester: Requester) {
     const served = this.cas.get(request.label);
+    const config = configs.for(served.label);
+    await this.authenticate(config, request, requester);
     const { issued, warnings } = await this.record(config, served, await this.signer.sign(request, generation), requester);
     const result: SignResult = { certificate: issued.pem };
     if (request.bundle) result.bundle = await this.bundleOf(served.chain, issued.pem, undefined);
@@ -243,13 +278,15 @@ export class Authority {
       throw new CertwrightError("invalidRequest", `request.${issue.path.join(".")}: ${issue.message}`);
     }
     const current = this.current;
-    const profile = current.config.profile(parsed.data.profile);
+    // The profile and its keys are those of the CA the request names.
+    const config = current.configs.for(this.cas.get(parsed.data.label).label);
+    const profile = config.profile(parsed.data.profile);
     const names = [profile.authKey, profile.prevAuthKey].filter((name): name is string => name !== undefined);
     if (names.length === 0) {
       throw new CertwrightError("invalidRequest", `profile "${profile.name}" has no auth_key, so there is nothing to authenticate against; use sign`);
     }
     const token = Buffer.from(envelope.token, "base64");
-    const keyName = names.find((name) => tokenMatches(current.config.authKeys.get(name)!, bytes, token));
+    const keyName = names.find((name) => tokenMatches(config.authKeys.get(name)!, bytes, token));
     if (!keyName) {
       // "invalid token" is cfssl's wording, which clients such as certmgr look for to tell a wrong key from an outage.
       throw new CertwrightError("authenticationFailed", `token: invalid token: not the HMAC-SHA256 of request under auth key "${profile.authKey}"`);
@@ -257,10 +294,10 @@ export class Authority {
     return this.signUnder(current, parsed.data, { ...requester, credential: { keyName } });
   }
 
-  /** The CA certificate and a profile's usages and expiry, as cfssl's info answers, and its policy. */
+  /** The CA certificate and a profile's usages and expiry (of that CA's config), as cfssl's info answers, and its policy. */
   info(request: InfoRequest): Outcome<InfoResult> {
-    const { ca, chain } = this.cas.get(request.label);
-    const profile = this.config.profile(request.profile);
+    const { ca, chain, label } = this.cas.get(request.label);
+    const profile = this.current.configs.for(label).profile(request.profile);
     return {
       result: {
         certificate: ca.pem,

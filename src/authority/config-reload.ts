@@ -1,5 +1,6 @@
 import { CertwrightError } from "../errors.js";
-import { parseSigningConfigAt, readSigningConfigDocument, type SigningConfig } from "../profiles/signing-config.js";
+import { ConfigError } from "../profiles/signing-config.js";
+import { readSigningConfigs, type ReadSigningConfigs } from "../profiles/signing-configs.js";
 import type { Authority } from "./authority.js";
 
 /** Where a reload says what it did: pino's loggers (the app's, a request's) fit. */
@@ -11,42 +12,64 @@ export interface ReloadLog {
 /** A reload's answer: the new generation and its profiles (`default` first). */
 export interface ReloadResult {
   generation: number;
+  /** The default CA's profiles. */
   profiles: string[];
+  /** Each CA's profiles, by label, when some CA has a config of its own. */
+  cas?: Record<string, string[]>;
 }
 
 /**
- * Live reload of the signing config (SIGHUP, POST /api/v1/admin/reload): re-reads the `--config`
- * file and, if it validates, makes it the authority's current config. A file that does not
- * validate changes nothing: the old config keeps serving and the reason is logged and thrown
- * (configInvalid, 400). Requests in flight keep the config they started with.
+ * Live reload of the signing configs (SIGHUP, POST /api/v1/admin/reload): re-reads the `--config`
+ * file and every CA's own config file and, if every one validates, makes them the authority's
+ * current configs together. If any one does not, nothing changes: every CA keeps its old config and
+ * the reason, naming the file (and the CA), is logged and thrown (configInvalid, 400). Requests in
+ * flight keep the configs they started with.
  */
 export class SigningConfigReloader {
   constructor(
     private readonly authority: Authority,
     /** The `--config` file. */
     readonly path: string,
+    /** The config files of the CAs that have their own (--ca-config's `config`), by label. */
+    readonly own: ReadonlyMap<string, string> = new Map(),
   ) {}
 
   async reload(log: ReloadLog): Promise<ReloadResult> {
-    let document: unknown;
-    let config: SigningConfig;
+    const paths = [this.path, ...new Set(this.own.values())];
+    const where = paths.length > 1 ? { path: this.path, paths } : { path: this.path };
+    let read: ReadSigningConfigs;
     try {
-      document = readSigningConfigDocument(this.path);
-      config = parseSigningConfigAt(this.path, document);
+      read = readSigningConfigs(this.path, this.own);
+      try {
+        read.configs.checkAcme(this.authority.cas.all.map((ca) => ca.label));
+      } catch (error) {
+        throw new ConfigError(`${this.path}: ${(error as Error).message}`);
+      }
     } catch (error) {
       const reason = (error as Error).message;
-      log.error({ path: this.path, generation: this.authority.generation }, `signing config not reloaded, the old one stays in use: ${reason}`);
-      throw new CertwrightError("configInvalid", `signing config not reloaded, the old one stays in use: ${reason}`);
+      const stays = paths.length > 1 ? "the old ones stay in use" : "the old one stays in use";
+      log.error({ ...where, generation: this.authority.generation }, `signing config not reloaded, ${stays}: ${reason}`);
+      throw new CertwrightError("configInvalid", `signing config not reloaded, ${stays}: ${reason}`);
     }
     let generation: number;
     try {
-      generation = await this.authority.useConfig(config, document);
+      generation = await this.authority.useConfig(read.configs, read.documents);
     } catch (error) {
-      log.error({ path: this.path, err: error }, "signing config not reloaded, the old one stays in use: the signer threads could not take it");
+      log.error({ ...where, err: error }, "signing config not reloaded, the old one stays in use: the signer threads could not take it");
       throw error;
     }
-    const profiles = ["default", ...config.profiles.keys()];
-    log.info({ path: this.path, generation, profiles }, `signing config reloaded: ${profiles.length} profiles`);
-    return { generation, profiles };
+    const profilesOf = (label: string) => {
+      const config = read.configs.for(label);
+      return ["default", ...config.profiles.keys()];
+    };
+    const labels = this.authority.cas.all.map((ca) => ca.label);
+    const profiles = profilesOf(labels[0]!);
+    if (this.own.size === 0) {
+      log.info({ path: this.path, generation, profiles }, `signing config reloaded: ${profiles.length} profiles`);
+      return { generation, profiles };
+    }
+    const cas = Object.fromEntries(labels.map((label) => [label, profilesOf(label)]));
+    log.info({ ...where, generation, cas }, `signing configs reloaded: ${paths.length} files for ${labels.length} CAs`);
+    return { generation, profiles, cas };
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes, verify, X509Certificate, type KeyObject } from "node:crypto";
 import type { CertificateAuthority } from "../pki/certificate.js";
-import { signatureAlgorithmFor, signData } from "../pki/keys.js";
+import { signatureAlgorithmFor, signDataAsync } from "../pki/keys.js";
 import type { ReadinessResult } from "../schemas/wire.js";
 
 const day = 24 * 60 * 60 * 1000;
@@ -62,7 +62,7 @@ export class ReadinessService {
     const now = this.clock();
     const warnings: string[] = [];
     const database = await this.checkDatabase();
-    const caKey = this.checkCaKey(now);
+    const caKey = await this.checkCaKey(now);
     const msLeft = this.ca.notAfter.getTime() - now.getTime();
     if (msLeft > 0 && msLeft <= this.warnWithinMs) {
       warnings.push(
@@ -94,7 +94,7 @@ export class ReadinessService {
     }
   }
 
-  private checkCaKey(now: Date): ReadinessResult["checks"]["ca_key"] {
+  private async checkCaKey(now: Date): Promise<ReadinessResult["checks"]["ca_key"]> {
     if (now.getTime() >= this.ca.notAfter.getTime()) {
       return { ok: false, detail: `the CA certificate expired at ${this.ca.notAfter.toISOString()}: nothing it signs would be valid` };
     }
@@ -102,18 +102,18 @@ export class ReadinessService {
     if (down.length > 0) {
       return { ok: false, detail: `cannot sign every request now: ${down.map((thread) => `${thread.name} is down (${thread.down})`).join("; ")}` };
     }
-    const problem = this.signingProblem(this.ca);
+    const problem = await this.signingProblem(this.ca);
     if (problem) return { ok: false, detail: problem };
     // An expired CA beside the default is warned of above: it is kept for what it issued, not to sign.
     for (const other of this.others) {
-      const otherProblem = now.getTime() < other.notAfter.getTime() ? this.signingProblem(other) : undefined;
+      const otherProblem = now.getTime() < other.notAfter.getTime() ? await this.signingProblem(other) : undefined;
       if (otherProblem) return { ok: false, detail: `CA "${other.label}": ${otherProblem}` };
     }
     return { ok: true, detail: `signs (${this.ca.key.spec.algo}), and the CA certificate's public key verifies the signature` };
   }
 
   /** Why the CA's key does not sign as its certificate says; undefined when it does. */
-  private signingProblem(ca: CertificateAuthority): string | undefined {
+  private async signingProblem(ca: CertificateAuthority): Promise<string | undefined> {
     try {
       let publicKey = this.publicKeys.get(ca);
       if (!publicKey) {
@@ -121,7 +121,8 @@ export class ReadinessService {
         this.publicKeys.set(ca, publicKey);
       }
       const data = randomBytes(32);
-      const signature = signData(ca.key, data);
+      // Off the event loop for a key in a PKCS#11 module: a probe must not hold up the requests being served.
+      const signature = await signDataAsync(ca.key, data);
       if (!verify(signatureAlgorithmFor(ca.key.spec).hash, data, publicKey, signature)) {
         return "the CA key's signature does not verify with the CA certificate's public key: the key is not the certificate's";
       }

@@ -2,9 +2,9 @@ import { X509Certificate } from "node:crypto";
 import { CertwrightError } from "../errors.js";
 import type { CertificateAuthority } from "../pki/certificate.js";
 import { caKeyData } from "../keys/ca-key.js";
-import { buildCrl } from "../pki/crl.js";
+import { buildCrlAsync } from "../pki/crl.js";
 import {
-  buildOcspResponse,
+  buildOcspResponseAsync,
   certIdFor,
   certIdHashes,
   isForIssuer,
@@ -263,7 +263,7 @@ export class RevocationService {
       revokedAt: entry.revokedAt,
       reason: entry.reason,
     }));
-    return buildCrl(this.ca, { crlNumber, thisUpdate, nextUpdate, revoked });
+    return buildCrlAsync(this.ca, { crlNumber, thisUpdate, nextUpdate, revoked });
   }
 
   /**
@@ -298,7 +298,7 @@ export class RevocationService {
       }
       return { certId: r.certId, status: "good", thisUpdate: now, nextUpdate };
     });
-    const answer = buildOcspResponse(this.ocspSigner, { producedAt: now, responses, ...(request.nonce ? { nonce: request.nonce } : {}) });
+    const answer = await buildOcspResponseAsync(this.ocspSigner, { producedAt: now, responses, ...(request.nonce ? { nonce: request.nonce } : {}) });
     // An "unknown" answer carries no nextUpdate: nothing says how long it holds, so it is not to be cached.
     const cacheable = responses.every((r) => r.nextUpdate !== undefined) && !request.nonce;
     return { der: answer, ...(cacheable ? { thisUpdate: now, nextUpdate } : {}) };
@@ -332,7 +332,7 @@ export class RevocationService {
    * cfssl's ocspsign: an OCSP answer for a certificate of this CA with the status the caller
    * states, whatever the database says (cfssl uses it to pre-sign answers). Admin-only, for that reason.
    */
-  ocspSign(request: OcspSignRequest): Uint8Array {
+  async ocspSign(request: OcspSignRequest): Promise<Uint8Array> {
     let certificate: X509Certificate;
     try {
       certificate = new X509Certificate(request.certificate);
@@ -357,7 +357,7 @@ export class RevocationService {
       reason = parseRevocationReason(String(request.reason ?? "unspecified"));
     }
     const certId = certIdFor(this.ca, BigInt(`0x${certificate.serialNumber}`), hash);
-    return buildOcspResponse(this.ocspSigner, {
+    return buildOcspResponseAsync(this.ocspSigner, {
       producedAt: now,
       responses: [
         status === "revoked"

@@ -100,7 +100,7 @@ export class Revocations {
   }
 
   /** cfssl's ocspsign, by the CA that signed the certificate. */
-  ocspSign(request: OcspSignRequest): Uint8Array {
+  async ocspSign(request: OcspSignRequest): Promise<Uint8Array> {
     if (this.others.length === 0) return this.defaultService.ocspSign(request);
     const service = this.all.find((candidate) => candidate.signed(request.certificate)) ?? this.defaultService;
     return service.ocspSign(request);

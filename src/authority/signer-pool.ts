@@ -1,7 +1,7 @@
 import { CertwrightError } from "../errors.js";
 import { threadEntry } from "../threads/entry.js";
 import { SupervisedThread, type ThreadEvent } from "../threads/supervised-thread.js";
-import type { SigningConfig } from "../profiles/signing-config.js";
+import type { SigningConfigDocuments, SigningConfigs } from "../profiles/signing-configs.js";
 import type { NewCertRequest, SignRequest } from "../schemas/wire.js";
 import type { CertificateInfo } from "../pki/describe.js";
 import { keptGenerations, type NewCertOutcome, type SignerCertificate, type SignerLike } from "./signer.js";
@@ -35,11 +35,12 @@ export class SignerPool implements SignerLike {
     private readonly onError: (error: unknown) => void,
     private readonly onEvent?: (event: ThreadEvent) => void,
   ) {
-    this.configs = [{ generation: 0, document: data.configDocument }];
+    const own = data.caConfigDocuments;
+    this.configs = [{ generation: 0, documents: { shared: data.configDocument, ...(own && Object.keys(own).length > 0 ? { own } : {}) } }];
   }
 
   /**
-   * Starts `size` workers and waits until each has loaded the CA and the config (generation 0).
+   * Starts `size` workers and waits until each has loaded the CAs and the configs (generation 0).
    * `onEvent` hears of a worker that stopped and of its restart.
    */
   static async start(
@@ -151,11 +152,11 @@ export class SignerPool implements SignerLike {
   }
 
   /**
-   * Sends the config document to every worker and waits until each has parsed it; workers spawned
-   * later (a replacement for one that died) start with it and the generations kept before it.
+   * Sends the config documents to every worker and waits until each has parsed them; workers spawned
+   * later (a replacement for one that died) start with them and the generations kept before.
    */
-  async useConfig(generation: number, _config: SigningConfig, document: unknown): Promise<void> {
-    const entry: ConfigDocumentGeneration = { generation, document };
+  async useConfig(generation: number, _configs: SigningConfigs, documents: SigningConfigDocuments): Promise<void> {
+    const entry: ConfigDocumentGeneration = { generation, documents };
     this.configs = [...this.configs, entry].slice(-keptGenerations);
     await Promise.all(
       this.slots

@@ -1,12 +1,12 @@
-// A worker thread that signs: it loads the CA and the signing config itself (a parsed config holds
+// A worker thread that signs: it loads the CAs and the signing configs itself (a parsed config holds
 // regular expressions and address lists, which do not cross threads) and serves SignerApi. A reload
-// sends the new config document, which the thread parses and keeps beside the older generations
+// sends the new config documents, which the thread parses and keeps beside the older generations
 // that requests in flight may still name.
 import { workerData } from "node:worker_threads";
 import { openCertificateAuthority, type CaKeyData } from "../keys/ca-key.js";
 import type { CaUrls } from "../pki/certificate.js";
 import { CaSet } from "./ca-set.js";
-import { parseSigningConfig } from "../profiles/signing-config.js";
+import { parseSigningConfigs, type SigningConfigDocuments } from "../profiles/signing-configs.js";
 import type { NewCertRequest, SignRequest } from "../schemas/wire.js";
 import { lowerThreadPriority } from "../threads/priority.js";
 import { serveApi } from "../threads/rpc.js";
@@ -21,17 +21,19 @@ export interface ThreadCa extends CaKeyData {
 
 /**
  * What SignerPool.start needs: the default CA's certificate PEM and its key, the CAs served beside
- * it by label (none: one CA), and the signing config document it starts with.
+ * it by label (none: one CA), and the signing config documents it starts with: --config's, and
+ * those of the CAs with their own config, by label.
  */
 export interface SignerWorkerData extends ThreadCa {
   others?: ThreadCa[] | undefined;
   configDocument: unknown;
+  caConfigDocuments?: Record<string, unknown> | undefined;
 }
 
-/** One generation of the signing config, as a document. */
+/** One generation of the signing configs, as documents. */
 export interface ConfigDocumentGeneration {
   generation: number;
-  document: unknown;
+  documents: SigningConfigDocuments;
 }
 
 /** What a thread starts with: the CAs, and the config generations kept so far, oldest first. */
@@ -50,17 +52,17 @@ const [first, ...later] = data.configs;
 const openCa = async (ca: ThreadCa) => Object.assign(await openCertificateAuthority(ca.caCertificate, ca, ca.label), ca.urls ? { urls: ca.urls } : {});
 const signer = new Signer(
   new CaSet(await openCa(data), await Promise.all((data.others ?? []).map(openCa))),
-  parseSigningConfig(first!.document),
+  parseSigningConfigs(first!.documents),
   undefined,
   first!.generation,
 );
-for (const { generation, document } of later) await signer.useConfig(generation, parseSigningConfig(document));
+for (const { generation, documents } of later) await signer.useConfig(generation, parseSigningConfigs(documents));
 
 const signerApi = {
   sign: (request: SignRequest, generation?: number) => signer.sign(request, generation),
   newCert: (request: NewCertRequest, keyPem?: string, generation?: number) => signer.newCert(request, keyPem, generation),
   reissue: (certificatePem: string, label?: string) => signer.reissue(certificatePem, label),
-  useConfig: ({ generation, document }: ConfigDocumentGeneration) => signer.useConfig(generation, parseSigningConfig(document)),
+  useConfig: ({ generation, documents }: ConfigDocumentGeneration) => signer.useConfig(generation, parseSigningConfigs(documents)),
   async describeCertificate(pem: string) {
     // certinfo: parsing a PEM of up to 64 KiB with @peculiar/x509 takes tens of milliseconds,
     // which on the HTTP thread every other request waited for. Loaded on first use, as there.

@@ -1,6 +1,6 @@
 import { CertwrightError } from "../errors.js";
 import { CaSet } from "./ca-set.js";
-import { issueCertificate, type CertificateAuthority, type SignedCertificate } from "../pki/certificate.js";
+import { issueCertificate, issueCertificateAsync, type CertificateAuthority, type IssueRequest, type SignedCertificate } from "../pki/certificate.js";
 import { buildCsr, parseCsr } from "../pki/csr.js";
 import { sanCount, splitHosts } from "../pki/hosts.js";
 import { generatePrivateKey, loadPrivateKey, parseKeySpec } from "../pki/keys.js";
@@ -10,6 +10,7 @@ import { buildName, isEmptySubject, mergeSubjectFields, subjectAttributes, subje
 import { parseDuration } from "../profiles/duration.js";
 import { enforceProfilePolicy, type PolicyRequest } from "../profiles/profile-policy.js";
 import type { SigningConfig } from "../profiles/signing-config.js";
+import { SigningConfigs, type SigningConfigDocuments } from "../profiles/signing-configs.js";
 import type { CsrRequest, NewCertRequest, SignRequest } from "../schemas/wire.js";
 
 /**
@@ -27,8 +28,8 @@ export interface NewCertOutcome {
 
 /**
  * The CPU side of signing, which the authority runs here or in worker threads. `generation` names
- * the signing config a request started under, so a reload does not change a request in flight;
- * absent, the latest.
+ * the signing configs a request started under, so a reload does not change a request in flight;
+ * absent, the latest. A request is checked and signed under its CA's config (see SigningConfigs).
  */
 export interface SignerLike {
   sign(request: SignRequest, generation?: number): Promise<SignerCertificate>;
@@ -37,27 +38,27 @@ export interface SignerLike {
   /** The same certificate under a fresh serial, for a serial collision in the database; `label` names the CA that signed it. */
   reissue(certificatePem: string, label?: string): Promise<{ pem: string; serialNumber: string }>;
   /**
-   * Adds generation `generation` of the signing config: `config` parsed, from `document` (threads
+   * Adds generation `generation` of the signing configs: `configs` parsed, from `documents` (threads
    * parse their own copy). Settles once every call made after it can name that generation.
-   * Absent: the signer keeps the config it started with.
+   * Absent: the signer keeps the configs it started with.
    */
-  useConfig?(generation: number, config: SigningConfig, document: unknown): Promise<void>;
+  useConfig?(generation: number, configs: SigningConfigs, documents: SigningConfigDocuments): Promise<void>;
 }
 
-/** How many signing config generations a signer keeps for requests in flight across reloads. */
+/** How many generations of the signing configs a signer keeps for requests in flight across reloads. */
 export const keptGenerations = 16;
 
 /** A signer's configs by generation: the newest `keptGenerations`, the latest one the default. */
 class ConfigGenerations {
-  private readonly configs = new Map<number, SigningConfig>();
+  private readonly configs = new Map<number, SigningConfigs>();
   private latest: number;
 
-  constructor(config: SigningConfig, generation = 0) {
+  constructor(config: SigningConfigs, generation = 0) {
     this.configs.set(generation, config);
     this.latest = generation;
   }
 
-  add(generation: number, config: SigningConfig): void {
+  add(generation: number, config: SigningConfigs): void {
     this.configs.set(generation, config);
     this.latest = Math.max(this.latest, generation);
     for (const kept of this.configs.keys()) {
@@ -71,7 +72,7 @@ class ConfigGenerations {
     return this.latest;
   }
 
-  get(generation: number | undefined): SigningConfig {
+  get(generation: number | undefined): SigningConfigs {
     const config = this.configs.get(generation ?? this.latest);
     // Not a client's mistake: more reloads than are kept happened while the request was in flight.
     if (!config) throw new Error(`signing config generation ${generation} is no longer kept (latest: ${this.latest}); the request should be sent again`);
@@ -133,19 +134,29 @@ export class Signer implements SignerLike {
   private readonly configs: ConfigGenerations;
   private readonly cas: CaSet<CertificateAuthority>;
 
-  /** `config` is generation `generation` (default 0) of the signing config; `ca`, one CA or several by label. */
+  private readonly issue: (ca: CertificateAuthority, request: IssueRequest, now: Date) => SignedCertificate | Promise<SignedCertificate>;
+
+  /**
+   * `config` is generation `generation` (default 0) of the signing config, one for every CA or each
+   * CA's own; `ca`, one CA or several by label. `offEventLoop` (default false): a CA key in a
+   * PKCS#11 module signs in libuv's thread pool, for a signer on the thread that serves HTTP; a
+   * signer thread signs synchronously in its own session instead, as the pool's few threads are
+   * the whole process's.
+   */
   constructor(
     ca: CertificateAuthority | CaSet<CertificateAuthority>,
-    config: SigningConfig,
+    config: SigningConfig | SigningConfigs,
     private readonly clock: () => Date = () => new Date(),
     generation = 0,
+    offEventLoop = false,
   ) {
     this.cas = ca instanceof CaSet ? ca : new CaSet(ca);
-    this.configs = new ConfigGenerations(config, generation);
+    this.configs = new ConfigGenerations(SigningConfigs.of(config), generation);
+    this.issue = offEventLoop ? issueCertificateAsync : issueCertificate;
   }
 
-  async useConfig(generation: number, config: SigningConfig): Promise<void> {
-    this.configs.add(generation, config);
+  async useConfig(generation: number, config: SigningConfig | SigningConfigs): Promise<void> {
+    this.configs.add(generation, SigningConfigs.of(config));
   }
 
   async reissue(certificatePem: string, label?: string): Promise<{ pem: string; serialNumber: string }> {
@@ -159,7 +170,7 @@ export class Signer implements SignerLike {
       throw new CertwrightError("invalidRequest", "extensions: not supported; the profile decides the certificate's extensions");
     }
     const ca = this.cas.get(request.label);
-    const profile = this.configs.get(generation).profile(request.profile);
+    const profile = this.configs.get(generation).for(ca.label).profile(request.profile);
     const notBefore = parseRequestTime(request.NotBefore, "NotBefore");
     const lifetime = requestedLifetime(request.expiry, request.not_after, request.NotAfter);
     const csr = parseCsr(request.certificate_request);
@@ -175,17 +186,17 @@ export class Signer implements SignerLike {
       requestsCa: csr.requestsCa,
       csrHash: csr.signatureHash,
     });
-    return withoutDer(issueCertificate(ca, { subject, spki: csr.spki, sans, notBefore, ...lifetime, profile }, this.clock()));
+    return withoutDer(await this.issue(ca, { subject, spki: csr.spki, sans, notBefore, ...lifetime, profile }, this.clock()));
   }
 
   /** Makes a key, a CSR and a certificate signed by this CA under the profile, as cfssl's newcert does. */
   async newCert(request: NewCertRequest, keyPem?: string, generation = this.configs.latestGeneration): Promise<NewCertOutcome> {
     const ca = this.cas.get(request.label);
-    const profile = this.configs.get(generation).profile(request.profile);
+    const profile = this.configs.get(generation).for(ca.label).profile(request.profile);
     const lifetime = requestedLifetime(request.expiry, request.not_after, undefined);
     // Checked before the key is made: RSA generation is the expensive part of newcert.
     const { key, csr, subject, sans } = await makeKeyAndCsr(request.request, (names) => enforceProfilePolicy(profile, names), keyPem);
-    const issued = issueCertificate(ca, { subject, spki: key.spki, sans, ...lifetime, profile }, this.clock());
+    const issued = await this.issue(ca, { subject, spki: key.spki, sans, ...lifetime, profile }, this.clock());
     return {
       issued: withoutDer(issued),
       privateKey: key.pem,

@@ -67,6 +67,14 @@ export interface ServeOptions {
   keepAliveTimeoutMs: number;
   /** Accept a database new to the CA: an empty one where certs.db is missing or empty, or another CA's. */
   allowNewDatabase: boolean;
+  /** ACME http-01 validation connects to this port of the name validated (RFC 8555: 80). */
+  acmeHttpPort: number;
+  /** ACME tls-alpn-01 validation connects to this port (RFC 8737: 443). */
+  acmeTlsPort: number;
+  /** ACME dns-01 validation asks this DNS server (HOST:PORT); undefined: the system's resolvers. */
+  acmeDnsResolver: string | undefined;
+  /** The scheme, host and port ACME clients reach the service at (a load balancer's); undefined: each request's Host. */
+  acmeUrl: string | undefined;
 }
 
 interface FlagSpec extends FlagDefinition {
@@ -87,7 +95,7 @@ export const serveFlags: FlagSpec[] = [
   { name: "config", key: "config", env: "CERTWRIGHT_CONFIG", value: "FILE", help: "signing config (cfssl's ca-config.json)", default: "<package>/profiles/ca-config.json" },
   { name: "ca", key: "ca", env: "CERTWRIGHT_CA", value: "FILE", help: "CA certificate PEM to sign with (with --ca-key)" },
   { name: "ca-key", key: "caKey", env: "CERTWRIGHT_CA_KEY", value: "FILE|URI", help: "CA private key PEM: PKCS#1, SEC1 or PKCS#8 (with --ca); or a key in a PKCS#11 module: 'pkcs11:token=LABEL;object=LABEL' (RFC 7512)" },
-  { name: "ca-config", key: "caConfig", env: "CERTWRIGHT_CA_CONFIG", value: "FILE", help: "several CAs by label, instead of --ca and --ca-key: JSON {\"default\": LABEL, \"cas\": {LABEL: {\"certificate\", \"key\", \"bundle\"}}}, or cfssl multirootca's roots file" },
+  { name: "ca-config", key: "caConfig", env: "CERTWRIGHT_CA_CONFIG", value: "FILE", help: "several CAs by label, instead of --ca and --ca-key: JSON {\"default\": LABEL, \"cas\": {LABEL: {\"certificate\", \"key\", \"bundle\", \"config\"}}} (\"config\": the CA's own signing config, else --config's), or cfssl multirootca's roots file" },
   { name: "ca-bundle", key: "caBundle", env: "CERTWRIGHT_CA_BUNDLE", value: "FILE", help: "PEM certificates above the CA, its issuer first, up to the root (which may be left out): checked at start, sent as the chain" },
   { name: "ca-key-passphrase-file", key: "caKeyPassphraseFile", env: "CERTWRIGHT_CA_KEY_PASSPHRASE_FILE", value: "FILE", help: "file with the passphrase of an encrypted CA key (default: the systemd credential ca-key-passphrase, if any); a data directory's new CA key is written encrypted with it" },
   { name: "pkcs11-module", key: "pkcs11Module", env: "CERTWRIGHT_PKCS11_MODULE", value: "PATH", help: "the PKCS#11 module (shared library) holding the CA key, when --ca-key is a pkcs11: URI (libsofthsm2.so for SoftHSM2)" },
@@ -108,6 +116,10 @@ export const serveFlags: FlagSpec[] = [
   { name: "request-timeout", key: "requestTimeoutMs", env: "CERTWRIGHT_REQUEST_TIMEOUT", value: "DURATION", help: "a client that has not sent its whole request (headers and body) within this is cut off", default: "30s" },
   { name: "keep-alive-timeout", key: "keepAliveTimeoutMs", env: "CERTWRIGHT_KEEP_ALIVE_TIMEOUT", value: "DURATION", help: "an idle keep-alive connection is closed after this", default: "5s" },
   { name: "allow-new-database", key: "allowNewDatabase", env: "CERTWRIGHT_ALLOW_NEW_DATABASE", value: "", help: "start once with a database new to the CA: an empty one where certs.db is missing or empty, or another CA's certs.db (refused otherwise)" },
+  { name: "acme-http-port", key: "acmeHttpPort", env: "CERTWRIGHT_ACME_HTTP_PORT", value: "PORT", help: "ACME http-01 challenges are fetched from this port of the name validated (for tests, and networks that map port 80)", default: "80" },
+  { name: "acme-tls-port", key: "acmeTlsPort", env: "CERTWRIGHT_ACME_TLS_PORT", value: "PORT", help: "ACME tls-alpn-01 challenges connect to this port", default: "443" },
+  { name: "acme-url", key: "acmeUrl", env: "CERTWRIGHT_ACME_URL", value: "URL", help: "the https://host:port ACME clients reach the service at, when a load balancer or proxy stands in front (default: each request's Host header)" },
+  { name: "acme-dns-resolver", key: "acmeDnsResolver", env: "CERTWRIGHT_ACME_DNS_RESOLVER", value: "HOST:PORT", help: "ACME dns-01 challenges ask this DNS server for the TXT records (default: the system's resolvers)" },
   { name: "log-level", key: "logLevel", env: "CERTWRIGHT_LOG_LEVEL", value: "LEVEL", help: `log level: ${logLevels.join(", ")}`, default: "info" },
 ];
 
@@ -213,6 +225,18 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
   if (!allowNewDatabase && !/^(0|false|no)$/i.test(allowText)) throw new UsageError(`--allow-new-database: "${allowText}" is not true or false`);
   const database = values.get("database");
   if (database !== undefined) checkDatabaseFlag(database);
+  const acmePort = (name: string) => {
+    const text = get(name)!;
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value < 1 || value > 65535) throw new UsageError(`--${name}: "${text}" is not a port number (1-65535)`);
+    return value;
+  };
+  const acmeHttpPort = acmePort("acme-http-port");
+  const acmeTlsPort = acmePort("acme-tls-port");
+  const acmeDnsResolver = values.get("acme-dns-resolver");
+  if (acmeDnsResolver !== undefined) checkResolverFlag(acmeDnsResolver);
+  const acmeUrl = values.get("acme-url");
+  if (acmeUrl !== undefined) checkOriginFlag("acme-url", acmeUrl);
   const ca = values.get("ca");
   const caKey = values.get("ca-key");
   if ((ca === undefined) !== (caKey === undefined)) {
@@ -254,7 +278,32 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
     headersTimeoutMs,
     requestTimeoutMs,
     keepAliveTimeoutMs,
+    acmeHttpPort,
+    acmeTlsPort,
+    acmeDnsResolver,
+    acmeUrl,
   };
+}
+
+/** HOST:PORT of a DNS server: an IPv4 address, [IPv6] or a name, and a port. */
+function checkResolverFlag(text: string): void {
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text.trim());
+  if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) {
+    throw new UsageError(`--acme-dns-resolver: "${text}" is not HOST:PORT, such as 127.0.0.1:53 or [::1]:5353`);
+  }
+}
+
+/** An origin: http(s), a host and maybe a port, nothing after (ACME's URLs are built on it). */
+function checkOriginFlag(name: string, text: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !["https:", "http:"].includes(url.protocol) || url.username !== "" || url.password !== "" || !["", "/"].includes(url.pathname) || url.search !== "" || url.hash !== "") {
+    throw new UsageError(`--${name}: "${text}" is not a scheme, host and port such as https://ca.example.internal:8443 (no path)`);
+  }
 }
 
 /** A PostgreSQL URL that parses, or a file path; another database's URL is refused, naming what works. */

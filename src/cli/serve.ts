@@ -9,9 +9,11 @@ import { Metrics } from "../api/metrics.js";
 import { authenticationWarnings } from "../authority/authentication.js";
 import { SigningConfigReloader } from "../authority/config-reload.js";
 import { operatorServices } from "../authority/operator-services.js";
-import { parseSigningConfigAt, readSigningConfigDocument, type SigningConfig } from "../profiles/signing-config.js";
+import { parseSigningConfigAt, readSigningConfigDocument } from "../profiles/signing-config.js";
+import { readSigningConfigs, SigningConfigs, type SigningConfigDocuments } from "../profiles/signing-configs.js";
 import { lockDataDir, prepareDataDir, removeTemporaries } from "./data-dir.js";
 import { packageRoot, type ServeOptions } from "./options.js";
+import { acmeValidationTimeoutMs, createChallengeValidator } from "./serve/acme.js";
 import { adminTokenOf } from "./serve/admin-token.js";
 import { openCa, openCaChain, openResponder } from "./serve/ca-files.js";
 import { openCaConfig, type ServedCa } from "./serve/ca-config.js";
@@ -44,7 +46,7 @@ export interface RunningServer {
    * wait for it); rejects if one cannot start, and then the service must stop.
    */
   ready: Promise<void>;
-  /** Re-reads the --config file (SIGHUP); if it does not validate, logs why and keeps the old one. */
+  /** Re-reads the --config file and the CAs' own (SIGHUP); if one does not validate, logs why and keeps the old ones. */
   reload(): Promise<void>;
   close(): Promise<void>;
 }
@@ -71,11 +73,12 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
   removeTemporaries(options.dataDir);
   const adminToken = adminTokenOf(options);
   const tlsFiles = readTlsFiles(options);
-  let configDocument: unknown;
-  let config: SigningConfig;
+  let configDocuments: SigningConfigDocuments;
+  let configs: SigningConfigs;
   try {
-    configDocument = readSigningConfigDocument(options.config);
-    config = parseSigningConfigAt(options.config, configDocument);
+    const shared = readSigningConfigDocument(options.config);
+    configs = new SigningConfigs(parseSigningConfigAt(options.config, shared));
+    configDocuments = { shared };
   } catch (error) {
     throw new StartupError(`signing config: ${(error as Error).message}`);
   }
@@ -93,17 +96,35 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
   const listening = new Promise<void>((resolve) => (listened = resolve));
   if (options.tlsHosts) listened();
 
-  const { ca, chain, others, defaultCrl } = await openCas(options, note, (message) => warnings.push(message));
+  const { ca, chain, others, defaultCrl, ownConfigs } = await openCas(options, note, (message) => warnings.push(message));
+  if (ownConfigs.size > 0) {
+    // The CAs' own configs, read with --config again so that all of them are one snapshot.
+    try {
+      ({ configs, documents: configDocuments } = readSigningConfigs(options.config, ownConfigs));
+    } catch (error) {
+      throw new StartupError(`signing config: ${(error as Error).message}`);
+    }
+  }
+  try {
+    configs.checkAcme([ca.ca.label, ...others.map((other) => other.ca.ca.label)]);
+  } catch (error) {
+    throw new StartupError(`signing config: ${options.config}: ${(error as Error).message}`);
+  }
   const responder = openResponder(options, ca.ca);
   if (responder) note(`OCSP answers are signed by the delegated responder ${options.responder}`);
-  const storage = await openStorage(options, { ca, others: others.map((other) => other.ca), metrics, log, note, stack, listening });
-  const { authority, threads, started } = await startSigning(options, { ca, chain, others, config, configDocument, storage, metrics, log, note, stack, listening });
+  const acme = configs.shared.acme.size > 0;
+  const storage = await openStorage(options, { ca, others: others.map((other) => other.ca), metrics, log, note, stack, acme, listening });
+  const { authority, threads, started } = await startSigning(options, { ca, chain, others, configs, configDocuments, storage, metrics, log, note, stack, listening });
   // The start fails if one of them cannot start.
   const threadsStarted = Promise.all([storage.started, started]);
   threadsStarted.catch(() => {}); // awaited below, or the start failed before that already
   const serving = await issueServingTls(options, { ca, chain, storage, client: tlsFiles.client, note });
   const tls = serving?.listener ?? tlsFiles.listener;
-  const reloader = new SigningConfigReloader(authority, options.config);
+  const reloader = new SigningConfigReloader(authority, options.config, ownConfigs);
+  const acmeValidator = acme
+    ? createChallengeValidator({ httpPort: options.acmeHttpPort, tlsPort: options.acmeTlsPort, dnsResolver: options.acmeDnsResolver, timeoutMs: acmeValidationTimeoutMs })
+    : undefined;
+  if (acme) note(`ACME provisioners: ${[...configs.shared.acme.keys()].map((name) => `/acme/${name}/directory`).join(", ")}`);
   const app = await buildApp({
     authority,
     ...operatorServices(
@@ -121,6 +142,7 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
     metrics,
     rateLimit: storage.guardStore && options.rateLimit ? { limit: options.rateLimit, store: storage.guardStore } : undefined,
     reloader,
+    acme: acmeValidator && storage.acme ? { store: storage.acme, validator: acmeValidator, externalUrl: options.acmeUrl } : undefined,
     timeouts: { headersMs: options.headersTimeoutMs, requestMs: options.requestTimeoutMs, keepAliveMs: options.keepAliveTimeoutMs },
   });
   log.attach(app.log);
@@ -133,7 +155,7 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
     done(null, payload);
   });
   for (const message of notes) app.log.info(message);
-  for (const warning of [...warnings, ...authenticationWarnings(config, adminToken)]) app.log.warn(warning);
+  for (const warning of [...warnings, ...authenticationWarnings(configs, [ca, ...others.map((other) => other.ca)].map((served) => served.ca.label), adminToken)]) app.log.warn(warning);
   try {
     await app.listen({ host: options.address, port: options.port });
   } catch (error) {
@@ -170,16 +192,20 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
 }
 
 /** The CA (--ca, or the data directory's) and its chain; or, with --ca-config, the default CA and the others. */
-async function openCas(options: ServeOptions, note: (message: string) => void, warn: (message: string) => void): Promise<ServedCa & { others: ServedCa[]; defaultCrl?: string }> {
+async function openCas(
+  options: ServeOptions,
+  note: (message: string) => void,
+  warn: (message: string) => void,
+): Promise<ServedCa & { others: ServedCa[]; defaultCrl?: string; ownConfigs: Map<string, string> }> {
   if (options.caConfig !== undefined) {
-    const { cas, defaultCrl } = await openCaConfig(options, note, warn);
+    const { cas, defaultCrl, configs } = await openCaConfig(options, note, warn);
     const [first, ...others] = cas;
-    return { ...first!, others, defaultCrl };
+    return { ...first!, others, defaultCrl, ownConfigs: configs };
   }
   const ca = await openCa(options, note);
   const chain = openCaChain(options, ca, warn);
   if (chain.above.length > 0) note(`the CA's chain: ${chain.above.length} certificate(s) from ${options.caBundle}${chain.root ? ", up to the root" : ", the root left out"}`);
-  return { ca, chain, others: [] };
+  return { ca, chain, others: [], ownConfigs: new Map() };
 }
 
 /** Stops accepting and waits for every open connection's request to be answered, cutting the ones that stall. */

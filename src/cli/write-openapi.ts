@@ -11,7 +11,9 @@ import { loadCertificateAuthority } from "../pki/ca.js";
 import { loadSigningConfig } from "../profiles/signing-config.js";
 import { csrRequestSchema } from "../schemas/wire.js";
 import { CertificateStore } from "../store/certificate-store.js";
+import { SqliteAcmeStore } from "../store/acme-sqlite.js";
 import { packageRoot } from "./options.js";
+import { acmeValidationTimeoutMs, createChallengeValidator } from "./serve/acme.js";
 import { packageVersion } from "./serve.js";
 
 /**
@@ -28,7 +30,9 @@ export async function renderOpenapi(): Promise<string> {
   const reloader = new SigningConfigReloader(authority, configPath);
   // The served app always has metrics (serve.ts), so the document has GET /metrics.
   const metrics = new Metrics({ defaultMetrics: false });
-  const app = await buildApp({ authority, ...operatorServices(ca, sqliteRecords(store.db), () => new Date()), reloader, metrics, version: packageVersion() });
+  // The ACME routes are served once the signing config has an acme section; documented always.
+  const acme = { store: new SqliteAcmeStore(store.db), validator: createChallengeValidator({ httpPort: 80, tlsPort: 443, timeoutMs: acmeValidationTimeoutMs }) };
+  const app = await buildApp({ authority, ...operatorServices(ca, sqliteRecords(store.db), () => new Date()), reloader, metrics, version: packageVersion(), acme });
   await app.ready();
   const yaml = app.swagger({ yaml: true });
   await app.close();

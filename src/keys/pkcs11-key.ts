@@ -1,6 +1,8 @@
 // A CA key held in a PKCS#11 module (an HSM, a smart card, SoftHSM2), signing through pkcs11js.
 // Each thread that signs opens its own session: a session runs one operation at a time, and a
 // thread signs synchronously, one signature after another, so one session per thread never waits.
+// The HTTP thread (OCSP answers, readiness) signs asynchronously instead, in a second session whose
+// signatures run one after another on libuv's thread pool while the event loop serves requests.
 import { createHash, randomBytes, verify } from "node:crypto";
 import pkcs11js from "pkcs11js";
 import type { PKCS11, Template } from "pkcs11js";
@@ -200,12 +202,28 @@ export function openPkcs11Key(reference: Pkcs11KeyReference, certificateSpki: Ui
       throw error;
     }
   };
-  let state = open();
-
-  const signOnce = (input: Buffer) => {
+  type SessionState = ReturnType<typeof open>;
+  /** A session the token dropped, closed in case it was not: the caller opens another. */
+  const close = (dropped: SessionState) => {
+    try {
+      module.C_CloseSession(dropped.session);
+    } catch {
+      // Gone already: that is why a new one is opened.
+    }
+  };
+  const lost = (error: unknown) => {
+    const code = codeOf(error);
+    return code !== undefined && sessionLost.has(code);
+  };
+  const begin = (state: SessionState) => {
     module.C_SignInit(state.session, method.mechanism, state.handle);
     // A key marked CKA_ALWAYS_AUTHENTICATE wants the PIN again for each signature.
     if (state.contextLogin && reference.pin !== undefined) module.C_Login(state.session, pkcs11js.CKU_CONTEXT_SPECIFIC, reference.pin);
+  };
+
+  let state = open();
+  const signOnce = (input: Buffer) => {
+    begin(state);
     return module.C_Sign(state.session, input, Buffer.alloc(method.outputLength));
   };
   const sign = (data: Uint8Array): Buffer => {
@@ -214,22 +232,45 @@ export function openPkcs11Key(reference: Pkcs11KeyReference, certificateSpki: Ui
     try {
       raw = signOnce(input);
     } catch (error) {
-      const code = codeOf(error);
-      if (code === undefined || !sessionLost.has(code)) throw error;
-      try {
-        module.C_CloseSession(state.session);
-      } catch {
-        // Gone already: that is why a new one is opened.
-      }
+      if (!lost(error)) throw error;
+      close(state);
       state = open();
       raw = signOnce(input);
     }
     return method.toDer(raw);
   };
 
+  // The asynchronous path has a session of its own, opened on first use: a synchronous signature
+  // (a certificate issued on this thread with --workers 0) must never find the session busy with
+  // an asynchronous one. Its signatures are queued, as a session runs one operation at a time.
+  let asyncState: SessionState | undefined;
+  let queue: Promise<unknown> = Promise.resolve();
+  const signOnceAsync = (input: Buffer) => {
+    asyncState ??= open();
+    begin(asyncState);
+    return module.C_SignAsync(asyncState.session, input, Buffer.alloc(method.outputLength));
+  };
+  const signAsync = (data: Uint8Array): Promise<Buffer> => {
+    const input = method.input(data);
+    const signed = queue.then(async () => {
+      let raw: Buffer;
+      try {
+        raw = await signOnceAsync(input);
+      } catch (error) {
+        if (!lost(error) || !asyncState) throw error;
+        close(asyncState);
+        asyncState = undefined;
+        raw = await signOnceAsync(input);
+      }
+      return method.toDer(raw);
+    });
+    queue = signed.catch(() => {});
+    return signed;
+  };
+
   const probe = randomBytes(32);
   if (!verify(signatureAlgorithmFor(spec).hash, probe, publicKey, sign(probe))) {
     throw new Error(`it does not belong to the CA certificate: a signature by the token's key with ${describeKey(uri)} does not verify with the certificate's public key`);
   }
-  return { spec, pem: "", keyObject: publicKey, spki: certificateSpki, sign, pkcs11: reference };
+  return { spec, pem: "", keyObject: publicKey, spki: certificateSpki, sign, signAsync, pkcs11: reference };
 }

@@ -15,7 +15,7 @@ import {
 } from "./extensions.js";
 import { sanCount, sanList, type SubjectAltNames } from "./hosts.js";
 import { KeyUsageBit, keyUsageForKey } from "./key-usage.js";
-import { keyAlgorithmOfSpki, signatureAlgorithmFor, signData, type KeyAlgorithm, type PrivateKey } from "./keys.js";
+import { keyAlgorithmOfSpki, signatureAlgorithmFor, signData, signDataAsync, type KeyAlgorithm, type PrivateKey } from "./keys.js";
 import { nameValues, type DistinguishedName } from "./name.js";
 import { encodePem } from "./pem.js";
 import { subjectAttributes, type SubjectAttribute } from "./subject.js";
@@ -194,7 +194,16 @@ export function encodeTbs(template: CertificateTemplate): Uint8Array {
 
 /** Signs a TBSCertificate with `key` and wraps it as a Certificate. */
 export function signTbs(tbs: Uint8Array, signatureAlgorithm: Uint8Array, key: PrivateKey): Uint8Array {
-  return encodeTree(tlvNode(Tag.sequence, [tbs, signatureAlgorithm, tlvNode(Tag.bitString, [wholeBytes, signData(key, tbs)])]));
+  return signedTbs(tbs, signatureAlgorithm, signData(key, tbs));
+}
+
+/** signTbs, with a key in a PKCS#11 module signing off the event loop (see signDataAsync). */
+export async function signTbsAsync(tbs: Uint8Array, signatureAlgorithm: Uint8Array, key: PrivateKey): Promise<Uint8Array> {
+  return signedTbs(tbs, signatureAlgorithm, await signDataAsync(key, tbs));
+}
+
+function signedTbs(tbs: Uint8Array, signatureAlgorithm: Uint8Array, signature: Uint8Array): Uint8Array {
+  return encodeTree(tlvNode(Tag.sequence, [tbs, signatureAlgorithm, tlvNode(Tag.bitString, [wholeBytes, signature])]));
 }
 
 /** Works out the validity window: cfssl's backdate and expiry, narrowed by the request, capped by the CA. */
@@ -353,7 +362,16 @@ export function certificateTemplate(ca: CertificateAuthority, request: IssueRequ
 /** Signs a certificate for `request` with `ca` under the request's profile. Pure: records nothing. */
 export function issueCertificate(ca: CertificateAuthority, request: IssueRequest, now: Date): SignedCertificate {
   const { template, warnings } = certificateTemplate(ca, request, now);
-  const der = signTbs(encodeTbs(template), template.signatureAlgorithm, ca.key);
+  return issued(ca, request, template, warnings, signTbs(encodeTbs(template), template.signatureAlgorithm, ca.key));
+}
+
+/** issueCertificate, with a key in a PKCS#11 module signing off the event loop (see signDataAsync). */
+export async function issueCertificateAsync(ca: CertificateAuthority, request: IssueRequest, now: Date): Promise<SignedCertificate> {
+  const { template, warnings } = certificateTemplate(ca, request, now);
+  return issued(ca, request, template, warnings, await signTbsAsync(encodeTbs(template), template.signatureAlgorithm, ca.key));
+}
+
+function issued(ca: CertificateAuthority, request: IssueRequest, template: CertificateTemplate, warnings: string[], der: Uint8Array): SignedCertificate {
   return {
     pem: encodePem("CERTIFICATE", der),
     der,

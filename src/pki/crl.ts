@@ -1,4 +1,4 @@
-import { authorityKeyIdExtensionOf, signTbs, type CertificateAuthority } from "./certificate.js";
+import { authorityKeyIdExtensionOf, signTbs, signTbsAsync, type CertificateAuthority } from "./certificate.js";
 import { bigInteger, enumerated, explicit, sequence, smallInteger, time } from "./der.js";
 import { extension } from "./extensions.js";
 import { signatureAlgorithmFor } from "./keys.js";
@@ -36,8 +36,18 @@ function revokedCertificate(entry: RevokedEntry): Uint8Array {
  * a CRL number. revokedCertificates is left out when nothing is revoked, as RFC 5280 5.1.2.6 asks.
  */
 export function buildCrl(ca: CertificateAuthority, input: CrlInput): Uint8Array {
+  // A CertificateList has the same outer shape as a Certificate: tbs, algorithm, signature bits.
+  return signTbs(tbsCertList(ca, input), signatureAlgorithmFor(ca.key.spec).identifier, ca.key);
+}
+
+/** buildCrl, with a key in a PKCS#11 module signing off the event loop (see signDataAsync). */
+export function buildCrlAsync(ca: CertificateAuthority, input: CrlInput): Promise<Uint8Array> {
+  return signTbsAsync(tbsCertList(ca, input), signatureAlgorithmFor(ca.key.spec).identifier, ca.key);
+}
+
+function tbsCertList(ca: CertificateAuthority, input: CrlInput): Uint8Array {
   const signatureAlgorithm = signatureAlgorithmFor(ca.key.spec).identifier;
-  const tbs = sequence(
+  return sequence(
     smallInteger(1), // v2: needed for extensions
     signatureAlgorithm,
     ca.subjectDer,
@@ -52,6 +62,4 @@ export function buildCrl(ca: CertificateAuthority, input: CrlInput): Uint8Array 
       ),
     ),
   );
-  // A CertificateList has the same outer shape as a Certificate: tbs, algorithm, signature bits.
-  return signTbs(tbs, signatureAlgorithm, ca.key);
 }

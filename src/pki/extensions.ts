@@ -70,7 +70,8 @@ export function authorityKeyId(id: Uint8Array): Uint8Array {
   return extension(oids.authorityKeyId, false, sequence(tlv(0x80, id)));
 }
 
-function ipBytes(ip: string): Uint8Array {
+/** The 4 or 16 octets of an IPv4 or IPv6 address in text form, as an iPAddress GeneralName holds them. */
+export function ipBytes(ip: string): Uint8Array {
   if (isIP(ip) === 4) return Uint8Array.from(ip.split(".").map(Number));
   // Expand "::" and an embedded IPv4 tail into eight 16-bit groups.
   let text = ip;

@@ -112,6 +112,16 @@ export function signData(key: PrivateKey, data: Uint8Array): Buffer {
 }
 
 /**
+ * signData for the HTTP thread: a key in a PKCS#11 module signs off the event loop (an HSM's
+ * signature can take milliseconds to tens of them, and every request would wait for it); a key
+ * the process holds signs at once, as signData does (well under a millisecond).
+ */
+export async function signDataAsync(key: PrivateKey, data: Uint8Array): Promise<Buffer> {
+  if (key.signAsync) return key.signAsync(data);
+  return signData(key, data);
+}
+
+/**
  * Where a thread finds a key held in a PKCS#11 module: the `pkcs11:` URI naming it, the module's
  * shared library, and the user PIN (read once by the main thread; never logged).
  */
@@ -137,6 +147,8 @@ export interface PrivateKey {
   spki: Uint8Array;
   /** Signs as signData does (DER ECDSA, PKCS#1 v1.5), for a key the process does not hold. */
   sign?: (data: Uint8Array) => Buffer;
+  /** The same, with the module's work off the event loop (libuv's thread pool). */
+  signAsync?: (data: Uint8Array) => Promise<Buffer>;
   /** How another thread opens this key, when it is held in a PKCS#11 module. */
   pkcs11?: Pkcs11KeyReference;
 }

@@ -20,7 +20,7 @@ import {
   type Element,
 } from "./der.js";
 import { extension, keyIdentifier, readExtensions } from "./extensions.js";
-import { loadPrivateKey, signatureAlgorithmFor, signData, type PrivateKey } from "./keys.js";
+import { loadPrivateKey, signatureAlgorithmFor, signData, signDataAsync, type PrivateKey } from "./keys.js";
 import { reasonName } from "./revocation.js";
 
 const nonceOid = "1.3.6.1.5.5.7.48.1.2";
@@ -250,17 +250,30 @@ function singleResponse(response: OcspSingleResponse): Uint8Array {
  * and the request's nonce echoed when there was one.
  */
 export function buildOcspResponse(signer: OcspSigner, input: OcspResponseInput): Uint8Array {
-  const signatureAlgorithm = signatureAlgorithmFor(signer.key.spec).identifier;
-  const tbsResponseData = sequence(
+  const tbs = tbsResponseData(signer, input);
+  return signedOcspResponse(signer, tbs, signData(signer.key, tbs));
+}
+
+/** buildOcspResponse, with a key in a PKCS#11 module signing off the event loop (see signDataAsync). */
+export async function buildOcspResponseAsync(signer: OcspSigner, input: OcspResponseInput): Promise<Uint8Array> {
+  const tbs = tbsResponseData(signer, input);
+  return signedOcspResponse(signer, tbs, await signDataAsync(signer.key, tbs));
+}
+
+function tbsResponseData(signer: OcspSigner, input: OcspResponseInput): Uint8Array {
+  return sequence(
     explicit(2, octetString(signer.responderKeyHash)), // ResponderID byKey
     generalizedTime(input.producedAt),
     sequence(...input.responses.map(singleResponse)),
     ...(input.nonce ? [explicit(1, sequence(extension(nonceOid, false, input.nonce)))] : []),
   );
+}
+
+function signedOcspResponse(signer: OcspSigner, tbs: Uint8Array, signature: Uint8Array): Uint8Array {
   const basic = sequence(
-    tbsResponseData,
-    signatureAlgorithm,
-    bitString(signData(signer.key, tbsResponseData)),
+    tbs,
+    signatureAlgorithmFor(signer.key.spec).identifier,
+    bitString(signature),
     ...(signer.certificateDer ? [explicit(0, sequence(signer.certificateDer))] : []),
   );
   return sequence(enumerated(0), explicit(0, sequence(oid(basicResponseOid), octetString(basic))));

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { CertwrightError } from "../errors.js";
 import type { IssuanceProfile } from "../pki/certificate.js";
 import { KeyUsageBit } from "../pki/key-usage.js";
+import { parseAcmeSection, type AcmeProvisioner } from "./acme-config.js";
 import { formatHours, parseDuration } from "./duration.js";
 import { parsePolicy, PolicyConfigError, policySchema, type NamePolicy, type PolicyJson } from "./policy.js";
 import { knownUsages, resolveUsages } from "./usages.js";
@@ -204,6 +205,8 @@ export class SigningConfig {
     readonly profiles: ReadonlyMap<string, SigningProfile>,
     /** cfssl's `auth_keys`: HMAC keys by name. */
     readonly authKeys: ReadonlyMap<string, Buffer> = new Map(),
+    /** certwright's `acme` section: ACME provisioners by name; empty: no ACME server. */
+    readonly acme: ReadonlyMap<string, AcmeProvisioner> = new Map(),
   ) {}
 
   /** `profile` absent, empty or "default" means `signing.default`; an unknown name is refused. */
@@ -226,10 +229,11 @@ export function parseSigningConfig(document: unknown): SigningConfig {
   for (const [key, value] of Object.entries(document)) {
     if (key === "signing") continue;
     if (key === "auth_keys") continue;
+    if (key === "acme") continue;
     if (key === "remotes" || key === "ocsp") {
       if (!isUnset(value)) throw new ConfigError(`${key}: not supported yet by certwright; remove it`);
     } else {
-      throw new ConfigError(`${key}: unknown field (top-level fields: signing)`);
+      throw new ConfigError(`${key}: unknown field (top-level fields: signing, auth_keys, acme)`);
     }
   }
   const signing = (document as { signing?: unknown }).signing ?? {};
@@ -263,7 +267,14 @@ export function parseSigningConfig(document: unknown): SigningConfig {
       }
     }
   }
-  return new SigningConfig(defaultProfile, profiles, authKeys);
+  const acme = parseAcmeSection(
+    (document as { acme?: unknown }).acme,
+    { profiles: ["default", ...profiles.keys()], authKeys: [...authKeys.keys()] },
+    (message) => {
+      throw new ConfigError(message);
+    },
+  );
+  return new SigningConfig(defaultProfile, profiles, authKeys, acme);
 }
 
 /**

@@ -400,7 +400,11 @@ export type ReadinessResult = z.infer<typeof readinessResultSchema>;
 export const reloadResultSchema = z
   .object({
     generation: z.number().int().meta({ description: "The signing config's generation now in use: 0 at start, higher after each reload" }),
-    profiles: z.array(z.string()).meta({ description: "The profiles of the config now in use, \"default\" first" }),
+    profiles: z.array(z.string()).meta({ description: "The profiles of the config now in use (the default CA's), \"default\" first" }),
+    cas: z
+      .record(z.string(), z.array(z.string()))
+      .optional()
+      .meta({ description: "Each CA's profiles by label, \"default\" first; only when a CA of --ca-config has a signing config of its own" }),
   })
   .meta({ id: "ReloadResult" });
 

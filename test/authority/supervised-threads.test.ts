@@ -73,8 +73,8 @@ t.test("a signer thread restarted after a reload knows the new config", async (t
   // Reloaded while the thread is down: the restart must start with generation 1.
   const reloaded = structuredClone(configDocument);
   reloaded.signing.profiles.extra = { usages: ["digital signature"], expiry: "24h" };
-  const { parseSigningConfig } = await import("../../src/profiles/signing-config.js");
-  await pool.useConfig(1, parseSigningConfig(reloaded), reloaded);
+  const { parseSigningConfigs } = await import("../../src/profiles/signing-configs.js");
+  await pool.useConfig(1, parseSigningConfigs({ shared: reloaded }), { shared: reloaded });
   t.ok(await until(() => thread!.down === undefined));
   const outcome = await pool.newCert({ request: { CN: "x.internal", hosts: ["x.internal"] }, profile: "extra" }, undefined, 1);
   t.ok(outcome, "a request under the reloaded config's new profile is signed");

@@ -221,7 +221,7 @@ t.test("--ca-config refusals", async (t) => {
   makeCa(cwd, "ec", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "Refusals CA");
   const cases: [string, unknown, RegExp][] = [
     ["no-default.json", { default: "x", cas: { a: { certificate: "ec.pem", key: "ec-key.pem" } } }, /default: "x" is not one of the CAs \("a"\)/],
-    ["per-ca-config.json", { default: "a", cas: { a: { certificate: "ec.pem", key: "ec-key.pem", config: "c.json" } } }, /cas\.a\.unknown field\(s\) config: every CA signs under the --config signing config/],
+    ["per-ca-config.json", { default: "a", cas: { a: { certificate: "ec.pem", key: "ec-key.pem", config: "c.json" } } }, /signing config: CA "a": .*c\.json: cannot be read \(ENOENT\)/],
     ["twice.json", { default: "a", cas: { a: { certificate: "ec.pem", key: "ec-key.pem" }, b: { certificate: "ec.pem", key: "ec-key.pem" } } }, /"b" and "a" are the same CA/],
     ["bad-default-crl.json", { default: "a", default_crl: "b", cas: { a: { certificate: "ec.pem", key: "ec-key.pem" } } }, /default_crl: "b" is not one of the CAs/],
     ["bad-url.json", { default: "a", cas: { a: { certificate: "ec.pem", key: "ec-key.pem", crl_url: "not a url" } } }, /cas\.a\.crl_url: /],

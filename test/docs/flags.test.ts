@@ -38,6 +38,22 @@ const otherTools: Record<string, string> = {
   "--list-objects": "pkcs11-tool",
   "--type": "pkcs11-tool",
   "--keypairgen": "pkcs11-tool",
+  "--standalone": "certbot",
+  "--agree-tos": "certbot",
+  "--register-unsafely-without-email": "certbot",
+  "--cert-name": "certbot",
+  "--eab-kid": "certbot",
+  "--eab-hmac-key": "certbot",
+  "--server": "certbot, lego",
+  "--accept-tos": "lego",
+  "--email": "lego",
+  "--domains": "lego",
+  "--http": "lego",
+  "--days": "lego",
+  "--eab": "lego",
+  "--kid": "lego",
+  "--hmac": "lego",
+  "--base64url": "basenc",
 };
 
 const flagPattern = /(?<![\w-])--[a-z][A-Za-z0-9-]*/g;

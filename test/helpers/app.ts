@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
-import { buildApp } from "../../src/api/app.js";
+import { buildApp, type AcmeOptions } from "../../src/api/app.js";
+import { SqliteAcmeStore } from "../../src/store/acme-sqlite.js";
 import type { Metrics } from "../../src/api/metrics.js";
 import { Authority, type CertificateRecorder, type LabelledCa } from "../../src/authority/authority.js";
 import { SigningConfigReloader } from "../../src/authority/config-reload.js";
@@ -17,6 +18,7 @@ import { initCa } from "../../src/authority/init-ca.js";
 import { loadCertificateAuthority } from "../../src/pki/ca.js";
 import type { CertificateAuthority } from "../../src/pki/certificate.js";
 import { loadSigningConfig, parseSigningConfig, type SigningConfig } from "../../src/profiles/signing-config.js";
+import { SigningConfigs } from "../../src/profiles/signing-configs.js";
 import { csrRequestSchema, type CsrRequest } from "../../src/schemas/wire.js";
 import { CertificateStore } from "../../src/store/certificate-store.js";
 import { GroupCommitRecorder } from "../../src/store/group-commit.js";
@@ -54,7 +56,8 @@ export interface TestApp {
 }
 
 export interface TestAppOptions {
-  config?: SigningConfig | object;
+  /** One config for every CA (parsed, or its document), or each CA's (SigningConfigs). */
+  config?: SigningConfig | SigningConfigs | object;
   ca?: CertificateAuthority;
   /** The CA's chain (--ca-bundle); default: the CA alone. */
   chain?: CaChain;
@@ -70,10 +73,14 @@ export interface TestAppOptions {
   guard?: { store: GuardStore; replayWindowMs?: number; rateLimit?: RateLimit };
   /** A signing config file: read at start (unless `config` is given) and re-read by POST /api/v1/admin/reload. */
   configPath?: string;
+  /** The config files of CAs with their own, by label, re-read with `configPath` by a reload (`config` gives what they start with). */
+  ownConfigPaths?: ReadonlyMap<string, string>;
   /** Where signing happens; default: a Signer on this thread. */
   signer?: SignerLike;
   /** CAs served beside `ca` by label, as --ca-config serves them. */
   others?: LabelledCa[];
+  /** Serve ACME (the config needs an `acme` section); its records in the same SQLite file unless `store` is given. */
+  acme?: Omit<AcmeOptions, "store"> & { store?: AcmeOptions["store"] };
 }
 
 /** A real app around a fresh CA and a real SQLite file in a temporary directory. */
@@ -84,8 +91,8 @@ export async function testApp(t: { teardown(fn: () => void | Promise<void>): voi
   const config =
     options.config === undefined
       ? loadSigningConfig(options.configPath ?? join(profilesDir, "ca-config.json"))
-      : options.config instanceof Object && "profile" in options.config
-        ? (options.config as SigningConfig)
+      : options.config instanceof SigningConfigs || (options.config instanceof Object && "profile" in options.config)
+        ? (options.config as SigningConfig | SigningConfigs)
         : parseSigningConfig(options.config);
   const metrics = options.metrics;
   const recorder = metrics ? new GroupCommitRecorder(store, { onCommit: (ms, rows) => metrics.databaseCommitted(ms, rows) }) : undefined;
@@ -101,6 +108,7 @@ export async function testApp(t: { teardown(fn: () => void | Promise<void>): voi
     others: options.others,
   });
   const clock = options.clock ?? (() => new Date());
+  const acmeStore = options.acme && !options.acme.store ? SqliteAcmeStore.open(join(dir, "certs.db")) : undefined;
   const app = await buildApp({
     authority,
     ...operatorServices(ca, sqliteRecords(store.db), clock, undefined, {}, { others: options.others?.map((other) => other.ca) ?? [] }),
@@ -109,10 +117,12 @@ export async function testApp(t: { teardown(fn: () => void | Promise<void>): voi
     ...(options.logStream ? { logger: { level: "info", stream: options.logStream } } : {}),
     metrics,
     rateLimit: options.guard?.rateLimit ? { limit: options.guard.rateLimit, store: options.guard.store } : undefined,
-    reloader: options.configPath ? new SigningConfigReloader(authority, options.configPath) : undefined,
+    reloader: options.configPath ? new SigningConfigReloader(authority, options.configPath, options.ownConfigPaths) : undefined,
+    acme: options.acme && { clock: options.clock, ...options.acme, store: options.acme.store ?? acmeStore! },
   });
   t.teardown(async () => {
     await app.close();
+    acmeStore?.close();
     store.close();
   });
   return { app, authority, store, ca, caPem: ca.pem, dir };

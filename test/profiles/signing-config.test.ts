@@ -37,6 +37,13 @@ const invalid: Record<string, { path: string; says: RegExp }> = {
   "invalid-signing-field.json": { path: "signing.profile", says: /unknown field/ },
   "invalid-profile-type.json": { path: "signing.profiles.kubernetes", says: /must be an object/ },
   "invalid-not-an-object.json": { path: "", says: /JSON object/ },
+  "invalid-acme-profile.json": { path: "acme.default.profile", says: /"web" is not a profile of signing \("default", "server"\)/ },
+  "invalid-acme-challenge.json": { path: "acme.default.challenges[1]", says: /http-01|dns-01|tls-alpn-01/ },
+  "invalid-acme-field.json": { path: "acme.default", says: /unknown field "challenge"/ },
+  "invalid-acme-eab-no-keys.json": { path: "acme.default.external_account_binding", says: /needs HMAC keys.*auth_keys/ },
+  "invalid-acme-eab-key.json": { path: "acme.default.eab_keys[0]", says: /"team-b" is not in auth_keys \("team-a"\)/ },
+  "invalid-acme-name.json": { path: "acme.my provisioner", says: /part of its URL/ },
+  "invalid-acme-type.json": { path: "acme", says: /object of named provisioners/ },
 };
 
 function loadError(path: string): unknown {
@@ -254,4 +261,21 @@ t.test("name_whitelist is anchored: it must match the whole name", async (t) => 
   t.equal(fixed.status, 200, JSON.stringify(fixed.body.errors));
   t.equal(new X509Certificate(fixed.body.result.certificate).subjectAltName, "DNS:example.com");
   t.equal(store.count(), 3, "only the allowed ones were issued");
+});
+
+t.test("the acme section: provisioners with their profile, challenges, CA label and external account binding", async (t) => {
+  const config = parseSigningConfig({
+    auth_keys: { "team-a": { type: "standard", key: "00112233445566778899aabbccddeeff" }, "team-b": { type: "standard", key: "ffeeddccbbaa99887766554433221100" } },
+    signing: { profiles: { server: { usages: ["server auth"] } } },
+    acme: {
+      default: { profile: "server" },
+      internal: { profile: "default", challenges: ["dns-01"], label: "intermediate", external_account_binding: true },
+      teamb: { profile: "server", external_account_binding: true, eab_keys: ["team-b"] },
+    },
+  });
+  t.same(config.acme.get("default"), { name: "default", profile: "server", challenges: ["http-01", "dns-01", "tls-alpn-01"], label: "", externalAccountRequired: false, eabKeys: ["team-a", "team-b"] });
+  t.same(config.acme.get("internal"), { name: "internal", profile: "default", challenges: ["dns-01"], label: "intermediate", externalAccountRequired: true, eabKeys: ["team-a", "team-b"] });
+  t.same(config.acme.get("teamb")?.eabKeys, ["team-b"]);
+  t.equal(parseSigningConfig({ signing: {} }).acme.size, 0, "no acme section: no ACME server");
+  t.throws(() => parseSigningConfig({ signing: {}, acme: { default: { profile: "default", challenges: ["http-01", "http-01"] } } }), /acme\.default\.challenges: a challenge type is named twice/);
 });

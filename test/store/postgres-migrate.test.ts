@@ -21,13 +21,27 @@ t.test("PostgreSQL migrations", { skip: postgresSkip }, async (t) => {
     const url = await cluster.createDatabase();
     const clients = await Promise.all([1, 2, 3, 4].map(() => connect(t, url)));
     const applied = await Promise.all(clients.map((client) => migratePostgres(client)));
-    t.same(applied.filter((versions) => versions.length > 0), [[1]], "one replica applied migration 1, the others waited and found it done");
-    const { rows } = await clients[0]!.query("SELECT version FROM schema_migrations");
-    t.same(rows, [{ version: 1 }]);
+    t.same(applied.filter((versions) => versions.length > 0), [[1, 2]], "one replica applied the migrations, the others waited and found them done");
+    const { rows } = await clients[0]!.query("SELECT version FROM schema_migrations ORDER BY version");
+    t.same(rows, [{ version: 1 }, { version: 2 }]);
     const tables = await clients[0]!.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name");
     t.same(
       tables.rows.map((row) => row.table_name),
-      ["certificates", "crl_numbers", "crls", "meta", "rate_windows", "revocation_state", "schema_migrations", "seen_nonces"],
+      [
+        "acme_accounts",
+        "acme_authorizations",
+        "acme_challenges",
+        "acme_nonces",
+        "acme_orders",
+        "certificates",
+        "crl_numbers",
+        "crls",
+        "meta",
+        "rate_windows",
+        "revocation_state",
+        "schema_migrations",
+        "seen_nonces",
+      ],
     );
     t.same(await migratePostgres(clients[1]!), []);
   });
@@ -38,7 +52,7 @@ t.test("PostgreSQL migrations", { skip: postgresSkip }, async (t) => {
     await client.query("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)");
     t.equal(await postgresSchemaVersion(client), 0, "an empty schema_migrations");
     await migratePostgres(client);
-    t.equal(await postgresSchemaVersion(client), 1);
+    t.equal(await postgresSchemaVersion(client), 2);
   });
 
   t.test("a schema newer than the code is refused with a line that says what to do", async (t) => {
@@ -47,7 +61,7 @@ t.test("PostgreSQL migrations", { skip: postgresSkip }, async (t) => {
     await client.query("INSERT INTO schema_migrations (version) VALUES (999)");
     const error = await migratePostgres(client).catch((e: unknown) => e);
     t.ok(error instanceof SchemaTooNewError);
-    t.match((error as Error).message, /schema is at version 999, newer than this certwright knows \(1\).*run that release/);
+    t.match((error as Error).message, /schema is at version 999, newer than this certwright knows \(2\).*run that release/);
   });
 
   t.test("a migration that fails leaves nothing of itself and names its file", async (t) => {

@@ -42,9 +42,9 @@ function issuedEntry(issued: IssuedCertificate) {
 /** cfssl's endpoints, with the design card's aliases (`initca`, `gencert`). Each handler is one call. */
 export async function cfsslRoutes(app: FastifyInstance, { authority, requireAdmin }: { authority: Authority; requireAdmin: AdminCheck }) {
   const api = app.withTypeProvider<ZodTypeProvider>();
-  // The current config's keys: a reload can add, rotate or remove them.
-  const credential = (request: FastifyRequest) =>
-    credentialFromHeader(request.headers.authorization, request.rawBody ?? Buffer.alloc(0), authority.config.authKeys);
+  // The keys of the current config of the CA the request names: a reload can add, rotate or remove them.
+  const credential = (request: FastifyRequest<{ Body: { label?: string | null | undefined } }>) =>
+    credentialFromHeader(request.headers.authorization, request.rawBody ?? Buffer.alloc(0), authority.configFor(request.body.label).authKeys);
 
   for (const [name, operationId] of [["init_ca", "cfsslInitCa"], ["initca", "cfsslInitCaAlias"]] as const) {
     api.post(

@@ -147,7 +147,7 @@ export async function revocationRoutes(app: FastifyInstance, { revocation, requi
       const entry = audit(request, { endpoint: "ocspsign", client: clientIdentity(request) });
       if (requireAdmin(request)) entry.client = "admin";
       entry.outcome = `signed ${request.body.status ?? "good"}`;
-      return successEnvelope({ ocspResponse: Buffer.from(revocation.ocspSign(request.body)).toString("base64") });
+      return successEnvelope({ ocspResponse: Buffer.from(await revocation.ocspSign(request.body)).toString("base64") });
     },
   );
 

@@ -1,5 +1,6 @@
 // --ca-config: several CAs by label, as cfssl's multirootca serves them. Each is loaded as --ca and
-// --ca-key load one (a key file, encrypted or not, or a pkcs11: URI), with its own chain.
+// --ca-key load one (a key file, encrypted or not, or a pkcs11: URI), with its own chain and, if it
+// names one, its own signing config (else --config's).
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { isPkcs11Uri } from "../../keys/pkcs11-uri.js";
@@ -20,6 +21,8 @@ export interface CaConfigEntry {
   bundle: string | undefined;
   /** Its own CRL distribution point and issuer URLs, in place of the profiles'. */
   urls: CaUrls | undefined;
+  /** Its own signing config file; undefined: it signs under --config. */
+  config: string | undefined;
 }
 
 /** What --ca-config names: the CAs, the default first. */
@@ -41,6 +44,8 @@ export interface ServedCas {
   cas: ServedCa[];
   /** The label of the CA whose CRL is also at /crl/default.crl. */
   defaultCrl: string;
+  /** The signing config files of the CAs that have their own, by label. */
+  configs: Map<string, string>;
 }
 
 /** Letters, digits, `.`, `_` and `-`: a label is also a CRL's file name (/crl/LABEL.crl). */
@@ -50,6 +55,7 @@ const entrySchema = z.strictObject({
   certificate: z.string().min(1),
   key: z.string().min(1),
   bundle: z.string().min(1).optional(),
+  config: z.string().min(1).optional(),
   crl_url: z.url().optional(),
   issuer_urls: z.array(z.url()).optional(),
 });
@@ -64,24 +70,23 @@ function firstIssue(error: z.ZodError): string {
   const issue = error.issues[0]!;
   const path = issue.path.join(".");
   if (issue.code === "unrecognized_keys") {
-    const keys = issue.keys.join(", ");
-    const hint = issue.keys.includes("config") ? ": every CA signs under the --config signing config; per-CA signing configs are not supported" : "";
-    return `${path ? `${path}: ` : ""}unknown field(s) ${keys}${hint}`;
+    return `${path ? `${path}: ` : ""}unknown field(s) ${issue.keys.join(", ")}`;
   }
   return `${path || "the file"}: ${issue.message}`;
 }
 
 /**
- * Reads and checks --ca-config: JSON, or cfssl multirootca's roots file (INI) checked against
- * `signingConfig` (--config). A bad file stops the start, naming the field at fault.
+ * Reads and checks --ca-config: JSON, or cfssl multirootca's roots file (INI). A CA whose `config`
+ * is `signingConfig` (--config) signs under it as a CA without one does, reloaded as one file. A bad
+ * file stops the start, naming the field at fault.
  */
 export function readCaConfig(file: string, signingConfig?: string): CaConfig {
   const text = readStartupFile(file, "CA config (--ca-config)");
   let document: unknown;
   // Our JSON is an object; anything else is taken for a roots file, which says what is wrong with it.
-  if (signingConfig !== undefined && !/^\s*\{/.test(text)) {
+  if (!/^\s*\{/.test(text)) {
     try {
-      document = rootsFileDocument(text, signingConfig);
+      document = rootsFileDocument(text);
     } catch (error) {
       if (error instanceof RootsFileError) throw new StartupError(`--ca-config ${file} (a multirootca roots file): ${error.message}`);
       throw error;
@@ -94,7 +99,9 @@ export function readCaConfig(file: string, signingConfig?: string): CaConfig {
     }
   }
   const parsed = caConfigSchema.safeParse(document);
-  if (!parsed.success) throw new StartupError(`--ca-config ${file}: ${firstIssue(parsed.error)}; expected {"default": LABEL, "cas": {LABEL: {"certificate": FILE, "key": FILE or pkcs11: URI, "bundle": FILE}}}`);
+  if (!parsed.success) {
+    throw new StartupError(`--ca-config ${file}: ${firstIssue(parsed.error)}; expected {"default": LABEL, "cas": {LABEL: {"certificate": FILE, "key": FILE or pkcs11: URI, "bundle": FILE, "config": FILE}}}`);
+  }
   const base = dirname(file);
   const at = (path: string) => (isAbsolute(path) ? path : resolve(base, path));
   const entries: CaConfigEntry[] = [];
@@ -105,13 +112,15 @@ export function readCaConfig(file: string, signingConfig?: string): CaConfig {
     if (label === "default") throw new StartupError(`--ca-config ${file}: cas.default: "default" names the default CA's CRL (/crl/default.crl); give this CA another label`);
     const entry = entrySchema.safeParse(value);
     if (!entry.success) throw new StartupError(`--ca-config ${file}: cas.${label}.${firstIssue(entry.error)}`);
-    const { certificate, key, bundle, crl_url: crlUrl, issuer_urls: issuerUrls } = entry.data;
+    const { certificate, key, bundle, config, crl_url: crlUrl, issuer_urls: issuerUrls } = entry.data;
+    const ownConfig = config === undefined ? undefined : at(config);
     entries.push({
       label,
       certificate: at(certificate),
       key: isPkcs11Uri(key) ? key : at(key),
       bundle: bundle === undefined ? undefined : at(bundle),
       urls: crlUrl === undefined && issuerUrls === undefined ? undefined : { crlUrl, issuerUrls },
+      config: ownConfig === undefined || (signingConfig !== undefined && ownConfig === resolve(signingConfig)) ? undefined : ownConfig,
     });
   }
   const first = entries.find((entry) => entry.label === parsed.data.default);
@@ -153,5 +162,7 @@ export async function openCaConfig(
     served.push({ ca, chain: openCaChain({ caBundle: entry.bundle }, ca, warn, `${source} bundle`) });
   }
   note(`serving ${served.length} CA(s) from ${config.file}: ${served.map(({ ca }) => `"${ca.ca.label}"`).join(", ")}, "${served[0]!.ca.ca.label}" the default`);
-  return { cas: served, defaultCrl: config.defaultCrl };
+  const configs = new Map(config.entries.filter((entry) => entry.config !== undefined).map((entry) => [entry.label, entry.config!]));
+  for (const [label, file] of configs) note(`CA "${label}" signs under its own signing config ${file}`);
+  return { cas: served, defaultCrl: config.defaultCrl, configs };
 }

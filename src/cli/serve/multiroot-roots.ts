@@ -29,11 +29,11 @@ function iniSections(text: string): [string, Map<string, string>][] {
 
 /**
  * The roots file as --ca-config's document: its first section is the default CA (multirootca's
- * `-l LABEL`: put that section first). Every CA signs under `signingConfig` (--config), so a
- * `config` naming another file is refused rather than ignored, as are `nets` (an address
- * allow-list this service does not enforce per CA) and keys that are not files or pkcs11: URIs.
+ * `-l LABEL`: put that section first), and each section's `config` is that CA's signing config
+ * (without one, it signs under --config). `nets` (an address allow-list this service does not
+ * enforce per CA) and keys that are not files or pkcs11: URIs are refused rather than ignored.
  */
-export function rootsFileDocument(text: string, signingConfig: string): unknown {
+export function rootsFileDocument(text: string): unknown {
   const sections = iniSections(text);
   if (sections.length === 0) throw new RootsFileError("no [label] section: name each CA in a section of its own");
   const cas: Record<string, unknown> = {};
@@ -45,9 +45,7 @@ export function rootsFileDocument(text: string, signingConfig: string): unknown 
       }
     }
     const config = values.get("config");
-    if (config !== undefined && resolve(config) !== resolve(signingConfig)) {
-      throw new RootsFileError(`[${label}] config ${config}: every CA signs under --config (${signingConfig}); give that file as --config, or the same file here`);
-    }
+    if (config === "") throw new RootsFileError(`[${label}] config: name the CA's signing config file, or remove the line to sign under --config`);
     if (values.has("dbconfig")) throw new RootsFileError(`[${label}] dbconfig: certificates are recorded in --database (or the data directory's certs.db) for every CA; remove it`);
     const privateKey = values.get("private");
     const certificate = values.get("certificate");
@@ -57,7 +55,7 @@ export function rootsFileDocument(text: string, signingConfig: string): unknown 
     else if (privateKey.startsWith("file://")) key = resolve(privateKey.slice("file://".length));
     else if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(privateKey)) key = resolve(privateKey);
     else throw new RootsFileError(`[${label}] private ${privateKey}: only file:// keys and pkcs11: URIs are supported`);
-    cas[label] = { certificate: resolve(certificate), key };
+    cas[label] = { certificate: resolve(certificate), key, ...(config === undefined ? {} : { config: resolve(config) }) };
   }
   return { default: sections[0]![0], cas };
 }

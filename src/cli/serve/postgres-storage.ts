@@ -3,6 +3,7 @@ import { GuardedInventory } from "../../authority/guarded-inventory.js";
 import { CertwrightError } from "../../errors.js";
 import type { IssuedCertificate } from "../../model/issued-certificate.js";
 import { PostgresCertificates } from "../../store/postgres/certificates.js";
+import { PostgresAcmeStore } from "../../store/postgres/acme.js";
 import { PostgresGuards } from "../../store/postgres/guards.js";
 import { PostgresInventory } from "../../store/postgres/inventory.js";
 import { migratePostgres, postgresCodeVersion, postgresSchemaVersion, SchemaTooNewError } from "../../store/postgres/migrate.js";
@@ -29,7 +30,7 @@ const poolSize = 8;
  * so replicas starting together migrate once), checks that it belongs to this CA, and starts the
  * monitor. A hot standby is not migrated; it must already be at this code's schema.
  */
-export async function openPostgresStorage(url: string, options: ServeOptions, { ca, others, metrics, log, note, stack }: StorageParts): Promise<Storage> {
+export async function openPostgresStorage(url: string, options: ServeOptions, { ca, others, metrics, log, note, stack, acme }: StorageParts): Promise<Storage> {
   const shown = redactedUrl(url);
   const pool = openPool(url, { max: poolSize, name: "serve", onIdleError: (error) => log.write("warn", `a PostgreSQL connection was dropped: ${error.message}`) });
   stack.defer(() => pool.end());
@@ -74,6 +75,7 @@ export async function openPostgresStorage(url: string, options: ServeOptions, { 
     },
     health: monitor,
     guardStore,
+    acme: acme ? new PostgresAcmeStore(pool) : undefined,
   };
 }
 

@@ -6,7 +6,7 @@ import { ReplayGuard } from "../../authority/replay-guard.js";
 import { SignerPool } from "../../authority/signer-pool.js";
 import { caKeyData } from "../../keys/ca-key.js";
 import type { CaChain } from "../../pki/chain.js";
-import type { SigningConfig } from "../../profiles/signing-config.js";
+import type { SigningConfigDocuments, SigningConfigs } from "../../profiles/signing-configs.js";
 import type { ReadinessOptions } from "../../authority/readiness.js";
 import type { ServeOptions } from "../options.js";
 import type { LoadedCa } from "./ca-files.js";
@@ -31,8 +31,9 @@ export interface SigningParts {
   chain: CaChain;
   /** CAs served beside the default by label (--ca-config). */
   others: readonly ServedCa[];
-  config: SigningConfig;
-  configDocument: unknown;
+  /** Every CA's signing config: --config's, and the CAs' own. */
+  configs: SigningConfigs;
+  configDocuments: SigningConfigDocuments;
   storage: Storage;
   metrics: Metrics;
   log: ServiceLog;
@@ -43,7 +44,7 @@ export interface SigningParts {
 }
 
 /** The authority, with its signer threads and the pool of RSA keys made ahead. */
-export async function startSigning(options: ServeOptions, { ca, chain, others, config, configDocument, storage, metrics, log, note, stack, listening }: SigningParts): Promise<Signing> {
+export async function startSigning(options: ServeOptions, { ca, chain, others, configs, configDocuments, storage, metrics, log, note, stack, listening }: SigningParts): Promise<Signing> {
   // The signers load once the service listens: a request that needs one waits for it.
   const signers =
     options.workers > 0
@@ -55,7 +56,8 @@ export async function startSigning(options: ServeOptions, { ca, chain, others, c
             label: ca.ca.label,
             ...(ca.ca.urls ? { urls: ca.ca.urls } : {}),
             others: others.map((other) => ({ caCertificate: other.ca.certificatePem, ...caKeyData(other.ca.ca.key), label: other.ca.ca.label, urls: other.ca.ca.urls })),
-            configDocument,
+            configDocument: configDocuments.shared,
+            caConfigDocuments: configDocuments.own,
           },
           (error) => log.write("error", "signer worker failed", error),
           (event) => log.thread(event),
@@ -76,7 +78,7 @@ export async function startSigning(options: ServeOptions, { ca, chain, others, c
     ca: ca.ca,
     chain,
     others: others.map((other) => ({ label: other.ca.ca.label, ca: other.ca.ca, chain: other.chain })),
-    config,
+    config: configs,
     store: storage.recorder,
     onRecordError: (error) => log.write("error", "recording a certificate failed", error),
     onIssued: (record) => metrics.certificateIssued(record),

@@ -2,6 +2,7 @@ import type { Metrics } from "../../api/metrics.js";
 import type { CertificateRecorder } from "../../authority/authority.js";
 import type { OperatorRecords } from "../../authority/operator-services.js";
 import type { IssuedCertificate } from "../../model/issued-certificate.js";
+import type { AcmeStore } from "../../store/acme-records.js";
 import type { GuardStorage } from "../../store/backend.js";
 import type { LoadedCa } from "./ca-files.js";
 import type { ServiceLog } from "./service-log.js";
@@ -22,12 +23,16 @@ export interface Storage {
    * if one cannot start, which fails the service's start. Absent: nothing to wait for.
    */
   started?: Promise<void>;
+  /** The ACME server's records, when the signing config has an `acme` section. */
+  acme?: AcmeStore | undefined;
 }
 
 export interface StorageParts {
   ca: LoadedCa;
   /** The CAs served beside it by label (--ca-config): a database any of them recorded is theirs too. */
   others?: readonly LoadedCa[];
+  /** Open the ACME records too (the signing config has an `acme` section). */
+  acme?: boolean;
   metrics: Metrics;
   log: ServiceLog;
   note(message: string): void;

@@ -3,6 +3,7 @@ import { CertificateStore } from "../../store/certificate-store.js";
 import { captureDatabaseFiles } from "../../store/database-files.js";
 import { DatabaseHealth } from "../../store/database-health.js";
 import { GuardStore } from "../../store/guard-store.js";
+import { SqliteAcmeStore } from "../../store/acme-sqlite.js";
 import { isPostgresUrl } from "../../store/database-url.js";
 import { sqliteRecords } from "../../authority/operator-services.js";
 import type { Storage, StorageParts } from "./storage-parts.js";
@@ -46,7 +47,7 @@ export async function openStorage(options: ServeOptions, parts: StorageParts): P
  * Checks that the data directory's database belongs to this CA, opens it, and starts its writer
  * thread. A CA made by this start with no database for it is taken back, so nothing is half-made.
  */
-async function openSqliteStorage(options: ServeOptions, { ca, others, metrics, log, note, stack, listening }: StorageParts): Promise<Storage> {
+async function openSqliteStorage(options: ServeOptions, { ca, others, metrics, log, note, stack, acme, listening }: StorageParts): Promise<Storage> {
   const databasePath = options.database ?? join(options.dataDir, "certs.db");
   try {
     await checkDatabase({
@@ -91,9 +92,12 @@ async function openSqliteStorage(options: ServeOptions, { ca, others, metrics, l
 
   const guardStore = options.replayWindowMs !== undefined || options.rateLimit ? GuardStore.open(databasePath) : undefined;
   if (guardStore) stack.defer(() => guardStore.close());
+  const acmeStore = acme ? SqliteAcmeStore.open(databasePath) : undefined;
+  if (acmeStore) stack.defer(() => acmeStore.close());
   return {
     health,
     guardStore,
+    acme: acmeStore,
     records: sqliteRecords(store.db, health),
     recorder: { insert, get: (serial, aki) => store.get(serial, aki) },
     started,
