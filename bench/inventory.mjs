@@ -15,8 +15,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
-import { call, fmtMb, fmtMs, percentile, requireTools, rss, sleep, startService, wrk } from "./lib.mjs";
+import { call, fillCertificates, fmtMb, fmtMs, percentile, requireTools, rss, sleep, startService, wrk } from "./lib.mjs";
 
 requireTools(["wrk"]);
 const ROWS = Number(process.env.ROWS || 1_000_000);
@@ -33,60 +32,6 @@ const cleanup = async () => {
 process.on("SIGINT", () => cleanup().then(() => process.exit(130)));
 
 const day = 86_400_000;
-const profiles = [
-  { name: "server", lifetime: 90 * day, share: 0.4 },
-  { name: "client", lifetime: 365 * day, share: 0.3 },
-  { name: "peer", lifetime: 30 * day, share: 0.2 },
-  { name: "kubernetes", lifetime: 730 * day, share: 0.1 },
-];
-
-/**
- * ROWS certificates issued evenly over the last two years (so the oldest have expired), 1% revoked,
- * with the PEM, CA key id and shape of one real certificate of this service.
- */
-function fill(pem, aki) {
-  const db = new Database(join(dataDir, "certs.db"));
-  db.pragma("synchronous = OFF");
-  const insert = db.prepare(
-    `INSERT INTO certificates (serial_number, authority_key_identifier, ca_label, profile, status, reason, expiry, revoked_at, pem,
-       issued_at, not_before, sans, common_name, requested_by)
-     VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'address:10.0.0.1')`,
-  );
-  const now = Date.now();
-  const span = 730 * day;
-  const t0 = performance.now();
-  db.transaction(() => {
-    for (let i = 0; i < ROWS; i++) {
-      const issued = now - span + Math.floor((i * span) / ROWS);
-      const pick = (i * 7919) % 100;
-      let acc = 0;
-      const profile =
-        profiles.find((p) => {
-          acc += p.share * 100;
-          return pick < acc;
-        }) ?? profiles[0];
-      const revoked = i % 100 === 42;
-      const cn = `host-${i}.svc.internal`;
-      insert.run(
-        ((BigInt(issued) << 64n) | BigInt(i)).toString(10),
-        aki,
-        profile.name,
-        revoked ? "revoked" : "good",
-        revoked ? 1 : 0,
-        new Date(issued + profile.lifetime).toISOString(),
-        revoked ? new Date(issued + day).toISOString() : null,
-        pem,
-        new Date(issued).toISOString(),
-        new Date(issued - 300_000).toISOString(),
-        JSON.stringify([cn, `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`]),
-        cn,
-      );
-    }
-  })();
-  db.close();
-  return performance.now() - t0;
-}
-
 const ticks = 100; // USER_HZ on Linux
 function threadCpuMs(pid, tid) {
   const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
@@ -127,7 +72,7 @@ async function main() {
     const listed = await call(service.port, "GET", "/api/v1/certificates?limit=1");
     const aki = listed.body.result.certificates[0].authority_key_id;
     await service.stop();
-    fillMs = fill(issued.body.result.certificate, aki);
+    fillMs = fillCertificates(join(dataDir, "certs.db"), ROWS, issued.body.result.certificate, aki);
     console.log(`filled ${ROWS} rows in ${(fillMs / 1000).toFixed(1)} s (${dataDir})`);
   } else {
     console.log(`reusing ${dataDir}`);

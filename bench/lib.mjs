@@ -6,6 +6,7 @@ import { Agent, request } from "node:http";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
 
 export const root = dirname(dirname(fileURLToPath(import.meta.url)));
 export const mainJs = join(root, "dist", "cli", "main.js");
@@ -209,3 +210,123 @@ export function percentile(values, p) {
 
 export const fmtMb = (bytes) => (bytes === undefined ? "n/a" : `${(bytes / MB).toFixed(0)} MB`);
 export const fmtMs = (ms) => (ms === undefined || Number.isNaN(ms) ? "n/a" : `${ms.toFixed(2)} ms`);
+
+const day = 86_400_000;
+const profiles = [
+  { name: "server", lifetime: 90 * day, share: 0.4 },
+  { name: "client", lifetime: 365 * day, share: 0.3 },
+  { name: "peer", lifetime: 30 * day, share: 0.2 },
+  { name: "kubernetes", lifetime: 730 * day, share: 0.1 },
+];
+
+/**
+ * Writes `rows` certificates into the database at `dbPath` (made by the service, so migrated),
+ * issued evenly over the last two years (so the oldest have expired), 1% revoked, with the PEM,
+ * CA key id and shape of one real certificate of this service. Returns the milliseconds it took.
+ */
+export function fillCertificates(dbPath, rows, pem, aki) {
+  const db = new Database(dbPath);
+  db.pragma("synchronous = OFF");
+  const insert = db.prepare(
+    `INSERT INTO certificates (serial_number, authority_key_identifier, ca_label, profile, status, reason, expiry, revoked_at, pem,
+       issued_at, not_before, sans, common_name, requested_by)
+     VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'address:10.0.0.1')`,
+  );
+  const now = Date.now();
+  const span = 730 * day;
+  const t0 = performance.now();
+  db.transaction(() => {
+    for (let i = 0; i < rows; i++) {
+      const issued = now - span + Math.floor((i * span) / rows);
+      const pick = (i * 7919) % 100;
+      let acc = 0;
+      const profile =
+        profiles.find((p) => {
+          acc += p.share * 100;
+          return pick < acc;
+        }) ?? profiles[0];
+      const revoked = i % 100 === 42;
+      const cn = `host-${i}.svc.internal`;
+      insert.run(
+        ((BigInt(issued) << 64n) | BigInt(i)).toString(10),
+        aki,
+        profile.name,
+        revoked ? "revoked" : "good",
+        revoked ? 1 : 0,
+        new Date(issued + profile.lifetime).toISOString(),
+        revoked ? new Date(issued + day).toISOString() : null,
+        pem,
+        new Date(issued).toISOString(),
+        new Date(issued - 300_000).toISOString(),
+        JSON.stringify([cn, `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`]),
+        cn,
+      );
+    }
+  })();
+  db.close();
+  return performance.now() - t0;
+}
+
+/** utime+stime of one process (its threads included), in milliseconds, from /proc. */
+export function processCpuMs(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks;
+}
+
+/** One GET of /health on its own connection: true on a 200, false on anything else. */
+function healthy(port) {
+  return new Promise((resolve) => {
+    const req = request({ host: "127.0.0.1", port, path: "/api/v1/cfssl/health", agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode === 200));
+    });
+    req.on("error", () => resolve(false));
+    req.on("timeout", () => req.destroy());
+    req.end();
+  });
+}
+
+/**
+ * Starts the built service as `npm start` does on `dataDir` and asks /health every 2 ms until it
+ * answers 200; then stops it (SIGTERM, SIGKILL after 15 s), so the next start finds the data
+ * directory as a clean stop leaves it.
+ * Resolves { wallMs } from the spawn to that answer, and { cpuMs }: the CPU the process had used by
+ * then (all its threads). Throws with the log's tail if it exits or does not answer within 60 s.
+ */
+export async function measureStart(dataDir, logFile, extraArgs = []) {
+  const port = await freePort();
+  const fd = openSync(logFile, "a");
+  const t0 = performance.now();
+  const child = spawn(
+    process.execPath,
+    ["--max-semi-space-size=2", mainJs, "serve", "--port", String(port), "--data-dir", dataDir, ...extraArgs],
+    { cwd: root, stdio: ["ignore", fd, fd] },
+  );
+  closeSync(fd);
+  let exited = null;
+  child.once("exit", (code, signal) => (exited = code ?? signal));
+  try {
+    for (;;) {
+      if (await healthy(port)) break;
+      if (exited !== null) throw new Error(`the service exited (${exited}) before answering: ${readFileSync(logFile, "utf8").split("\n").slice(-5).join(" | ")}`);
+      if (performance.now() - t0 > 60_000) throw new Error(`the service did not answer within 60 s; see ${logFile}`);
+      await sleep(2);
+    }
+    return { wallMs: performance.now() - t0, cpuMs: processCpuMs(child.pid) };
+  } finally {
+    if (exited === null) {
+      const gone = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      const kill = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      await gone;
+      clearTimeout(kill);
+    }
+  }
+}
+
+/** min and median of a list of numbers. */
+export function minMedian(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { min: sorted[0], median: sorted[Math.floor(sorted.length / 2)] };
+}

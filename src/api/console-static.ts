@@ -1,6 +1,6 @@
-import fastifyStatic from "@fastify/static";
-import type { FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance } from "fastify";
 import { fileURLToPath } from "node:url";
+import { answerFrom } from "./lazy-app.js";
 
 export const consolePrefix = "/ui/";
 
@@ -37,5 +37,14 @@ export async function consoleStatic(app: FastifyInstance, { root = consoleRoot }
   });
   // Without the slash, the page's relative paths (app.js, style.css) would resolve from /.
   app.get("/ui", { schema: { hide: true } }, (_request, reply) => reply.redirect(consolePrefix));
-  await app.register(fastifyStatic, { root, prefix: consolePrefix, index: "index.html" });
+  // @fastify/static (with what it loads) is a tenth of the service's start: loaded by the first
+  // request for a console file, in a small app of its own that answers the console's requests.
+  const files = answerFrom(async () => {
+    const { default: fastifyStatic } = await import("@fastify/static");
+    const served = Fastify();
+    await served.register(fastifyStatic, { root, prefix: consolePrefix, index: "index.html" });
+    return served;
+  });
+  app.get(consolePrefix, { schema: { hide: true } }, files);
+  app.get(`${consolePrefix}*`, { schema: { hide: true } }, files);
 }

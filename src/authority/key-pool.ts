@@ -14,6 +14,12 @@ export interface KeyPoolOptions {
   spares: number;
   /** RSA sizes kept ready. */
   sizes: readonly number[];
+  /**
+   * Default false: the threads start and make spares at once. True: nothing starts before the
+   * first key is asked for, so a start is not slowed by key generation (1.3 CPU-s for 8 spares)
+   * and a service that never makes an RSA key runs no thread for it; spares are made from then on.
+   */
+  onDemand?: boolean;
 }
 
 /**
@@ -27,11 +33,21 @@ export class KeyPool {
   private readonly spares = new Map<number, string[]>();
   private readonly filling = new Map<number, number>();
   private closed = false;
+  private started = false;
 
   constructor(
     private readonly options: KeyPoolOptions,
-    onEvent?: (event: ThreadEvent) => void,
+    private readonly onEvent?: (event: ThreadEvent) => void,
   ) {
+    if (options.onDemand) return;
+    this.startThreads();
+    for (const size of options.sizes) this.refill(size);
+  }
+
+  /** Once the pool is in use: the first key asked for is made first, spares after it (see `take`). */
+  private startThreads(): void {
+    const { options, onEvent } = this;
+    this.started = true;
     for (let i = 0; i < options.threads; i++) {
       const thread = SupervisedThread.launchNow<KeygenApi>({
         name: `key generation thread ${i + 1}`,
@@ -45,7 +61,6 @@ export class KeyPool {
       });
       this.threads.push(thread);
     }
-    for (const size of options.sizes) this.refill(size);
   }
 
   /** The threads, for readiness and for tests that stop one as a crash would. */
@@ -54,6 +69,7 @@ export class KeyPool {
   }
 
   private generate(size: number): Promise<string> {
+    if (!this.started && !this.closed) this.startThreads();
     const up = this.threads.filter((thread) => thread.down === undefined);
     if (up.length === 0) {
       return Promise.reject(new CertwrightError("notReady", "no key generation thread is running (they are restarting); try again"));
@@ -64,7 +80,7 @@ export class KeyPool {
 
   /** Makes spares on idle threads only, one each at a time, so a request never queues behind many spares. */
   private refill(size: number): void {
-    if (this.closed || !this.options.sizes.includes(size)) return;
+    if (this.closed || !this.started || !this.options.sizes.includes(size)) return;
     const ready = (this.spares.get(size)?.length ?? 0) + (this.filling.get(size) ?? 0);
     if (ready >= this.options.spares || !this.threads.some((t) => t.down === undefined && t.inFlight === 0)) return;
     this.filling.set(size, (this.filling.get(size) ?? 0) + 1);

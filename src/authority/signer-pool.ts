@@ -49,14 +49,33 @@ export class SignerPool implements SignerLike {
     onError: (error: unknown) => void = () => {},
     onEvent?: (event: ThreadEvent) => void,
   ): Promise<SignerPool> {
-    const pool = new SignerPool(data, onError, onEvent);
-    const started = await Promise.allSettled(Array.from({ length: size }, (_, i) => pool.spawn(i + 1)));
-    const failed = started.find((outcome) => outcome.status === "rejected");
-    if (failed) {
-      await pool.close();
-      throw failed.reason;
-    }
+    const { pool, started } = SignerPool.begin(size, data, onError, onEvent);
+    await started;
     return pool;
+  }
+
+  /**
+   * Starts `size` workers without waiting for them: calls made while they load wait for them.
+   * `started` settles once every worker is up, or rejects (after closing the pool) if one fails
+   * to start, as `start` does. With `after`, they are made once that settles (see SupervisedThread.begin).
+   */
+  static begin(
+    size: number,
+    data: SignerWorkerData,
+    onError: (error: unknown) => void = () => {},
+    onEvent?: (event: ThreadEvent) => void,
+    after?: Promise<unknown>,
+  ): { pool: SignerPool; started: Promise<void> } {
+    const pool = new SignerPool(data, onError, onEvent);
+    const starts = Array.from({ length: size }, (_, i) => pool.spawn(i + 1, after));
+    const started = Promise.allSettled(starts).then(async (outcomes) => {
+      const failed = outcomes.find((outcome) => outcome.status === "rejected");
+      if (failed) {
+        await pool.close();
+        throw failed.reason;
+      }
+    });
+    return { pool, started };
   }
 
   /** The threads, for readiness and for tests that stop one as a crash would. */
@@ -64,10 +83,11 @@ export class SignerPool implements SignerLike {
     return this.slots.map((slot) => slot.thread);
   }
 
-  private async spawn(number: number): Promise<void> {
+  /** Begins a worker's start and keeps its slot; resolves once it is up. */
+  private spawn(number: number, after?: Promise<unknown>): Promise<void> {
     const { caCertificate, caKey, pkcs11, label, urls, others } = this.data;
     const slot: Slot = { thread: undefined as unknown as SupervisedThread<SignerApi>, knows: 0 };
-    slot.thread = await SupervisedThread.start<SignerApi>({
+    const { thread, started } = SupervisedThread.begin<SignerApi>({
       name: `signer thread ${number}`,
       entry,
       workerData: () => {
@@ -98,15 +118,17 @@ export class SignerPool implements SignerLike {
         return new CertwrightError("invalidRequest", "the request could not be handed to a signer thread (a value nested too deeply or too large); send it without free-form fields such as metadata");
       },
       onEvent: this.onEvent,
-    });
+    }, after);
+    slot.thread = thread;
     this.slots.push(slot);
+    return started;
   }
 
-  /** The running worker with the fewest calls in flight. */
+  /** The running worker (or one still starting: the call waits for it) with the fewest calls in flight. */
   private pick(): SupervisedThread<SignerApi> {
     let best: SupervisedThread<SignerApi> | undefined;
     for (const { thread } of this.slots) {
-      if (thread.down !== undefined) continue;
+      if (thread.down !== undefined && !thread.starting) continue;
       if (!best || thread.inFlight < best.inFlight) best = thread;
     }
     if (!best) throw new CertwrightError("notReady", "no signer thread is running (they are restarting); try again");
@@ -138,7 +160,8 @@ export class SignerPool implements SignerLike {
     this.configs = [...this.configs, entry].slice(-keptGenerations);
     await Promise.all(
       this.slots
-        .filter((slot) => slot.thread.down === undefined)
+        // One still starting was given the generations known when it began: it gets this one too.
+        .filter((slot) => slot.thread.down === undefined || slot.thread.starting)
         .map((slot) => {
           slot.knows = generation;
           return slot.thread.call("useConfig", entry);

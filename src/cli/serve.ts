@@ -41,6 +41,11 @@ const shutdownGraceMs = 5_000;
 export interface RunningServer {
   app: FastifyInstance;
   url: string;
+  /**
+   * Settles once the threads are up (they load while the service listens: requests that need one
+   * wait for it); rejects if one cannot start, and then the service must stop.
+   */
+  ready: Promise<void>;
   /** Re-reads the --config file and the CAs' own (SIGHUP); if one does not validate, logs why and keeps the old ones. */
   reload(): Promise<void>;
   close(): Promise<void>;
@@ -85,6 +90,11 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
   stack.defer(() => logStream.close());
   const log = new ServiceLog();
   const metrics = new Metrics();
+  // The threads are made once the service listens, so they take no CPU from the start; at once
+  // with --tls-hosts, whose certificate is recorded (by the writer thread) before it listens.
+  let listened = () => {};
+  const listening = new Promise<void>((resolve) => (listened = resolve));
+  if (options.tlsHosts) listened();
 
   const { ca, chain, others, defaultCrl, ownConfigs } = await openCas(options, note, (message) => warnings.push(message));
   if (ownConfigs.size > 0) {
@@ -103,8 +113,11 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
   const responder = openResponder(options, ca.ca);
   if (responder) note(`OCSP answers are signed by the delegated responder ${options.responder}`);
   const acme = configs.shared.acme.size > 0;
-  const storage = await openStorage(options, { ca, others: others.map((other) => other.ca), metrics, log, note, stack, acme });
-  const { authority, threads } = await startSigning(options, { ca, chain, others, configs, configDocuments, storage, metrics, log, note, stack });
+  const storage = await openStorage(options, { ca, others: others.map((other) => other.ca), metrics, log, note, stack, acme, listening });
+  const { authority, threads, started } = await startSigning(options, { ca, chain, others, configs, configDocuments, storage, metrics, log, note, stack, listening });
+  // The start fails if one of them cannot start.
+  const threadsStarted = Promise.all([storage.started, started]);
+  threadsStarted.catch(() => {}); // awaited below, or the start failed before that already
   const serving = await issueServingTls(options, { ca, chain, storage, client: tlsFiles.client, note });
   const tls = serving?.listener ?? tlsFiles.listener;
   const reloader = new SigningConfigReloader(authority, options.config, ownConfigs);
@@ -149,16 +162,23 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
     throw listenFailure(error, options);
   }
   stack.defer(() => closeApp(app));
+  listened();
+  // What the start did is in the log as soon as the service answers, not a second later.
+  logStream.stream.flush();
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const host = options.address.includes(":") ? `[${options.address}]` : options.address;
   const scheme = tls ? "https" : "http";
-  app.log.info(`certwright ${packageVersion()} serving cfssl's API on ${scheme}://${host}:${port}/api/v1/cfssl/`);
   serving?.scheduleRenewal(app.server as Server, app.log, stack);
-  logStream.stream.flush();
+  const ready = threadsStarted.then(() => {
+    app.log.info(`certwright ${packageVersion()} serving cfssl's API on ${scheme}://${host}:${port}/api/v1/cfssl/`);
+    logStream.stream.flush();
+  });
+  ready.catch(() => {}); // the caller's to handle
   return {
     app,
     url: `${scheme}://${host}:${port}`,
+    ready,
     async reload() {
       // The reloader logs the outcome either way; a failure leaves the old config serving.
       await reloader.reload(app.log).catch(() => {});

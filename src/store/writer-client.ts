@@ -14,6 +14,8 @@ export interface WriterThreadOptions {
   health?: DatabaseHealth;
   /** Where the thread's stops and restarts are told. */
   onEvent?: (event: ThreadEvent) => void;
+  /** `begin` makes the thread once this settles (the service listening); default at once. */
+  after?: Promise<unknown>;
 }
 
 /** The database is not the live file any more, or the writer thread is down: nothing is committed. */
@@ -34,9 +36,19 @@ export class WriterThread implements BatchWriter {
 
   /** Starts the writer thread on the database at `path` (already migrated) and waits until it is open. */
   static async start(path: string, options: WriterThreadOptions = {}): Promise<WriterThread> {
+    const { writer, started } = WriterThread.begin(path, options);
+    await started;
+    return writer;
+  }
+
+  /**
+   * Starts the writer thread without waiting for it: writes sent while it opens the database wait
+   * for it (nothing is answered before it is up). `started` rejects if it cannot start.
+   */
+  static begin(path: string, options: WriterThreadOptions = {}): { writer: WriterThread; started: Promise<void> } {
     const health = options.health ?? new DatabaseHealth(captureDatabaseFiles(path));
     const workerData: WriterThreadData = { path, files: health.files };
-    const thread = await SupervisedThread.start<WriterApi>({
+    const { thread, started } = SupervisedThread.begin<WriterApi>({
       name: "database writer thread",
       entry,
       workerData: () => workerData,
@@ -45,10 +57,10 @@ export class WriterThread implements BatchWriter {
       callFailure: (reason) => new WriteRefusedError(`nothing was committed: ${reason}`),
       restartBlocked: () => health.lost,
       onEvent: options.onEvent,
-    });
+    }, options.after);
     const writer = new WriterThread(thread, health);
     health.attach(writer);
-    return writer;
+    return { writer, started };
   }
 
   /** Why the writer thread is not up, or undefined when it is. */

@@ -65,6 +65,10 @@ export class SupervisedThread<Api extends ThreadApi> {
   private everUp = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Set while the first start of a thread begun with `begin` goes on: calls made meanwhile wait for it. */
+  private firstStart: Promise<void> | undefined;
+  /** Calls waiting for that first start. */
+  private waiting = 0;
 
   private constructor(
     private readonly options: SupervisedThreadOptions,
@@ -87,6 +91,28 @@ export class SupervisedThread<Api extends ThreadApi> {
     const thread = new SupervisedThread<Api>(options);
     await thread.launch();
     return thread;
+  }
+
+  /**
+   * Starts a thread kept running without waiting for it to be up, so the service can listen while
+   * its threads load: calls made before it is up wait for it (the only time a call waits for a
+   * thread), and fail if it never comes up. `started` settles as `start` would: the caller awaits it
+   * to fail its own start when the thread's fails. With `after`, the thread is made only once that
+   * settles (the service listening): until then it takes no CPU from the start.
+   */
+  static begin<Api extends ThreadApi>(options: SupervisedThreadOptions, after?: Promise<unknown>): { thread: SupervisedThread<Api>; started: Promise<void> } {
+    const thread = new SupervisedThread<Api>(options);
+    const launch = () => (thread.closed ? Promise.reject(new Error(`${options.name} is closed`)) : thread.launch());
+    const started = after ? after.then(launch, launch) : thread.launch();
+    thread.firstStart = started.then(
+      () => {
+        thread.firstStart = undefined;
+      },
+      () => {
+        thread.firstStart = undefined;
+      },
+    );
+    return { thread, started };
   }
 
   /**
@@ -126,9 +152,14 @@ export class SupervisedThread<Api extends ThreadApi> {
     return this.options.name;
   }
 
-  /** Calls made and not yet answered. */
+  /** Whether its first start (see `begin`) goes on: a call made now waits for it. */
+  get starting(): boolean {
+    return this.firstStart !== undefined;
+  }
+
+  /** Calls made and not yet answered (those waiting for the first start included). */
   get inFlight(): number {
-    return this.calls.size;
+    return this.calls.size + this.waiting;
   }
 
   /**
@@ -146,6 +177,15 @@ export class SupervisedThread<Api extends ThreadApi> {
   call<K extends keyof Api & string>(method: K, ...args: Parameters<Api[K]>): Promise<Awaited<ReturnType<Api[K]>>> {
     const { name } = this.options;
     if (this.closed) return Promise.reject(this.failure(`${name} is closed`));
+    const firstStart = this.firstStart;
+    if (firstStart) {
+      // Asked again once the start settles: then it is up, or the call fails with the reason it is not.
+      this.waiting++;
+      return firstStart.then(() => {
+        this.waiting--;
+        return this.call(method, ...args);
+      });
+    }
     if (this.idleMs !== undefined && !this.current) {
       this.launch().catch(() => {
         // Its calls fail with the reason.

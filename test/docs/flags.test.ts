@@ -24,6 +24,7 @@ const otherTools: Record<string, string> = {
   "--silent": "npm",
   "--latency": "wrk",
   "--max-semi-space-size": "node",
+  "--heap-growing-percent": "node",
   "--noEmit": "tsc",
   "--init-token": "softhsm2-util",
   "--free": "softhsm2-util",

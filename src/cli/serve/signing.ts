@@ -22,6 +22,8 @@ export interface Signing {
   authority: Authority;
   /** The threads readiness reports on. */
   threads: NonNullable<ReadinessOptions["threads"]>;
+  /** Settles once the signer threads are up (calls made before wait for them); rejects if one cannot start. */
+  started: Promise<void>;
 }
 
 export interface SigningParts {
@@ -37,13 +39,16 @@ export interface SigningParts {
   log: ServiceLog;
   note(message: string): void;
   stack: ShutdownStack;
+  /** Settles once the service listens: the signer threads are made then, not before. */
+  listening?: Promise<void>;
 }
 
 /** The authority, with its signer threads and the pool of RSA keys made ahead. */
-export async function startSigning(options: ServeOptions, { ca, chain, others, configs, configDocuments, storage, metrics, log, note, stack }: SigningParts): Promise<Signing> {
-  const signer =
+export async function startSigning(options: ServeOptions, { ca, chain, others, configs, configDocuments, storage, metrics, log, note, stack, listening }: SigningParts): Promise<Signing> {
+  // The signers load once the service listens: a request that needs one waits for it.
+  const signers =
     options.workers > 0
-      ? await SignerPool.start(
+      ? SignerPool.begin(
           options.workers,
           {
             caCertificate: ca.certificatePem,
@@ -56,13 +61,16 @@ export async function startSigning(options: ServeOptions, { ca, chain, others, c
           },
           (error) => log.write("error", "signer worker failed", error),
           (event) => log.thread(event),
+          listening,
         )
       : undefined;
+  const signer = signers?.pool;
   if (signer) {
     stack.defer(() => signer.close());
     note(`signing in ${options.workers} worker thread(s)`);
   }
-  const keyPool = new KeyPool({ threads: availableParallelism(), spares: rsaSpares, sizes: [2048] }, (event) => log.thread(event));
+  // Started by the first RSA newcert, so neither the start nor a service that makes no RSA keys pays for it.
+  const keyPool = new KeyPool({ threads: availableParallelism(), spares: rsaSpares, sizes: [2048], onDemand: true }, (event) => log.thread(event));
   stack.defer(() => keyPool.close());
   const { guardStore } = storage;
   if (options.replayWindowMs !== undefined) note(`replay protection: authenticated requests need a timestamp within ${options.replayWindowMs / 1000}s and a fresh nonce`);
@@ -78,5 +86,5 @@ export async function startSigning(options: ServeOptions, { ca, chain, others, c
     keyPool,
     replayGuard: guardStore && options.replayWindowMs !== undefined ? new ReplayGuard(guardStore, options.replayWindowMs) : undefined,
   });
-  return { authority, threads: () => [...(signer?.supervised ?? []), ...keyPool.supervised] };
+  return { authority, threads: () => [...(signer?.supervised ?? []), ...keyPool.supervised], started: signers?.started ?? Promise.resolve() };
 }

@@ -18,6 +18,11 @@ export interface Storage {
   health: { problem(): string | undefined };
   /** Replay nonces and rate-limit counts, when either is configured: they outlive restarts. */
   guardStore: GuardStorage | undefined;
+  /**
+   * Settles once the threads it writes through are up (writes sent before wait for them); rejects
+   * if one cannot start, which fails the service's start. Absent: nothing to wait for.
+   */
+  started?: Promise<void>;
   /** The ACME server's records, when the signing config has an `acme` section. */
   acme?: AcmeStore | undefined;
 }
@@ -32,6 +37,8 @@ export interface StorageParts {
   log: ServiceLog;
   note(message: string): void;
   stack: ShutdownStack;
+  /** Settles once the service listens: its threads are made then, not before (see Storage.started). */
+  listening?: Promise<void>;
 }
 
 export interface StorageParts {

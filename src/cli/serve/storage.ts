@@ -47,7 +47,7 @@ export async function openStorage(options: ServeOptions, parts: StorageParts): P
  * Checks that the data directory's database belongs to this CA, opens it, and starts its writer
  * thread. A CA made by this start with no database for it is taken back, so nothing is half-made.
  */
-async function openSqliteStorage(options: ServeOptions, { ca, others, metrics, log, note, stack, acme }: StorageParts): Promise<Storage> {
+async function openSqliteStorage(options: ServeOptions, { ca, others, metrics, log, note, stack, acme, listening }: StorageParts): Promise<Storage> {
   const databasePath = options.database ?? join(options.dataDir, "certs.db");
   try {
     await checkDatabase({
@@ -83,8 +83,9 @@ async function openSqliteStorage(options: ServeOptions, { ca, others, metrics, l
     log: (level, message) => log.write(level, message),
     checkpoint: () => store.db.pragma("wal_checkpoint(FULL)"),
   });
-  // A writer thread commits, so fsyncs never block HTTP.
-  const writer = await WriterThread.start(databasePath, { health, onEvent: (event: ThreadEvent) => log.thread(event) });
+  // A writer thread commits, so fsyncs never block HTTP. It is made once the service listens: a
+  // write sent before it is up waits for it.
+  const { writer, started } = WriterThread.begin(databasePath, { health, onEvent: (event: ThreadEvent) => log.thread(event), after: listening });
   health.watch(writer);
   stack.defer(() => writer.close());
   const insert = trackedGroupCommit(writer, metrics, stack);
@@ -99,5 +100,6 @@ async function openSqliteStorage(options: ServeOptions, { ca, others, metrics, l
     acme: acmeStore,
     records: sqliteRecords(store.db, health),
     recorder: { insert, get: (serial, aki) => store.get(serial, aki) },
+    started,
   };
 }
