@@ -43,6 +43,8 @@ t.test("serves HTTPS with --tls-cert and --tls-key; clients verify it against th
   }
   t.equal(health?.status, 200, "a client that trusts only the CA verifies the service");
   t.same(health?.body.result, { healthy: true });
+  // The line comes once the threads have started, which may be after the first answer.
+  while (!log.includes("serving cfssl's API on") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   t.match(log, /serving cfssl's API on https:\/\/127\.0\.0\.1/);
 
   const tls13 = connect({ host: "127.0.0.1", port, ca: caPem });
