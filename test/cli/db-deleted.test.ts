@@ -196,7 +196,8 @@ t.test("a full disk: issuance and revocation 503, not ready; the space back: iss
   const body = signBody(cwd);
   const first = await sign(server, body);
   t.equal(first.status, 200);
-  t.equal((await ready(server)).status, 200);
+  // Ready once every signer thread is up: the first signature needed only one of them.
+  t.equal((await waitFor(() => ready(server), (r) => r.status === 200, 15_000)).status, 200);
 
   const filler = join(dataDir, "filler");
   fill(filler);
