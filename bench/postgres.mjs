@@ -36,7 +36,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import Database from "better-sqlite3";
-import { call, freePort, mainJs, requireTools, root, sleep, startService, treeCpuSeconds, wrk } from "./lib.mjs";
+import { call, freePort, machineCpu, mainJs, requireTools, root, sleep, startService, treeCpuSeconds, wrk } from "./lib.mjs";
 import { findPgBin, startPgCluster } from "./pg-cluster.mjs";
 
 const DURATION = process.env.DURATION || "10s";
@@ -83,13 +83,6 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
 
 // ---------------------------------------------------------------- measuring
 const fmt = (n, digits = 0) => (n === undefined || n === null || Number.isNaN(n) ? "n/a" : Number(n).toFixed(digits));
-
-/** Busy and total CPU seconds of the whole machine, from /proc/stat (idle and iowait are not busy). */
-function machineCpu() {
-  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  return { busy: (total - f[3] - f[4]) / 100, total: total / 100 };
-}
 
 /** Sum over the replicas of the group commits' count, rows and seconds, from /metrics. */
 async function commitStats(replicas) {
