@@ -30,7 +30,7 @@
 // Env: CONCURRENCY (comma-separated levels, default 1,8,32), DURATION (seconds a level, default 10),
 // POLL_MS (default 50), SERVE_ARGS (more serve flags, e.g. "--workers 1"). Uses dist/ as built.
 // Exit code 0 when every level's check passed, 1 when the bench broke or a check failed, 2 on bad usage.
-import { execFileSync, fork } from "node:child_process";
+import { fork } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -39,7 +39,7 @@ import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import Database from "better-sqlite3";
 import { base64url, calculateJwkThumbprint, exportJWK, FlattenedSign, generateKeyPair } from "jose";
-import { machineCpu, mainJs, percentile, requireTools, root, sleep, startService, treeCpuSeconds } from "./lib.mjs";
+import { gitRevision, machineCpu, mainJs, percentile, requireTools, root, sleep, startService, treeCpuSeconds } from "./lib.mjs";
 
 function usage(message) {
   console.error(`bench: ${message}`);
@@ -301,13 +301,7 @@ async function settle(pid) {
 
 // ---------------------------------------------------------------- the run
 async function main() {
-  const rev = (() => {
-    try {
-      return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    } catch {
-      return "unknown";
-    }
-  })();
+  const rev = gitRevision();
   console.log(`certwright bench:acme: ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), node ${process.version}, git ${rev}, ${rel(mainJs)}`);
 
   responder = await startResponder();

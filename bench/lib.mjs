@@ -119,6 +119,17 @@ export function treeCpuSeconds(...pids) {
 }
 
 /** Busy and total CPU seconds of the whole machine, from /proc/stat (idle and iowait are not busy). */
+/** The commit the bench ran on, and whether src/ had changes not committed, for the report's first line. */
+export function gitRevision() {
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    return `${head}${dirty ? " + uncommitted changes in src/" : ""}`;
+  } catch {
+    return "unknown";
+  }
+}
+
 export function machineCpu() {
   const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
   const total = f.slice(0, 8).reduce((a, b) => a + b, 0);

@@ -36,7 +36,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import Database from "better-sqlite3";
-import { call, freePort, machineCpu, mainJs, requireTools, root, sleep, startService, treeCpuSeconds, wrk } from "./lib.mjs";
+import { call, freePort, gitRevision, machineCpu, mainJs, requireTools, root, sleep, startService, treeCpuSeconds, wrk } from "./lib.mjs";
 import { findPgBin, startPgCluster } from "./pg-cluster.mjs";
 
 const DURATION = process.env.DURATION || "10s";
@@ -225,13 +225,7 @@ async function measure(backend, c, replicas, pgPid) {
 
 // ---------------------------------------------------------------- the run
 async function main() {
-  const rev = (() => {
-    try {
-      return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    } catch {
-      return "unknown";
-    }
-  })();
+  const rev = gitRevision();
   console.log(`certwright bench:postgres: ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), node ${process.version}, git ${rev}, ${rel(mainJs)}`);
   cluster = startPgCluster(await freePort());
   console.log(`PostgreSQL: ${cluster.version}, port ${cluster.port}, fsync=on, synchronous_commit=on (postmaster pid ${cluster.postmasterPid})`);

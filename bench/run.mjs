@@ -21,7 +21,7 @@ import { createServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { call, fillCertificates, measureStart, minMedian, processTree, treeCpuSeconds } from "./lib.mjs";
+import { call, fillCertificates, gitRevision, measureStart, minMedian, processTree, treeCpuSeconds } from "./lib.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const mainJs = join(root, "dist", "cli", "main.js");
@@ -341,15 +341,7 @@ async function runCase(label, kind, connections = CONNECTIONS, duration = DURATI
 
 // ---------------------------------------------------------------- the run
 async function main() {
-  const rev = (() => {
-    try {
-      const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-      const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-      return `${head}${dirty ? " + uncommitted changes in src/" : ""}`;
-    } catch {
-      return "unknown";
-    }
-  })();
+  const rev = gitRevision();
   const wrkVersion = (() => {
     try {
       execFileSync("wrk", ["-v"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
