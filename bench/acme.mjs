@@ -312,7 +312,7 @@ async function main() {
   service = await startService(join(tmp, "data"), join(tmp, "service.log"), serveArgs);
   const pid = service.child.pid;
   console.log(`service pid ${pid} port ${service.port}; responder pid ${responder.child.pid} (http ${responder.httpPort}, dns ${responder.dnsPort}); work dir ${tmp}`);
-  console.log(`  node --max-semi-space-size=2 dist/cli/main.js serve --port PORT --data-dir DIR --log-level info --config CONFIG --acme-http-port ${responder.httpPort} --acme-dns-resolver 127.0.0.1:${responder.dnsPort}${SERVE_ARGS.map((a) => ` ${a}`).join("")}`);
+  console.log(`  node --max-semi-space-size=2 dist/service/main.cjs serve --port PORT --data-dir DIR --log-level info --config CONFIG --acme-http-port ${responder.httpPort} --acme-dns-resolver 127.0.0.1:${responder.dnsPort}${SERVE_ARGS.map((a) => ` ${a}`).join("")}`);
   console.log(`  provisioner "bench": profile server, http-01; each level ${DURATION} s after a ${WARMUP_SECONDS} s warm-up of ${WARMUP_WORKERS} workers; polling every ${POLL_MS} ms\n`);
 
   const directory = (await send(service.port, "GET", "/acme/bench/directory")).body;

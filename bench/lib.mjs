@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 
 export const root = dirname(dirname(fileURLToPath(import.meta.url)));
-export const mainJs = join(root, "dist", "cli", "main.js");
+export const mainJs = join(root, "dist", "service", "main.cjs");
 export const MB = 1024 * 1024;
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -23,7 +23,7 @@ export function requireTools(tools) {
     }
   }
   if (!existsSync(mainJs)) {
-    console.error("bench: dist/cli/main.js is missing: run npm run build first");
+    console.error("bench: dist/service/main.cjs is missing: run npm run build first");
     process.exit(2);
   }
 }

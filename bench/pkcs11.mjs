@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const mainJs = join(root, "dist", "cli", "main.js");
+const mainJs = join(root, "dist", "service", "main.cjs");
 const postLua = join(root, "bench", "post.lua");
 const DURATION = process.env.DURATION || "10s";
 const CONNECTIONS = Number(process.env.CONNECTIONS || 64);
@@ -35,7 +35,7 @@ for (const tool of ["wrk", "openssl", "softhsm2-util"]) {
   }
 }
 if (!module) usage("libsofthsm2.so not found; set SOFTHSM_MODULE");
-if (!existsSync(mainJs)) usage("dist/cli/main.js is missing: run npm run build first");
+if (!existsSync(mainJs)) usage("dist/service/main.cjs is missing: run npm run build first");
 const keyOptions = {
   "ec-256": ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
   "ec-384": ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],

@@ -244,7 +244,7 @@ async function main() {
     backend.pgPid = database ? cluster.postmasterPid : undefined;
     backend.running = await startReplicas(backend.key, backend.replicas, database);
     console.log(`[${backend.name}] ${backend.running.map((r) => `pid ${r.child.pid} port ${r.port}`).join("; ")}`);
-    console.log(`  node --max-semi-space-size=2 dist/cli/main.js serve --port PORT --data-dir DIR --ca CA/ca.pem --ca-key CA/ca-key.pem${database ? ` --database ${database}` : ""}${SERVE_ARGS.map((a) => ` ${a}`).join("")}`);
+    console.log(`  node --max-semi-space-size=2 dist/service/main.cjs serve --port PORT --data-dir DIR --ca CA/ca.pem --ca-key CA/ca-key.pem${database ? ` --database ${database}` : ""}${SERVE_ARGS.map((a) => ` ${a}`).join("")}`);
   }
 
   // Backends in turn within each case, and rounds of all: the machine's other load drifts, and

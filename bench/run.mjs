@@ -24,7 +24,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { call, fillCertificates, gitRevision, measureStart, minMedian, processTree, treeCpuSeconds } from "./lib.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const mainJs = join(root, "dist", "cli", "main.js");
+const mainJs = join(root, "dist", "service", "main.cjs");
 const postLua = join(root, "bench", "post.lua");
 const postManyLua = join(root, "bench", "post-many.lua");
 const ceilingJs = join(root, "bench", "ceiling.mjs");
@@ -152,7 +152,7 @@ let server = null; // { child, port, dataDir, out, exited, exitCode }
 const restarts = [];
 /** The service as `npm start` runs it: V8's young generation capped at 2 MB semi-spaces (docs/performance.md, "Memory"). */
 function serverCommand(port, dataDir) {
-  return ["--max-semi-space-size=2", "dist/cli/main.js", "serve", "--port", String(port), "--data-dir", dataDir, "--log-level", "info"];
+  return ["--max-semi-space-size=2", "dist/service/main.cjs", "serve", "--port", String(port), "--data-dir", dataDir, "--log-level", "info"];
 }
 function logTail(s, lines = 15) {
   const text = [s.out, s.err].map((f) => (existsSync(f) ? readFileSync(f, "utf8") : "")).join("\n").trim();
@@ -385,7 +385,7 @@ async function main() {
     await measureStart(bigDir, startupLog); // the first start after the fill settles the WAL
     startupBig = await startupCase(`${BENCH_ROWS} certificates in the database`, () => bigDir, 5);
   }
-  console.log(`    node --max-semi-space-size=2 dist/cli/main.js serve --port PORT --data-dir DIR   (bench/startup.mjs runs these alone)`);
+  console.log(`    node --max-semi-space-size=2 dist/service/main.cjs serve --port PORT --data-dir DIR   (bench/startup.mjs runs these alone)`);
 
   // 3. the load server
   console.log(`\n[3] load server`);

@@ -43,7 +43,7 @@ async function measure(label, dirOf, targetMs) {
 }
 
 async function main() {
-  console.log(`node ${process.version}; each start: node --max-semi-space-size=2 dist/cli/main.js serve --port PORT --data-dir DIR`);
+  console.log(`node ${process.version}; each start: node --max-semi-space-size=2 dist/service/main.cjs serve --port PORT --data-dir DIR`);
   await measure("empty data directory", (i) => join(tmp, `empty-${i}`), 150);
   if (ROWS > 0) {
     const dataDir = reuse ?? join(tmp, "big");

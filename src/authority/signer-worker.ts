@@ -48,32 +48,38 @@ export interface SignerThreadData extends ThreadCa {
 lowerThreadPriority(5);
 
 const data = workerData as SignerThreadData;
-const [first, ...later] = data.configs;
 const openCa = async (ca: ThreadCa) => Object.assign(await openCertificateAuthority(ca.caCertificate, ca, ca.label), ca.urls ? { urls: ca.urls } : {});
-const signer = new Signer(
-  new CaSet(await openCa(data), await Promise.all((data.others ?? []).map(openCa))),
-  parseSigningConfigs(first!.documents),
-  undefined,
-  first!.generation,
-);
-for (const { generation, documents } of later) await signer.useConfig(generation, parseSigningConfigs(documents));
 
-const signerApi = {
-  sign: (request: SignRequest, generation?: number) => signer.sign(request, generation),
-  newCert: (request: NewCertRequest, keyPem?: string, generation?: number) => signer.newCert(request, keyPem, generation),
-  reissue: (certificatePem: string, label?: string) => signer.reissue(certificatePem, label),
-  useConfig: ({ generation, documents }: ConfigDocumentGeneration) => signer.useConfig(generation, parseSigningConfigs(documents)),
-  async describeCertificate(pem: string) {
-    // certinfo: parsing a PEM of up to 64 KiB with @peculiar/x509 takes tens of milliseconds,
-    // which on the HTTP thread every other request waited for. Loaded on first use, as there.
-    const { describeCertificate, parseCertificatePem } = await import("../pki/describe.js");
-    return describeCertificate(parseCertificatePem(pem));
-  },
-};
+/** The CAs and the config generations kept so far, oldest first, loaded into a Signer. */
+async function openSigner(): Promise<Signer> {
+  const [first, ...later] = data.configs;
+  const signer = new Signer(new CaSet(await openCa(data), await Promise.all((data.others ?? []).map(openCa))), parseSigningConfigs(first!.documents), undefined, first!.generation);
+  for (const { generation, documents } of later) await signer.useConfig(generation, parseSigningConfigs(documents));
+  return signer;
+}
 
 /** What a signer thread does, called through SignerPool. */
-export type SignerApi = typeof signerApi;
+function signerApiOf(signer: Signer) {
+  return {
+    sign: (request: SignRequest, generation?: number) => signer.sign(request, generation),
+    newCert: (request: NewCertRequest, keyPem?: string, generation?: number) => signer.newCert(request, keyPem, generation),
+    reissue: (certificatePem: string, label?: string) => signer.reissue(certificatePem, label),
+    useConfig: ({ generation, documents }: ConfigDocumentGeneration) => signer.useConfig(generation, parseSigningConfigs(documents)),
+    async describeCertificate(pem: string) {
+      // certinfo: parsing a PEM of up to 64 KiB with @peculiar/x509 takes tens of milliseconds,
+      // which on the HTTP thread every other request waited for. Loaded on first use, as there.
+      const { describeCertificate, parseCertificatePem } = await import("../pki/describe.js");
+      return describeCertificate(parseCertificatePem(pem));
+    },
+  };
+}
 
-// Four calls of a batch run before their replies leave: the HTTP thread records and answers those
-// while this thread signs the rest, so neither waits for a whole batch (see SignerPool).
-serveApi(signerApi, { callsPerReply: 4 });
+export type SignerApi = ReturnType<typeof signerApiOf>;
+
+// Not a top-level await: the service's bundle is CommonJS (see build/bundle.mjs). A CA that cannot
+// be opened rejects, and the unhandled rejection ends the thread with that error, as a throw would.
+void openSigner().then((signer) => {
+  // Four calls of a batch run before their replies leave: the HTTP thread records and answers
+  // those while this thread signs the rest, so neither waits for a whole batch (see SignerPool).
+  serveApi(signerApiOf(signer), { callsPerReply: 4 });
+});

@@ -1,4 +1,4 @@
-// The real service, end to end: `node dist/cli/main.js serve` spawned on a free port of 127.0.0.1,
+// The real service, end to end: `node dist/service/main.cjs serve` spawned on a free port of 127.0.0.1,
 // spoken to over HTTP, its files and database checked on disk, its certificates checked by openssl.
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { once } from "node:events";

@@ -5,9 +5,9 @@ import { get } from "node:https";
 import { connect } from "node:tls";
 import t from "tap";
 import { openssl, tempDir, writeFile, type ApiAnswer } from "../helpers/app.js";
-import { freePort } from "../helpers/server.js";
+import { freePort, mainJs } from "../helpers/server.js";
 
-const main = new URL("../../dist/cli/main.js", import.meta.url).pathname;
+const main = mainJs;
 
 /** GETs over HTTPS with the given trust anchor and, for mutual TLS, a client certificate. */
 function request(url: string, options: { ca: string; cert?: string; key?: string }): Promise<ApiAnswer> {

@@ -1,4 +1,4 @@
-// Running the compiled client commands (dist/cli/main.js) as a user's shell would, stdin included.
+// Running the compiled client commands (dist/service/main.cjs) as a user's shell would, stdin included.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createPublicKey, X509Certificate } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";

@@ -1,4 +1,4 @@
-// Spawning the real, compiled service (dist/cli/main.js) for end-to-end tests.
+// Spawning the real, built service (dist/service/main.cjs, what `npm start` runs) for end-to-end tests.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -12,7 +12,7 @@ import type { ApiAnswer } from "./app.js";
 export type { ApiAnswer };
 
 /** The compiled CLI; `npm test` builds it before tap runs. */
-export const mainJs = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
+export const mainJs = fileURLToPath(new URL("../../dist/service/main.cjs", import.meta.url));
 export const packageRoot = fileURLToPath(new URL("../../", import.meta.url));
 
 type Teardown = { teardown(fn: () => void | Promise<void>): void };

@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type pg from "pg";
+import { migrationsDir } from "../database.js";
 
-/** The package's `migrations/postgres/` folder, found from this module so it works from `src/` and `dist/`. */
-export const postgresMigrationsDir = fileURLToPath(new URL("../../../migrations/postgres/", import.meta.url));
+/** The package's `migrations/postgres/` folder. */
+export const postgresMigrationsDir = join(migrationsDir, "postgres");
 
 /**
  * The advisory lock every replica takes while it migrates: replicas started together apply each
