@@ -1,7 +1,7 @@
 // Small helpers shared by the benchmarks that run against a big database (inventory.mjs, soak.mjs):
 // a free port, the built server on a data directory, its resident memory, wrk and its output.
 import { execFileSync, spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
@@ -334,6 +334,30 @@ export async function measureStart(dataDir, logFile, extraArgs = []) {
       clearTimeout(kill);
     }
   }
+}
+
+/** V8's code cache of each bundle (src/bundle/run-cached.ts): written by a start that runs a second. */
+function codeCacheFiles() {
+  const dir = join(dirname(mainJs), "code");
+  return readdirSync(dir)
+    .filter((name) => name.endsWith(".v8cache"))
+    .map((name) => join(dir, name));
+}
+
+/** Removes V8's code cache, as a build does: the next start compiles everything it runs. */
+export function dropCodeCache() {
+  for (const file of codeCacheFiles()) rmSync(file, { force: true });
+}
+
+/**
+ * One start that runs long enough (2 s) to write V8's code cache, as any start after a build that
+ * runs for a second does: the starts measured after it are a service's restarts, not its first start.
+ */
+export async function warmCodeCache(dataDir, logFile) {
+  const service = await startService(dataDir, logFile);
+  await sleep(2000);
+  await service.stop();
+  return codeCacheFiles().length;
 }
 
 /** min and median of a list of numbers. */

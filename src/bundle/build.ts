@@ -7,7 +7,7 @@
 //   dist/service/NAME.cjs          what Node runs: hands the entry to run-cached.cjs
 //   dist/service/code/NAME.cjs     the bundle
 //   dist/service/code/NAME.cjs.v8cache   V8's code cache, written by the first start
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -48,6 +48,8 @@ await build({
   define: { "import.meta.url": "__cwMetaUrl" },
   // A dynamic import() of an external package becomes a require(): no ES module loader at all.
   supported: { "dynamic-import": false },
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: "warning",
 });
 await build({
@@ -61,7 +63,20 @@ await build({
   logLevel: "warning",
 });
 for (const name of Object.keys(entries)) {
+  asciiOnly(join(out, "code", `${name}.cjs`));
   const stub = join(out, `${name}.cjs`);
   writeFileSync(stub, `#!/usr/bin/env node\n"use strict";\nrequire("./run-cached.cjs").runBundled(${JSON.stringify(name)}, __filename);\n`);
   chmodSync(stub, 0o755);
+}
+
+/**
+ * run-cached.ts reads the bundles as Latin-1, twice as fast as UTF-8 (5 ms of the start for the
+ * command's). esbuild escapes what is not ASCII in strings, but not in regular expressions and
+ * comments: a \uXXXX escape means the same there.
+ */
+function asciiOnly(file: string): void {
+  const text = readFileSync(file, "utf8");
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is what is not ASCII
+  const escaped = text.replace(/[^\x00-\x7f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  if (escaped !== text) writeFileSync(file, escaped);
 }

@@ -100,7 +100,7 @@ export const serveFlags: FlagSpec[] = [
   { name: "ca-key-passphrase-file", key: "caKeyPassphraseFile", env: "CERTWRIGHT_CA_KEY_PASSPHRASE_FILE", value: "FILE", help: "file with the passphrase of an encrypted CA key (default: the systemd credential ca-key-passphrase, if any); a data directory's new CA key is written encrypted with it" },
   { name: "pkcs11-module", key: "pkcs11Module", env: "CERTWRIGHT_PKCS11_MODULE", value: "PATH", help: "the PKCS#11 module (shared library) holding the CA key, when --ca-key is a pkcs11: URI (libsofthsm2.so for SoftHSM2)" },
   { name: "pkcs11-pin-file", key: "pkcs11PinFile", env: "CERTWRIGHT_PKCS11_PIN_FILE", value: "FILE", help: "file with the user PIN of the token holding the CA key (default: pin-source in the URI, or the systemd credential pkcs11-pin)" },
-  { name: "workers", key: "workers", env: "CERTWRIGHT_WORKERS", value: "N", help: "worker threads that sign (0: sign on the main thread)", default: "the number of CPUs" },
+  { name: "workers", key: "workers", env: "CERTWRIGHT_WORKERS", value: "N", help: "worker threads that sign (0: sign on the main thread)", default: "the number of CPUs less one, at least 1" },
   { name: "tls-cert", key: "tlsCert", env: "CERTWRIGHT_TLS_CERT", value: "FILE", help: "serve HTTPS with this certificate PEM (with --tls-key)" },
   { name: "tls-key", key: "tlsKey", env: "CERTWRIGHT_TLS_KEY", value: "FILE", help: "the private key PEM of --tls-cert" },
   { name: "tls-hosts", key: "tlsHosts", env: "CERTWRIGHT_TLS_HOSTS", value: "LIST", help: "serve HTTPS with a certificate the CA issues itself for these comma-separated names and IPs, renewed (instead of --tls-cert)" },
@@ -167,7 +167,9 @@ export function parseServeOptions(argv: readonly string[], env: NodeJS.ProcessEn
   if (!/^\d+$/.test(portText) || port > 65535) throw new UsageError(`--port: "${portText}" is not a port number (0-65535)`);
   const logLevel = get("log-level")! as LogLevel;
   if (!logLevels.includes(logLevel)) throw new UsageError(`--log-level: "${logLevel}" is not one of ${logLevels.join(", ")}`);
-  const workersText = values.get("workers") ?? String(availableParallelism());
+  // The HTTP thread keeps a core busy of its own under load: on two cores one signer answered as
+  // many signs as two, at the same CPU per answer, in 19 MB less (docs/performance.md).
+  const workersText = values.get("workers") ?? String(Math.max(1, availableParallelism() - 1));
   const workers = Number(workersText);
   if (!/^\d+$/.test(workersText) || workers > 64) throw new UsageError(`--workers: "${workersText}" is not a number of threads (0-64)`);
   const tlsCert = values.get("tls-cert");
