@@ -11,6 +11,8 @@ import Database from "better-sqlite3";
 export const root = dirname(dirname(fileURLToPath(import.meta.url)));
 export const mainJs = join(root, "dist", "service", "main.cjs");
 export const MB = 1024 * 1024;
+/** The environment `npm start` runs the service with (package.json): two malloc arenas, not one per thread. */
+export const serviceEnv = { ...process.env, MALLOC_ARENA_MAX: "2" };
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function requireTools(tools) {
@@ -151,7 +153,7 @@ export async function startService(dataDir, logFile, extraArgs = []) {
   const child = spawn(
     process.execPath,
     ["--max-semi-space-size=2", mainJs, "serve", "--port", String(port), "--data-dir", dataDir, "--log-level", "info", ...extraArgs],
-    { cwd: root, stdio: ["ignore", fd, fd] },
+    { cwd: root, env: serviceEnv, stdio: ["ignore", fd, fd] },
   );
   closeSync(fd);
   let exited = null;
@@ -312,7 +314,7 @@ export async function measureStart(dataDir, logFile, extraArgs = []) {
   const child = spawn(
     process.execPath,
     ["--max-semi-space-size=2", mainJs, "serve", "--port", String(port), "--data-dir", dataDir, ...extraArgs],
-    { cwd: root, stdio: ["ignore", fd, fd] },
+    { cwd: root, env: serviceEnv, stdio: ["ignore", fd, fd] },
   );
   closeSync(fd);
   let exited = null;

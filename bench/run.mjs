@@ -22,7 +22,7 @@ import { createServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { call, dropCodeCache, fillCertificates, gitRevision, measureStart, minMedian, processTree, treeCpuSeconds, warmCodeCache } from "./lib.mjs";
+import { call, dropCodeCache, fillCertificates, gitRevision, measureStart, minMedian, processTree, serviceEnv, treeCpuSeconds, warmCodeCache } from "./lib.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const mainJs = join(root, "dist", "service", "main.cjs");
@@ -166,7 +166,7 @@ async function spawnServer(dataDir, label, timeoutMs = 20000) {
   const outFd = openSync(s.out, "a");
   const errFd = openSync(s.err, "a");
   const t0 = performance.now();
-  s.child = track(spawn(process.execPath, serverCommand(port, dataDir), { cwd: root, stdio: ["ignore", outFd, errFd], detached: true }), true);
+  s.child = track(spawn(process.execPath, serverCommand(port, dataDir), { cwd: root, env: serviceEnv, stdio: ["ignore", outFd, errFd], detached: true }), true);
   closeSync(outFd);
   closeSync(errFd);
   s.child.once("exit", (code, signal) => {
@@ -393,7 +393,7 @@ async function main() {
     await measureStart(bigDir, startupLog); // the first start after the fill settles the WAL
     startupBig = await startupCase(`${BENCH_ROWS} certificates in the database`, () => bigDir, 5);
   }
-  console.log(`    node --max-semi-space-size=2 dist/service/main.cjs serve --port PORT --data-dir DIR   (bench/startup.mjs runs these alone)`);
+  console.log(`    MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 dist/service/main.cjs serve --port PORT --data-dir DIR   (bench/startup.mjs runs these alone)`);
 
   // 3. the load server
   console.log(`\n[3] load server`);
@@ -478,22 +478,19 @@ async function main() {
   const serverExitCode = server.exitCode;
   const loadMaxRss = Math.max(0, ...[...memory.maxByCase.values()]);
 
-  // g. the same sign load on the database of BENCH_ROWS certificates
-  let g;
-  const gLabel = `g. sign, ${BENCH_ROWS} certificates in the database`;
-  if (startupBig) {
-    server = await startServer(bigDir, "big");
-    console.log(`\n[5] a server on the data directory of ${BENCH_ROWS} certificates (pid ${server.child.pid}, port ${server.port})`);
-    g = await runCase(gLabel, "sign");
-    await stopServer(server);
-  }
+  const { default: Database } = await import("better-sqlite3");
+  const countRows = (dataDir) => {
+    const db = new Database(join(dataDir, "certs.db"), { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare("SELECT count(*) AS n FROM certificates").get().n;
+    } finally {
+      db.close();
+    }
+  };
   let rows;
   let rowsError;
   try {
-    const { default: Database } = await import("better-sqlite3");
-    const db = new Database(join(loadDir, "certs.db"), { readonly: true, fileMustExist: true });
-    rows = db.prepare("SELECT count(*) AS n FROM certificates").get().n;
-    db.close();
+    rows = countRows(loadDir);
   } catch (error) {
     rowsError = error.message;
   }
@@ -501,6 +498,21 @@ async function main() {
   const answered = issuing.reduce((n, r) => n + r.ok, 0);
   console.log(`\n[5] certs.db: ${rows ?? `unreadable (${rowsError})`} rows; wrk got ${answered} 2xx answers from sign/newcert across all cases`);
   console.log(`  server log: ${serverLog.toString("utf8").split("\n").length - 1} lines on stdout, ${fmt(serverLog.length / MB, 1)} MB; server stopped with ${serverExitCode}`);
+
+  // g. the same sign load on the database of BENCH_ROWS certificates
+  let g;
+  let gRows;
+  const gLabel = `g. sign, ${BENCH_ROWS} certificates in the database`;
+  if (startupBig) {
+    const before = countRows(bigDir);
+    server = await startServer(bigDir, "big");
+    console.log(`\n[6] a server on the data directory of ${before} certificates (pid ${server.child.pid}, port ${server.port})`);
+    g = await runCase(gLabel, "sign");
+    await settle("counting its certs.db");
+    await stopServer(server);
+    gRows = countRows(bigDir) - before;
+    console.log(`  certs.db: ${gRows} rows more; wrk got ${g.ok} 2xx answers`);
+  }
 
   // the table
   const rows_ = [];
@@ -559,6 +571,7 @@ async function main() {
     row(`g. sign req/s, p99, errors (${BENCH_ROWS} rows)`, `${fmt(g.rps)}, ${lat(g, "p99")}, ${errs(g)}`, "(reported)", `${fmt(ratioOf(g.rps, ceiling), 3)}×`);
     cpuRow(`g. sign, server CPU per answer (${BENCH_ROWS} rows)`, g, 0.36);
     row(`g. max RSS, server process tree (${BENCH_ROWS} rows)`, `${fmt(gRss / MB, 1)} MB`, "< 160 MB", `${fmt(gRss / MB / 160, 2)}×`, gRss > 0 ? gRss < 160 * MB : null);
+    row("g. new rows vs 2xx answers", `${gRows} rows / ${g.ok} answered`, "rows ≥ answered", undefined, gRows >= g.ok);
   } else {
     row("g. sign with 1M certificates", "not run", "BENCH_ROWS=1000000", undefined, null);
   }
@@ -574,7 +587,7 @@ async function main() {
   for (const r of restarts) console.log(`server restart: ${r}`);
   console.log(`max RSS of the server's process tree by case: ${[...memory.maxByCase].map(([name, rss]) => `${name} ${fmt(rss / MB, 1)} MB`).join("; ")}`);
 
-  console.log(`\ncommands (server: node ${serverCommand(server.port, "DIR").join(" ")}, run from ${root}):`);
+  console.log(`\ncommands (server: MALLOC_ARENA_MAX=2 node ${serverCommand(server.port, "DIR").join(" ")}, run from ${root}):`);
   for (const { label, cmd } of commands) console.log(`  ${label.padEnd(32)} ${cmd}`);
   console.log(`  (wrk's port changes per run; case d's background load is stopped with SIGINT once both probes finish)`);
 }

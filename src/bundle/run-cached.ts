@@ -6,10 +6,12 @@
 // cache is taken a second after the entry loaded, so it holds the functions the start ran (zod's,
 // fastify's, the schemas'), and the next start skips compiling them: about a third of its CPU.
 //
-// The cache file sits beside the code. The build removes both, so a cache never outlives its code;
-// V8 checks the rest (its version, its flags, the source's length) and rejects a cache that does
-// not fit, which is then taken again. A read-only install runs without one.
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+// The cache sits beside the code, or in systemd's CacheDirectory= ($CACHE_DIRECTORY) when the
+// service runs as a user that cannot write there. Its name holds the bundle's size and time, so a
+// cache never serves another build (V8 itself checks only its version, its flags and the source's
+// length); V8 rejects one that does not fit, and it is then taken again. Where nothing can be
+// written, every start compiles.
+import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -19,22 +21,30 @@ import { constants, Script } from "node:vm";
 /** How long after loading the cache is taken: past the start, before a short-lived command ends. */
 const takeCacheAfterMs = 1_000;
 
-/**
- * Loads and runs dist/service/code/`name`.cjs as Node runs a CommonJS module, with `import.meta.url`
- * (which the bundle reads as `__cwMetaUrl`) the URL of `stub`, the file Node was asked to run: the
- * service finds its threads' entries, its migrations and its console relative to it.
- */
-export function runBundled(name: string, stub: string): void {
+/** A bundle compiled, with what became of its cache. */
+export interface CompiledBundle {
+  script: Script;
+  file: string;
+  cacheDir: string;
+  cacheFile: string;
+  /** "used": V8 took the cache; "none": there was none; "rejected": V8 refused it (another V8 or other flags). */
+  cache: "used" | "none" | "rejected";
+}
+
+/** Compiles dist/service/code/`name`.cjs (beside `stub`) with its code cache if there is one. */
+export function compileBundled(name: string, stub: string): CompiledBundle {
   // V8 keys its code cache by its flags too: `serve` sets this one (see main.ts), so it is set
   // before anything compiles, or each start would reject the cache the one before it took.
   setFlagsFromString("--heap-growing-percent=50");
   const file = join(dirname(stub), "code", `${name}.cjs`);
-  const cacheFile = `${file}.v8cache`;
+  const { size, mtimeMs } = statSync(file);
+  const cacheDir = process.env.CACHE_DIRECTORY?.split(":")[0] || dirname(file);
+  const cacheFile = join(cacheDir, `${name}-${size}-${Math.trunc(mtimeMs)}.v8cache`);
   let cachedData: Buffer | undefined;
   try {
     cachedData = readFileSync(cacheFile);
   } catch {
-    // First start: no cache yet.
+    // First start of this build: no cache yet.
   }
   // ASCII (see build.ts), so Latin-1 reads it right, and faster. The command's bundle keeps
   // main.ts's `#!` line, which is no JavaScript inside a function.
@@ -44,17 +54,33 @@ export function runBundled(name: string, stub: string): void {
     cachedData,
     importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
-  if (cachedData === undefined || script.cachedDataRejected) setTimeout(() => keepCache(script, cacheFile), takeCacheAfterMs).unref();
+  return { script, file, cacheDir, cacheFile, cache: cachedData === undefined ? "none" : script.cachedDataRejected ? "rejected" : "used" };
+}
+
+/**
+ * Loads and runs dist/service/code/`name`.cjs as Node runs a CommonJS module, with `import.meta.url`
+ * (which the bundle reads as `__cwMetaUrl`) the URL of `stub`, the file Node was asked to run: the
+ * service finds its threads' entries, its migrations and its console relative to it.
+ */
+export function runBundled(name: string, stub: string): void {
+  const { script, file, cacheDir, cacheFile, cache } = compileBundled(name, stub);
+  if (cache !== "used") setTimeout(() => keepCache(script, cacheDir, name, cacheFile), takeCacheAfterMs).unref();
   const module = { exports: {} };
   script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file), pathToFileURL(stub).href);
 }
 
-/** Writes the cache whole or not at all: several processes (and threads) may start at once. */
-function keepCache(script: Script, cacheFile: string): void {
+/**
+ * Writes the cache whole or not at all (several processes and threads may start at once), and
+ * removes the caches of earlier builds.
+ */
+function keepCache(script: Script, cacheDir: string, name: string, cacheFile: string): void {
   const temporary = `${cacheFile}.${process.pid}.${Math.random().toString(36).slice(2)}`;
   try {
     writeFileSync(temporary, script.createCachedData());
     renameSync(temporary, cacheFile);
+    for (const other of readdirSync(cacheDir)) {
+      if (other.startsWith(`${name}-`) && other.endsWith(".v8cache") && join(cacheDir, other) !== cacheFile) rmSync(join(cacheDir, other), { force: true });
+    }
   } catch {
     // A read-only install: every start compiles, as without a bundle.
     rmSync(temporary, { force: true });
