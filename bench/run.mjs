@@ -402,7 +402,7 @@ async function main() {
   const startLog = readFileSync(server.out, "utf8") + readFileSync(server.err, "utf8");
   let synchronous = /synchronous=(\w+)/.exec(startLog)?.[1] ?? "unknown";
   console.log(`  pid ${server.child.pid}, port ${server.port}; database synchronous=${synchronous} (from the server's start-up log)`);
-  console.log(`    node ${serverCommand(server.port, loadDir).join(" ")}`);
+  console.log(`    MALLOC_ARENA_MAX=2 node ${serverCommand(server.port, loadDir).join(" ")}`);
 
   // bodies
   const csrCmd = ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(tmp, "bench.key"), "-subj", "/O=system:nodes/CN=system:node:bench", "-out", join(tmp, "bench.csr")];

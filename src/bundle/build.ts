@@ -48,8 +48,8 @@ await build({
   define: { "import.meta.url": "__cwMetaUrl" },
   // A dynamic import() of an external package becomes a require(): no ES module loader at all.
   supported: { "dynamic-import": false },
-  minifyWhitespace: true,
-  minifySyntax: true,
+  minifyWhitespace: process.env.BUNDLE_PLAIN !== "1",
+  minifySyntax: process.env.BUNDLE_PLAIN !== "1",
   logLevel: "warning",
 });
 await build({
