@@ -25,6 +25,7 @@ const otherTools: Record<string, string> = {
   "--latency": "wrk",
   "--max-semi-space-size": "node",
   "--heap-growing-percent": "node",
+  "--snapshot-blob": "node",
   "--noEmit": "tsc",
   "--init-token": "softhsm2-util",
   "--free": "softhsm2-util",
