@@ -76,7 +76,7 @@ function signerApiOf(signer: Signer) {
 
 export type SignerApi = ReturnType<typeof signerApiOf>;
 
-// Not a top-level await: the service's bundle is CommonJS (see build/bundle.mjs). A CA that cannot
+// Not a top-level await: the service's bundle is CommonJS (src/bundle/build.ts). A CA that cannot
 // be opened rejects, and the unhandled rejection ends the thread with that error, as a throw would.
 void openSigner().then((signer) => {
   // Four calls of a batch run before their replies leave: the HTTP thread records and answers

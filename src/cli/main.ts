@@ -40,7 +40,8 @@ async function serve(argv: string[]): Promise<number> {
   // again; the HTTP thread's requests in flight are promoted there under load, so it grew to about
   // 80 MB over 25 MB live. Growing by half each time held the whole service's peak at 152-158 MB
   // instead of 206 MB under the benchmark's sign load, for no measured CPU. Set before any thread is
-  // made, it holds for the workers' heaps too.
+  // made, it holds for the workers' heaps too. The bundle's loader (src/bundle/run-cached.ts) sets
+  // it earlier still, before anything compiles, since it is part of the code cache's key.
   setFlagsFromString("--heap-growing-percent=50");
   // systemd's ExecReload sends SIGHUP: re-read the signing config (the reload logs what came of it).
   // Handled from the start: one that comes while starting (the config is being read anyway) must
