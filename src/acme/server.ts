@@ -562,6 +562,24 @@ export class AcmeServer {
     };
   }
 
+  /**
+   * At start: validates again the challenges left in processing, by a process that stopped (or was
+   * killed) while it validated them; their clients are still polling. With replicas, one may be
+   * validating a challenge still: the outcome recorded first stands (each step is compare-and-set).
+   * Returns how many were queued.
+   */
+  async resumeValidations(): Promise<number> {
+    let queued = 0;
+    for (const challenge of await this.store.processingChallenges()) {
+      const authorization = await this.store.authorizationById(challenge.authorizationId);
+      const order = authorization && (await this.store.orderById(authorization.orderId));
+      const account = order && (await this.store.accountById(order.accountId));
+      if (authorization?.status !== "pending" || authorization.expires <= this.clock().getTime() || !order || !account) continue;
+      if (this.validations.add(() => this.validate(challenge, authorization, account.thumbprint, order.id))) queued++;
+    }
+    return queued;
+  }
+
   /** One validation, run by the queue: records the outcome on the challenge, its authorization and its order. */
   private async validate(challenge: AcmeChallenge, authorization: AcmeAuthorization, thumbprint: string, orderId: string): Promise<void> {
     const identifier: AcmeIdentifier = authorization.identifier;

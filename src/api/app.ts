@@ -264,6 +264,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       },
     });
     await app.register(acmeRoutes, { prefix: "/acme", server, externalUrl: options.acme.externalUrl, onProblem: (type) => metrics?.acmeFailure(type) });
+    server.resumeValidations().then(
+      (queued) => queued > 0 && app.log.info(`ACME: validating again ${queued} challenge(s) left in processing when the service last stopped`),
+      (error: unknown) => app.log.error({ err: error }, "ACME: the challenges left in processing could not be read; their orders expire"),
+    );
   }
   if (options.overview) await app.register(consoleRoutes, { overview: options.overview, config: () => authority.config, requireAdmin: adminCheck });
   await app.register(consoleStatic);

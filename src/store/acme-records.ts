@@ -102,6 +102,8 @@ export interface AcmeStore {
   challengeById(id: string): Awaitable<AcmeChallenge | undefined>;
   challengesOfAuthorization(authorizationId: string): Awaitable<AcmeChallenge[]>;
   updateChallenge(id: string, from: readonly AcmeChallengeStatus[], change: ChallengeChange): Awaitable<boolean>;
+  /** The challenges being validated, or left so by a process that stopped before it finished. */
+  processingChallenges(): Awaitable<AcmeChallenge[]>;
   /**
    * Removes the orders that expired before `expiredBefore` without a certificate, with their
    * authorizations and challenges; returns how many orders. Valid orders stay: revokeCert by

@@ -165,6 +165,10 @@ export class SqliteAcmeStore implements AcmeStore {
     return (this.statement("SELECT * FROM acme_challenges WHERE authorization_id = ? ORDER BY rowid").all(authorizationId) as Row[]).map(challengeFromRow);
   }
 
+  processingChallenges(): AcmeChallenge[] {
+    return (this.statement("SELECT * FROM acme_challenges WHERE status = 'processing' ORDER BY rowid").all() as Row[]).map(challengeFromRow);
+  }
+
   updateChallenge(id: string, from: readonly AcmeChallengeStatus[], change: ChallengeChange): boolean {
     const columns = challengeColumns(change);
     const sql = `UPDATE acme_challenges SET ${columns.map(([name]) => `${name} = ?`).join(", ")} WHERE id = ? AND status IN (${placeholders(from.length)})`;

@@ -82,6 +82,7 @@ async function suite(t: Test, a: AcmeStore, b: AcmeStore) {
 
     const winners = await Promise.all([a, b, a, b].map((store) => store.updateChallenge("ch-1", ["pending"], { status: "processing" })));
     t.equal(winners.filter(Boolean).length, 1, "one handle starts the validation");
+    t.same(await a.processingChallenges(), [{ ...challenges[0], status: "processing" }], "the challenge being validated is the one in processing");
     const error = { type: "urn:ietf:params:acme:error:connection", detail: "refused", status: 400 };
     t.equal(await b.updateChallenge("ch-1", ["processing"], { status: "invalid", error, validated: now }), true);
     t.same(await a.challengeById("ch-1"), { ...challenges[0], status: "invalid", error, validated: now });

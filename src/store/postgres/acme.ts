@@ -165,6 +165,11 @@ export class PostgresAcmeStore implements AcmeStore {
     return rows.map(challengeFromRow);
   }
 
+  async processingChallenges(): Promise<AcmeChallenge[]> {
+    const { rows } = await this.pool.query("SELECT * FROM acme_challenges WHERE status = 'processing' ORDER BY id");
+    return rows.map(challengeFromRow);
+  }
+
   async updateChallenge(id: string, from: readonly AcmeChallengeStatus[], change: ChallengeChange): Promise<boolean> {
     const { set, values } = assignments(challengeColumns(change));
     const { rowCount } = await this.pool.query(`UPDATE acme_challenges SET ${set} WHERE id = $${values.length + 1} AND status = ANY($${values.length + 2})`, [
