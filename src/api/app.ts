@@ -23,7 +23,7 @@ import { RequestLog } from "./request-log.js";
 import { AcmeServer } from "../acme/server.js";
 import type { ChallengeValidator } from "../acme/validation/types.js";
 import type { AcmeStore } from "../store/acme-records.js";
-import { acmeRoutes } from "./routes/acme.js";
+import { acmeRoutes, answerAcmeFrameworkError, isAcmeUrl } from "./routes/acme.js";
 import { adminRoutes } from "./routes/admin.js";
 import { cfsslRoutes } from "./routes/cfssl.js";
 import { consoleRoutes } from "./routes/console.js";
@@ -146,8 +146,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Whatever logger is asked for, secrets are kept out of it (log-redaction.ts).
     logger: options.logger ? { ...(options.logger === true ? {} : options.logger), serializers: logSerializers } : false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
-    // A URL the router refuses (bad percent-encoding, a path parameter over 100 characters) gets the envelope too.
-    frameworkErrors: (error, request, reply) => void handleError(error, request, reply),
+    // A URL the router refuses (bad percent-encoding, a path parameter over 100 characters) gets the
+    // envelope too; or, under /acme/, a problem document, as the rest of ACME.
+    frameworkErrors: (error, request, reply) => void (options.acme && isAcmeUrl(request.url) ? answerAcmeFrameworkError(error, request, reply) : handleError(error, request, reply)),
     logController: new RequestLog(),
     // The compilers set below, given as factories too: otherwise fastify loads its defaults (ajv and
     // fast-json-stringify, 90 ms of the start) only to have them replaced.

@@ -67,6 +67,23 @@ function toProblem(error: FastifyError | Error, request: FastifyRequest): AcmePr
   return new AcmeProblem("serverInternal", "internal error; the service log has the details");
 }
 
+function sendProblemDocument(problem: AcmeProblem, reply: FastifyReply): FastifyReply {
+  for (const [name, value] of Object.entries(problem.extra.headers ?? {})) reply.header(name, value);
+  return reply.status(problem.status).type("application/problem+json").send(JSON.stringify(problem.toDocument()));
+}
+
+/**
+ * A URL under /acme/ that fastify refuses before any route sees it (a %-escape that does not
+ * decode, a path segment over 100 characters): a problem document too, not cfssl's envelope.
+ */
+export function answerAcmeFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const tooLong = error.code === "FST_ERR_MAX_PARAM_LENGTH";
+  return sendProblemDocument(tooLong ? new AcmeProblem("malformed", "a path segment is longer than 100 characters; no ACME resource has an id that long") : toProblem(error, request), reply);
+}
+
+/** Whether a URL is the ACME server's (what `answerAcmeFrameworkError` answers for). */
+export const isAcmeUrl = (url: string) => url.startsWith("/acme/");
+
 export async function acmeRoutes(app: FastifyInstance, { server, externalUrl, onProblem }: AcmeRoutesOptions) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   app.addHook("onClose", async () => server.close());
@@ -81,8 +98,7 @@ export async function acmeRoutes(app: FastifyInstance, { server, externalUrl, on
 
   const sendProblem = (problem: AcmeProblem, reply: FastifyReply) => {
     onProblem?.(problem.type);
-    for (const [name, value] of Object.entries(problem.extra.headers ?? {})) reply.header(name, value);
-    return reply.status(problem.status).type("application/problem+json").send(JSON.stringify(problem.toDocument()));
+    return sendProblemDocument(problem, reply);
   };
   app.setErrorHandler((error: FastifyError | Error, request, reply) => sendProblem(toProblem(error, request), reply));
   app.setNotFoundHandler((request, reply) =>
