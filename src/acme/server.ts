@@ -99,6 +99,22 @@ function iso(ms: number | null): string | undefined {
   return ms === null ? undefined : new Date(ms).toISOString();
 }
 
+/** The name an authorization is for, as identifierKey gives it (a wildcard's with its `*.`). */
+function authorizationKey(authorization: AcmeAuthorization): string {
+  return identifierKey(authorization.wildcard ? { type: "dns", value: `*.${authorization.identifier.value}` } : authorization.identifier);
+}
+
+/** The names of a certificate's subjectAltName as identifierKey gives them; undefined if one is neither a DNS name nor an address. */
+function certificateNameKeys(certificate: X509Certificate): string[] | undefined {
+  const keys: string[] = [];
+  for (const entry of (certificate.subjectAltName ?? "").split(", ").filter(Boolean)) {
+    if (entry.startsWith("DNS:")) keys.push(identifierKey({ type: "dns", value: entry.slice(4) }));
+    else if (entry.startsWith("IP Address:")) keys.push(identifierKey({ type: "ip", value: entry.slice(11) }));
+    else return undefined;
+  }
+  return keys;
+}
+
 /** The server's answer to a missing or foreign resource: RFC 8555 leaves the type open; malformed 404 as Boulder and pebble do. */
 function notFound(what: string): AcmeProblem {
   return new AcmeProblem("malformed", `${what} does not exist`, { status: 404 });
@@ -379,8 +395,7 @@ export class AcmeServer {
   /** The authorizations of an order, in the order's identifier order. */
   private async authorizationsOf(order: AcmeOrder): Promise<AcmeAuthorization[]> {
     const position = new Map(order.identifiers.map((identifier, i) => [identifierKey(identifier), i]));
-    const keyOf = (a: AcmeAuthorization) => identifierKey(a.wildcard ? { type: "dns", value: `*.${a.identifier.value}` } : a.identifier);
-    return (await this.store.authorizationsOfOrder(order.id)).sort((a, b) => (position.get(keyOf(a)) ?? 0) - (position.get(keyOf(b)) ?? 0));
+    return (await this.store.authorizationsOfOrder(order.id)).sort((a, b) => (position.get(authorizationKey(a)) ?? 0) - (position.get(authorizationKey(b)) ?? 0));
   }
 
   /**
@@ -630,9 +645,17 @@ export class AcmeServer {
     return undefined;
   }
 
+  /** RFC 8555 7.6: an account with a valid, unexpired authorization for each of the certificate's names may revoke it. */
+  private async holdsAuthorizationsFor(accountId: string, certificate: X509Certificate): Promise<boolean> {
+    const names = certificateNameKeys(certificate);
+    if (!names || names.length === 0) return false;
+    const held = new Set((await this.store.validAuthorizationsOfAccount(accountId, this.clock().getTime())).map(authorizationKey));
+    return names.every((name) => held.has(name));
+  }
+
   /**
-   * RFC 8555 7.6: by the account that ordered the certificate (kid), or by the certificate's own
-   * key (jwk). Goes through the service's revocation, so the inventory, the CRL and OCSP have it.
+   * RFC 8555 7.6: by the account that ordered the certificate or one that holds authorizations for
+   * all its names (kid), or by the certificate's own key (jwk). Goes through the service's revocation, so the inventory, the CRL and OCSP have it.
    */
   async revokeCert(_context: AcmeContext, request: Authenticated): Promise<AcmeAnswer> {
     const payload = request.payload;
@@ -652,7 +675,12 @@ export class AcmeServer {
     const serial = BigInt(`0x${certificate.serialNumber}`).toString();
     if (request.account) {
       const order = await this.store.orderByCertificate(serial, issuer.subjectKeyId);
-      if (!order || order.accountId !== request.account.id) throw new AcmeProblem("unauthorized", "this account did not order the certificate; revoke it with the account that did, or with the certificate's key");
+      if (order?.accountId !== request.account.id && !(await this.holdsAuthorizationsFor(request.account.id, certificate))) {
+        throw new AcmeProblem(
+          "unauthorized",
+          "this account did not order the certificate and holds no valid authorization for each of its names; revoke it with the account that did, with the certificate's key, or after validating each name with this account",
+        );
+      }
     } else {
       const certificateKey = certificate.publicKey.export({ format: "jwk" }) as JWK;
       if ((await calculateJwkThumbprint(certificateKey, "sha256")) !== (await thumbprintOf(request.jwk))) {

@@ -98,6 +98,8 @@ export interface AcmeStore {
   updateOrder(id: string, from: readonly AcmeOrderStatus[], change: OrderChange): Awaitable<boolean>;
   authorizationById(id: string): Awaitable<AcmeAuthorization | undefined>;
   authorizationsOfOrder(orderId: string): Awaitable<AcmeAuthorization[]>;
+  /** The account's authorizations that are valid and expire after `now`, whatever their order. */
+  validAuthorizationsOfAccount(accountId: string, now: number): Awaitable<AcmeAuthorization[]>;
   updateAuthorization(id: string, from: readonly AcmeAuthorizationStatus[], status: AcmeAuthorizationStatus): Awaitable<boolean>;
   challengeById(id: string): Awaitable<AcmeChallenge | undefined>;
   challengesOfAuthorization(authorizationId: string): Awaitable<AcmeChallenge[]>;

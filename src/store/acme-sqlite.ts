@@ -151,6 +151,11 @@ export class SqliteAcmeStore implements AcmeStore {
     return (this.statement("SELECT * FROM acme_authorizations WHERE order_id = ? ORDER BY rowid").all(orderId) as Row[]).map(authorizationFromRow);
   }
 
+  validAuthorizationsOfAccount(accountId: string, now: number): AcmeAuthorization[] {
+    const sql = "SELECT a.* FROM acme_authorizations a JOIN acme_orders o ON o.id = a.order_id WHERE o.account_id = ? AND a.status = 'valid' AND a.expires > ?";
+    return (this.statement(sql).all(accountId, now) as Row[]).map(authorizationFromRow);
+  }
+
   updateAuthorization(id: string, from: readonly AcmeAuthorizationStatus[], status: AcmeAuthorizationStatus): boolean {
     const sql = `UPDATE acme_authorizations SET status = ? WHERE id = ? AND status IN (${placeholders(from.length)})`;
     return this.statement(sql).run(status, id, ...from).changes === 1;

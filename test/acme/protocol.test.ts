@@ -283,6 +283,43 @@ t.test("revokeCert: by the ordering account or the certificate's key, not by ano
   t.equal(store.get(serial, ca.subjectKeyId)?.reason, 1, "keyCompromise");
 });
 
+t.test("revokeCert: by an account that holds valid authorizations for each of the certificate's names", async (t) => {
+  const { client, app, store, ca } = await setup(t, scripted([]));
+  const names = ["x.example.test", "y.example.test"];
+  /** Has `account` order `wanted` and validate each name, and returns the order. */
+  const validate = async (account: AcmeTestClient, wanted: string[]) => {
+    const order = await account.newOrder(wanted.map((value) => ({ type: "dns", value })));
+    for (const url of order.body.authorizations) {
+      const { body } = await account.post(url, "");
+      await account.post(body.challenges[0].url, {});
+      t.equal((await account.poll(url, (b) => b.status !== "pending")).body.status, "valid");
+    }
+    return order;
+  };
+  await client.newAccount();
+  const order = await validate(client, names);
+  await client.poll(order.headers.location as string, (b) => b.status === "ready");
+  const done = await client.post(order.body.finalize, { csr: (await csrFor({ dns: names })).b64 });
+  const pem = (await client.post(done.body.certificate, "")).text.split("-----END CERTIFICATE-----")[0]!;
+  const der = Buffer.from(pem.replace(/-----BEGIN CERTIFICATE-----|\s/g, ""), "base64");
+  const certificate = base64url.encode(der);
+  const serial = BigInt(`0x${new (await import("node:crypto")).X509Certificate(der).serialNumber}`).toString();
+
+  const partly = await AcmeTestClient.create(app);
+  await partly.newAccount();
+  await validate(partly, [names[0]!]);
+  isProblem(t, await partly.post(partly.directory.revokeCert!, { certificate }), "unauthorized", 403, /holds no valid authorization for each of its names/);
+  t.equal(store.get(serial, ca.subjectKeyId)?.status, "good", "an account authorized for one of two names cannot");
+
+  const fully = await AcmeTestClient.create(app);
+  await fully.newAccount();
+  await validate(fully, [...names].reverse());
+  const revoked = await fully.post(fully.directory.revokeCert!, { certificate, reason: 4 });
+  t.equal(revoked.status, 200, `an account authorized for both names can: ${revoked.text}`);
+  t.equal(store.get(serial, ca.subjectKeyId)?.status, "revoked");
+  t.equal(store.get(serial, ca.subjectKeyId)?.reason, 4, "superseded");
+});
+
 t.test("external account binding: required, checked, and recorded", async (t) => {
   const { app } = await setup(t);
   const client = await AcmeTestClient.create(app, "ES256", "bound");

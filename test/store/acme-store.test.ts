@@ -88,6 +88,10 @@ async function suite(t: Test, a: AcmeStore, b: AcmeStore) {
     t.same(await a.challengeById("ch-1"), { ...challenges[0], status: "invalid", error, validated: now });
     t.equal(await a.updateAuthorization("az-1", ["valid"], "expired"), false, "not valid: unchanged");
     t.equal(await a.updateAuthorization("az-1", ["pending"], "invalid"), true);
+    t.equal(await a.updateAuthorization("az-2", ["pending"], "valid"), true);
+    t.same(await b.validAuthorizationsOfAccount("acc-1", now), [{ ...authorizations[1], status: "valid" }], "an account's valid authorizations, not its invalid ones");
+    t.same(await b.validAuthorizationsOfAccount("acc-1", o.expires), [], "none once they expire");
+    t.same(await b.validAuthorizationsOfAccount("acc-2", now), [], "none of another account's");
     t.equal(await b.updateOrder("ord-1", ["ready"], { status: "processing" }), false, "not ready");
     t.equal(await b.updateOrder("ord-1", ["pending"], { status: "ready" }), true);
     const issued = { status: "valid" as const, certificateSerial: "1234", certificateAuthorityKeyId: "abcd", certificatePem: "PEM" };

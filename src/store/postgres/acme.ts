@@ -144,6 +144,12 @@ export class PostgresAcmeStore implements AcmeStore {
     return rows[0] && authorizationFromRow(rows[0]);
   }
 
+  async validAuthorizationsOfAccount(accountId: string, now: number): Promise<AcmeAuthorization[]> {
+    const sql = "SELECT a.* FROM acme_authorizations a JOIN acme_orders o ON o.id = a.order_id WHERE o.account_id = $1 AND a.status = 'valid' AND a.expires > $2";
+    const { rows } = await this.pool.query(sql, [accountId, now]);
+    return rows.map(authorizationFromRow);
+  }
+
   async authorizationsOfOrder(orderId: string): Promise<AcmeAuthorization[]> {
     // The ids are random: the ACME server puts them back in the order's identifier order.
     const { rows } = await this.pool.query("SELECT * FROM acme_authorizations WHERE order_id = $1 ORDER BY id", [orderId]);
