@@ -104,7 +104,13 @@ function authorizationKey(authorization: AcmeAuthorization): string {
   return identifierKey(authorization.wildcard ? { type: "dns", value: `*.${authorization.identifier.value}` } : authorization.identifier);
 }
 
-/** The names of a certificate's subjectAltName as identifierKey gives them; undefined if one is neither a DNS name nor an address. */
+/**
+ * The names a certificate is for, as identifierKey gives them: its subjectAltName's, and its CN,
+ * which must be one of them (a certificate issued outside ACME may name another in its CN).
+ * Undefined when a name is neither a DNS name nor an address, or the CN is not among the names:
+ * no set of authorizations covers such a certificate. Node quotes a value with a comma or a quote
+ * in it, and a quoted value matches no identifier.
+ */
 function certificateNameKeys(certificate: X509Certificate): string[] | undefined {
   const keys: string[] = [];
   for (const entry of (certificate.subjectAltName ?? "").split(", ").filter(Boolean)) {
@@ -112,6 +118,8 @@ function certificateNameKeys(certificate: X509Certificate): string[] | undefined
     else if (entry.startsWith("IP Address:")) keys.push(identifierKey({ type: "ip", value: entry.slice(11) }));
     else return undefined;
   }
+  const cn = /^CN=(.*)$/m.exec(certificate.subject)?.[1];
+  if (cn !== undefined && !keys.includes(identifierKey({ type: "dns", value: cn })) && !keys.includes(identifierKey({ type: "ip", value: cn }))) return undefined;
   return keys;
 }
 
@@ -655,7 +663,8 @@ export class AcmeServer {
 
   /**
    * RFC 8555 7.6: by the account that ordered the certificate or one that holds authorizations for
-   * all its names (kid), or by the certificate's own key (jwk). Goes through the service's revocation, so the inventory, the CRL and OCSP have it.
+   * all its names (kid), or by the certificate's own key (jwk). Goes through the service's
+   * revocation, so the inventory, the CRL and OCSP have it.
    */
   async revokeCert(_context: AcmeContext, request: Authenticated): Promise<AcmeAnswer> {
     const payload = request.payload;

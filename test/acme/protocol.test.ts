@@ -314,6 +314,11 @@ t.test("revokeCert: by an account that holds valid authorizations for each of th
   const fully = await AcmeTestClient.create(app);
   await fully.newAccount();
   await validate(fully, [...names].reverse());
+  // Issued outside ACME with a CN that is none of its names: no authorizations cover it.
+  const outside = await app.inject({ method: "POST", url: "/api/v1/cfssl/newcert", payload: { request: { CN: "z.example.test", hosts: names }, profile: "server" } });
+  t.equal(outside.statusCode, 200, outside.body);
+  const outsideDer = new (await import("node:crypto")).X509Certificate(outside.json().result.certificate).raw;
+  isProblem(t, await fully.post(fully.directory.revokeCert!, { certificate: base64url.encode(outsideDer) }), "unauthorized", 403, /holds no valid authorization/);
   const revoked = await fully.post(fully.directory.revokeCert!, { certificate, reason: 4 });
   t.equal(revoked.status, 200, `an account authorized for both names can: ${revoked.text}`);
   t.equal(store.get(serial, ca.subjectKeyId)?.status, "revoked");
