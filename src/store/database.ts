@@ -9,6 +9,13 @@ export const migrationsDir = fileURLToPath(new URL("../../migrations/", import.m
 export const busyTimeoutMs = 1000;
 
 /**
+ * Each connection's page cache, in KiB (SQLite's own default; better-sqlite3 builds with 16 MiB). Under
+ * sign load the writer's cache grew to 12.7 MiB of the service's 21 MiB of malloc, for pages that
+ * the OS page cache holds anyway.
+ */
+export const pageCacheKib = 2000;
+
+/**
  * Opens the certificate database: WAL mode with `synchronous=FULL`, so a commit that returned is on
  * disk, then applies the numbered migrations it has not seen yet, each in its own transaction,
  * recorded in `PRAGMA user_version`.
@@ -24,6 +31,7 @@ export function openDatabase(path: string, dir = migrationsDir): Database.Databa
     // second for a short one, then answer 503 rather than freeze the service for longer.
     db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     db.pragma("foreign_keys = ON");
+    db.pragma(`cache_size = -${pageCacheKib}`);
     migrate(db, dir);
   } catch (error) {
     db.close();

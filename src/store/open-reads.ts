@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import type { DatabaseSource, InventoryReads } from "./backend.js";
-import { busyTimeoutMs } from "./database.js";
+import { busyTimeoutMs, pageCacheKib } from "./database.js";
 import { Inventory } from "./inventory.js";
 import { openPool } from "./postgres/pool.js";
 import { PostgresInventory } from "./postgres/inventory.js";
@@ -22,6 +22,7 @@ export function openReads(source: DatabaseSource, name: string): OpenedReads {
   const db = new Database(source.path, { fileMustExist: true });
   db.pragma(`busy_timeout = ${busyTimeoutMs}`);
   db.pragma("query_only = ON");
+  db.pragma(`cache_size = -${pageCacheKib}`);
   return {
     inventory: new Inventory(db),
     close: async () => {
