@@ -1,88 +1,80 @@
+import { generateKeyPair } from "node:crypto";
 import { CertwrightError } from "../errors.js";
-import { threadEntry } from "../threads/entry.js";
-import { SupervisedThread, type ThreadEvent } from "../threads/supervised-thread.js";
-import type { KeygenApi } from "./keygen-thread.js";
-
-const entry = threadEntry(import.meta.url, "keygen-thread");
-// The thread's own code is tiny.
-const resourceLimits = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 };
 
 export interface KeyPoolOptions {
-  /** Generation threads, each at a low scheduling priority. */
-  threads: number;
+  /** Keys made at once, each on one of libuv's pool threads (the CPUs, for the service). */
+  concurrency: number;
   /** RSA keys of each size made ahead in idle time; 0 makes them only on demand. */
   spares: number;
   /** RSA sizes kept ready. */
   sizes: readonly number[];
   /**
-   * Default false: the threads start and make spares at once. True: nothing starts before the
-   * first key is asked for, so a start is not slowed by key generation (1.3 CPU-s for 8 spares)
-   * and a service that never makes an RSA key runs no thread for it; spares are made from then on.
+   * Default false: spares are made at once. True: nothing is made before the first key is asked
+   * for, so a start is not slowed by key generation (1.3 CPU-s for 8 spares) and a service that
+   * never makes an RSA key never pays for one; spares are made from then on.
    */
   onDemand?: boolean;
 }
 
+interface Job {
+  size: number;
+  resolve(pem: string): void;
+  reject(error: Error): void;
+}
+
 /**
- * RSA keys for newcert, made in low-priority threads so that a burst of RSA requests saturates
- * the idle CPU without slowing signing or health checks. A few keys per size are made ahead while
- * the service is idle and handed out once each: never reused, never written to disk. A thread that
- * dies fails the keys it was making at once (503) and is restarted (see SupervisedThread).
+ * RSA keys for newcert, made by OpenSSL on libuv's thread pool (`crypto.generateKeyPair`), whose
+ * threads the service runs at a low scheduling priority (lowerWorkPoolPriority), so a burst of RSA
+ * requests takes the idle CPU without slowing signing or health checks, and costs no V8 isolate
+ * (a thread of our own per CPU cost 9 MB each). A few keys per size are made ahead while the
+ * service is idle and handed out once each: never reused, never written to disk. A request's key
+ * goes before spares: a spare starts only while no request waits.
  */
 export class KeyPool {
-  private readonly threads: SupervisedThread<KeygenApi>[] = [];
   private readonly spares = new Map<number, string[]>();
   private readonly filling = new Map<number, number>();
+  private readonly waiting: Job[] = [];
+  private running = 0;
   private closed = false;
-  private started = false;
+  private started: boolean;
 
-  constructor(
-    private readonly options: KeyPoolOptions,
-    private readonly onEvent?: (event: ThreadEvent) => void,
-  ) {
-    if (options.onDemand) return;
-    this.startThreads();
+  constructor(private readonly options: KeyPoolOptions) {
+    this.started = !options.onDemand;
     for (const size of options.sizes) this.refill(size);
   }
 
-  /** Once the pool is in use: the first key asked for is made first, spares after it (see `take`). */
-  private startThreads(): void {
-    const { options, onEvent } = this;
-    this.started = true;
-    for (let i = 0; i < options.threads; i++) {
-      const thread = SupervisedThread.launchNow<KeygenApi>({
-        name: `key generation thread ${i + 1}`,
-        entry,
-        resourceLimits,
-        callFailure: (reason) => new CertwrightError("notReady", `the RSA key for this request could not be made: ${reason}; try again`),
-        onRestarted: () => {
-          for (const size of options.sizes) this.refill(size);
-        },
-        onEvent,
-      });
-      this.threads.push(thread);
-    }
-  }
-
-  /** The threads, for readiness and for tests that stop one as a crash would. */
-  get supervised(): readonly SupervisedThread<KeygenApi>[] {
-    return this.threads;
-  }
-
   private generate(size: number): Promise<string> {
-    if (!this.started && !this.closed) this.startThreads();
-    const up = this.threads.filter((thread) => thread.down === undefined);
-    if (up.length === 0) {
-      return Promise.reject(new CertwrightError("notReady", "no key generation thread is running (they are restarting); try again"));
-    }
-    const thread = up.reduce((best, t) => (t.inFlight < best.inFlight ? t : best));
-    return thread.call("generate", size);
+    this.started = true;
+    if (this.closed) return Promise.reject(new CertwrightError("notReady", "the service is stopping; try again"));
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ size, resolve, reject });
+      this.next();
+    });
   }
 
-  /** Makes spares on idle threads only, one each at a time, so a request never queues behind many spares. */
+  private next(): void {
+    while (this.running < this.options.concurrency && this.waiting.length > 0) {
+      const job = this.waiting.shift()!;
+      this.running++;
+      // Encoded on the pool thread too: the PEM costs the event loop nothing.
+      generateKeyPair(
+        "rsa",
+        { modulusLength: job.size, publicExponent: 65537, publicKeyEncoding: { type: "spki", format: "der" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } },
+        (error, _publicKey, privateKey) => {
+          this.running--;
+          if (error) job.reject(new CertwrightError("notReady", `the RSA key for this request could not be made: ${error.message}; try again`));
+          else job.resolve(privateKey);
+          this.next();
+        },
+      );
+    }
+  }
+
+  /** Makes spares while nothing waits, one per free slot, so a request never queues behind many spares. */
   private refill(size: number): void {
     if (this.closed || !this.started || !this.options.sizes.includes(size)) return;
     const ready = (this.spares.get(size)?.length ?? 0) + (this.filling.get(size) ?? 0);
-    if (ready >= this.options.spares || !this.threads.some((t) => t.down === undefined && t.inFlight === 0)) return;
+    if (ready >= this.options.spares || this.waiting.length > 0 || this.running >= this.options.concurrency) return;
     this.filling.set(size, (this.filling.get(size) ?? 0) + 1);
     this.generate(size).then(
       (pem) => {
@@ -111,9 +103,10 @@ export class KeyPool {
     return this.spares.get(size)?.length ?? 0;
   }
 
+  /** Refuses the keys not started yet; those being made finish on their own (OpenSSL cannot be stopped midway). */
   async close(): Promise<void> {
     this.closed = true;
     this.spares.clear();
-    await Promise.all(this.threads.map((thread) => thread.close()));
+    for (const job of this.waiting.splice(0)) job.reject(new CertwrightError("notReady", "the service is stopping; try again"));
   }
 }

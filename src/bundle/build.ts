@@ -20,7 +20,6 @@ const entries: Record<string, string> = {
   main: "src/cli/main.ts",
   "signer-worker": "src/authority/signer-worker.ts",
   "inventory-thread": "src/authority/inventory-thread.ts",
-  "keygen-thread": "src/authority/keygen-thread.ts",
   "crl-thread": "src/authority/crl-thread.ts",
   "writer-thread": "src/store/writer-thread.ts",
   "quick-check-thread": "src/store/quick-check-thread.ts",

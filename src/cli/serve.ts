@@ -1,6 +1,7 @@
 // The composition root of `certwright serve`: builds the parts from their factories in order and
 // takes them down in the reverse order. Each factory lives in ./serve/ and has one job.
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import type { Server } from "node:https";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -25,6 +26,7 @@ import { startSigning } from "./serve/signing.js";
 import { openStorage } from "./serve/storage.js";
 import { issueServingTls, readTlsFiles } from "./serve/tls.js";
 import { StartupError } from "./startup-error.js";
+import { lowerWorkPoolPriority } from "../threads/priority.js";
 
 export { StartupError };
 
@@ -53,6 +55,9 @@ export interface RunningServer {
 
 /** Starts the service: data directory, signing config, CA, database, threads, then the listener. */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  // Before anything uses libuv's thread pool: it makes the RSA keys (KeyPool), which must take only
+  // the CPU that signing and HTTP leave idle; two threads beyond one per CPU stay for the log's writes.
+  const poolThreads = lowerWorkPoolPriority(15, Math.max(4, availableParallelism() + 2));
   // Everything that can be refused without making anything comes first.
   await checkListenable(options);
   prepareDataDir(options.dataDir);
@@ -61,7 +66,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const lock = lockDataDir(options.dataDir);
   stack.defer(() => lock.release());
   try {
-    return await build(options, stack);
+    return await build(options, stack, poolThreads);
   } catch (error) {
     // Threads started before the failure would keep the process running with nothing listening.
     await stack.unwind();
@@ -69,7 +74,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
 }
 
-async function build(options: ServeOptions, stack: ShutdownStack): Promise<RunningServer> {
+async function build(options: ServeOptions, stack: ShutdownStack, poolThreads: number): Promise<RunningServer> {
   removeTemporaries(options.dataDir);
   const adminToken = adminTokenOf(options);
   const tlsFiles = readTlsFiles(options);
@@ -85,6 +90,7 @@ async function build(options: ServeOptions, stack: ShutdownStack): Promise<Runni
   // What the start did, logged once the app's logger exists.
   const notes: string[] = [];
   const note = (message: string) => notes.push(message);
+  note(poolThreads > 0 ? `RSA keys are made on libuv's ${poolThreads} pool threads, at nice 15` : "RSA keys are made on libuv's pool, at the process's priority (its threads could not be lowered)");
   const warnings: string[] = [];
   const logStream = openLogStream();
   stack.defer(() => logStream.close());

@@ -1,4 +1,4 @@
-import { readlinkSync } from "node:fs";
+import { readdirSync, readlinkSync, stat } from "node:fs";
 import { setPriority } from "node:os";
 
 /**
@@ -11,4 +11,34 @@ export function lowerThreadPriority(nice: number): void {
   } catch {
     // Not Linux, or not allowed: nothing is lost but the ordering.
   }
+}
+
+/**
+ * Starts libuv's thread pool (`size` threads unless UV_THREADPOOL_SIZE says otherwise) and lowers
+ * its threads' scheduling priority to `nice`; returns how many it lowered: 0 when the pool was
+ * already running or this is not Linux, and the pool keeps the process's priority.
+ *
+ * libuv makes the pool on its first job, all its threads before that job's call returns (it waits
+ * for each to start), so the threads that appear across one asynchronous stat are the pool's and
+ * no other's. In the service the pool makes RSA keys (KeyPool) and runs the log's writes and DNS
+ * lookups; signing, hashing and the database run synchronously on threads of their own.
+ */
+export function lowerWorkPoolPriority(nice: number, size: number): number {
+  process.env.UV_THREADPOOL_SIZE ??= String(size);
+  let before: Set<string>;
+  try {
+    before = new Set(readdirSync("/proc/self/task"));
+  } catch {
+    return 0;
+  }
+  stat(".", () => {});
+  const pool = readdirSync("/proc/self/task").filter((tid) => !before.has(tid));
+  for (const tid of pool) {
+    try {
+      setPriority(Number(tid), nice);
+    } catch {
+      return 0;
+    }
+  }
+  return pool.length;
 }

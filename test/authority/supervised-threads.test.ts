@@ -1,12 +1,11 @@
-// Signer and key generation threads that die: their calls fail at once with 503, readiness says
+// Signer threads that die: their calls fail at once with 503, readiness says
 // so while they are down, and they are restarted. The threads are stopped for real (terminate(),
 // as a crash or an out-of-memory end would stop them).
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { KeyPool } from "../../src/authority/key-pool.js";
 import { ReadinessService } from "../../src/authority/readiness.js";
 import { SignerPool } from "../../src/authority/signer-pool.js";
 import type { ThreadApi } from "../../src/threads/rpc.js";
@@ -78,38 +77,4 @@ t.test("a signer thread restarted after a reload knows the new config", async (t
   t.ok(await until(() => thread!.down === undefined));
   const outcome = await pool.newCert({ request: { CN: "x.internal", hosts: ["x.internal"] }, profile: "extra" }, undefined, 1);
   t.ok(outcome, "a request under the reloaded config's new profile is signed");
-});
-
-t.test("a key generation thread that dies: its keys fail at once with 503, later requests are served after the restart, never left waiting", async (t) => {
-  const events: ThreadEvent[] = [];
-  const pool = new KeyPool({ threads: 1, spares: 0, sizes: [] }, (event) => events.push(event));
-  t.teardown(() => pool.close());
-  const [thread] = pool.supervised;
-  t.ok(await until(() => thread!.worker !== undefined));
-  // A 4096-bit key takes long enough to be in flight when the thread stops.
-  const slow = pool.take(4096).then(() => "made", (error: { code?: number; message: string }) => error);
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  await stop(thread!);
-  const outcome = await slow;
-  t.match(outcome, { code: 12200, message: /the RSA key for this request could not be made: key generation thread 1 stopped/ }, "the key in flight fails with 503");
-  t.ok(thread!.down, "down until it is restarted");
-  t.match(events[0], { level: "error", message: /^key generation thread 1 exited with code \d; its calls in flight failed; restarting in 100 ms$/ });
-
-  const timeout = new Promise<string>((resolve) => setTimeout(() => resolve("still waiting"), 15_000).unref());
-  const later = await Promise.race([
-    (async () => {
-      // Refused at once while down; a key once it is back.
-      for (;;) {
-        try {
-          return await pool.take(2048);
-        } catch (error) {
-          if ((error as { code?: number }).code !== 12200) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
-      }
-    })(),
-    timeout,
-  ]);
-  t.not(later, "still waiting", "a later request gets a key (the old pool posted it to the dead thread and waited forever)");
-  t.equal(createPrivateKey(later).asymmetricKeyDetails?.modulusLength, 2048);
 });

@@ -82,10 +82,16 @@ export interface SpawnOptions {
   /** The port to expect the service on, when args or env choose it. */
   port?: number;
   timeoutMs?: number;
+  /**
+   * Run the service as it runs outside tests: tap's process tracking (which it adds to every child's
+   * NODE_OPTIONS, and which starts libuv's thread pool before the service does) is left out.
+   */
+  untracked?: boolean;
 }
 
-function spawnCli(args: string[], cwd: string, env: Record<string, string>) {
-  const child = spawn(process.execPath, [mainJs, ...args], { cwd, env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+function spawnCli(args: string[], cwd: string, env: Record<string, string>, untracked = false) {
+  const command = untracked ? ["/bin/sh", ["-c", 'unset NODE_OPTIONS; exec "$0" "$@"', process.execPath, mainJs, ...args]] as const : [process.execPath, [mainJs, ...args]] as const;
+  const child = spawn(command[0], command[1], { cwd, env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
   // A failed spawn (say, a missing cwd) also ends in "close" with code -2 and the error on stderr.
   child.once("error", (error) => (err += `spawn failed: ${error.message}\n`));
   let out = "";
@@ -106,7 +112,7 @@ export async function startService(t: Teardown, options: SpawnOptions): Promise<
     port = await freePort();
     args.push("--port", String(port));
   }
-  const { child, closed, stdout, stderr } = spawnCli(["serve", ...args], options.cwd, options.env ?? {});
+  const { child, closed, stdout, stderr } = spawnCli(["serve", ...args], options.cwd, options.env ?? {}, options.untracked);
   const stop = async (signal: NodeJS.Signals = "SIGKILL") => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     return closed;

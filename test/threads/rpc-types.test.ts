@@ -2,12 +2,11 @@
 // result type does not compile. `tsc --noEmit` (npm test runs it) checks this file, and fails on a
 // `@ts-expect-error` line that compiles, so each of them proves a mistake is caught.
 import t from "tap";
-import type { KeygenApi } from "../../src/authority/keygen-thread.js";
 import type { SignerApi } from "../../src/authority/signer-worker.js";
 import type { WriterApi } from "../../src/store/writer-thread.js";
 import type { SupervisedThread } from "../../src/threads/supervised-thread.js";
 
-export function typeChecks(signer: SupervisedThread<SignerApi>, keygen: SupervisedThread<KeygenApi>, writer: SupervisedThread<WriterApi>): unknown[] {
+export function typeChecks(signer: SupervisedThread<SignerApi>, writer: SupervisedThread<WriterApi>): unknown[] {
   const request = { request: { CN: "svc.internal", hosts: ["svc.internal"] } };
   const keyPem = "-----BEGIN PRIVATE KEY-----";
   return [
@@ -18,13 +17,13 @@ export function typeChecks(signer: SupervisedThread<SignerApi>, keygen: Supervis
     signer.call("newCert", request, keyPem, "1"),
     // @ts-expect-error no such method in the signer's API
     signer.call("signAll", [request]),
-    // @ts-expect-error a key size is a number
-    keygen.call("generate", "2048"),
+    // @ts-expect-error a certificate to describe is a PEM string
+    signer.call("describeCertificate", 2048),
     // @ts-expect-error missing the records
     writer.call("insertMany"),
-    ((): Promise<string> => keygen.call("generate", 2048))(),
-    // @ts-expect-error the answer is a PEM, not a number
-    ((): Promise<number> => keygen.call("generate", 2048))(),
+    ((): Promise<{ subject: unknown }> => signer.call("describeCertificate", keyPem))(),
+    // @ts-expect-error the answer is a description, not a number
+    ((): Promise<number> => signer.call("describeCertificate", keyPem))(),
   ];
 }
 

@@ -70,7 +70,7 @@ export async function startSigning(options: ServeOptions, { ca, chain, others, c
     note(`signing in ${options.workers} worker thread(s)`);
   }
   // Started by the first RSA newcert, so neither the start nor a service that makes no RSA keys pays for it.
-  const keyPool = new KeyPool({ threads: availableParallelism(), spares: rsaSpares, sizes: [2048], onDemand: true }, (event) => log.thread(event));
+  const keyPool = new KeyPool({ concurrency: availableParallelism(), spares: rsaSpares, sizes: [2048], onDemand: true });
   stack.defer(() => keyPool.close());
   const { guardStore } = storage;
   if (options.replayWindowMs !== undefined) note(`replay protection: authenticated requests need a timestamp within ${options.replayWindowMs / 1000}s and a fresh nonce`);
@@ -86,5 +86,5 @@ export async function startSigning(options: ServeOptions, { ca, chain, others, c
     keyPool,
     replayGuard: guardStore && options.replayWindowMs !== undefined ? new ReplayGuard(guardStore, options.replayWindowMs) : undefined,
   });
-  return { authority, threads: () => [...(signer?.supervised ?? []), ...keyPool.supervised], started: signers?.started ?? Promise.resolve() };
+  return { authority, threads: () => signer?.supervised ?? [], started: signers?.started ?? Promise.resolve() };
 }
