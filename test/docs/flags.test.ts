@@ -25,7 +25,7 @@ const otherTools: Record<string, string> = {
   "--latency": "wrk",
   "--max-semi-space-size": "node",
   "--heap-growing-percent": "node",
-  "--snapshot-blob": "node",
+  "--build-snapshot": "node",
   "--noEmit": "tsc",
   "--init-token": "softhsm2-util",
   "--free": "softhsm2-util",
