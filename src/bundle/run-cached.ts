@@ -82,7 +82,13 @@ function keepCache(script: Script, cacheDir: string, name: string, cacheFile: st
       if (other.startsWith(`${name}-`) && other.endsWith(".v8cache") && join(cacheDir, other) !== cacheFile) rmSync(join(cacheDir, other), { force: true });
     }
   } catch {
-    // A read-only install: every start compiles, as without a bundle.
-    rmSync(temporary, { force: true });
+    // A read-only install: every start compiles, as without a bundle. Nothing may throw from here
+    // (a timer's exception would end the service): where the cache's directory is a file,
+    // removing the temporary fails too.
+    try {
+      rmSync(temporary, { force: true });
+    } catch {
+      // Nothing was written.
+    }
   }
 }
