@@ -6,7 +6,7 @@
 //
 //   dist/service/NAME.cjs          what Node runs: hands the entry to run-cached.cjs
 //   dist/service/code/NAME.cjs     the bundle
-//   dist/service/code/NAME-SIZE-TIME.v8cache   V8's code cache, written by the first start that runs a second
+//   dist/service/code/NAME-SIZE-TIME-FLAGS.v8cache   V8's code cache, written by the first start that runs a second
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";

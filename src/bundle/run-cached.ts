@@ -9,8 +9,8 @@
 // The cache sits beside the code, or in systemd's CacheDirectory= ($CACHE_DIRECTORY) when the
 // service runs as a user that cannot write there. Its name holds the bundle's size and time, so a
 // cache never serves another build (V8 itself checks only its version, its flags and the source's
-// length); V8 rejects one that does not fit, and it is then taken again. Where nothing can be
-// written, every start compiles.
+// length), and the process's flags, so each set of flags has its own; V8 rejects one that does
+// not fit, and it is then taken again. Where nothing can be written, every start compiles.
 import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -27,6 +27,8 @@ export interface CompiledBundle {
   file: string;
   cacheDir: string;
   cacheFile: string;
+  /** What every cache of this build's bundle is named from: the file names of other builds' caches do not start so. */
+  buildPrefix: string;
   /** "used": V8 took the cache; "none": there was none; "rejected": V8 refused it (another V8 or other flags). */
   cache: "used" | "none" | "rejected";
 }
@@ -39,7 +41,8 @@ export function compileBundled(name: string, stub: string): CompiledBundle {
   const file = join(dirname(stub), "code", `${name}.cjs`);
   const { size, mtimeMs } = statSync(file);
   const cacheDir = process.env.CACHE_DIRECTORY?.split(":")[0] || dirname(file);
-  const cacheFile = join(cacheDir, `${name}-${size}-${Math.trunc(mtimeMs)}.v8cache`);
+  const buildPrefix = `${name}-${size}-${Math.trunc(mtimeMs)}-`;
+  const cacheFile = join(cacheDir, `${buildPrefix}${flagsTag()}.v8cache`);
   let cachedData: Buffer | undefined;
   try {
     cachedData = readFileSync(cacheFile);
@@ -54,7 +57,18 @@ export function compileBundled(name: string, stub: string): CompiledBundle {
     cachedData,
     importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
-  return { script, file, cacheDir, cacheFile, cache: cachedData === undefined ? "none" : script.cachedDataRejected ? "rejected" : "used" };
+  return { script, file, cacheDir, cacheFile, buildPrefix, cache: cachedData === undefined ? "none" : script.cachedDataRejected ? "rejected" : "used" };
+}
+
+/**
+ * The Node and V8 flags this process runs with, as 8 hex digits (FNV-1a). V8 refuses a cache made
+ * under other flags, so each set keeps a cache of its own: `npm start` (`--max-semi-space-size=2`)
+ * and a bare `certwright serve` on one install would otherwise each rewrite the other's.
+ */
+function flagsTag(): string {
+  let hash = 0x811c9dc5;
+  for (const char of `${process.execArgv.join(" ")}\n${process.env.NODE_OPTIONS ?? ""}`) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193) >>> 0;
+  return hash.toString(16).padStart(8, "0");
 }
 
 /**
@@ -63,8 +77,8 @@ export function compileBundled(name: string, stub: string): CompiledBundle {
  * service finds its threads' entries, its migrations and its console relative to it.
  */
 export function runBundled(name: string, stub: string): void {
-  const { script, file, cacheDir, cacheFile, cache } = compileBundled(name, stub);
-  if (cache !== "used") setTimeout(() => keepCache(script, cacheDir, name, cacheFile), takeCacheAfterMs).unref();
+  const { script, file, cacheDir, cacheFile, buildPrefix, cache } = compileBundled(name, stub);
+  if (cache !== "used") setTimeout(() => keepCache(script, cacheDir, name, cacheFile, buildPrefix), takeCacheAfterMs).unref();
   const module = { exports: {} };
   script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file), pathToFileURL(stub).href);
 }
@@ -73,13 +87,13 @@ export function runBundled(name: string, stub: string): void {
  * Writes the cache whole or not at all (several processes and threads may start at once), and
  * removes the caches of earlier builds.
  */
-function keepCache(script: Script, cacheDir: string, name: string, cacheFile: string): void {
+function keepCache(script: Script, cacheDir: string, name: string, cacheFile: string, buildPrefix: string): void {
   const temporary = `${cacheFile}.${process.pid}.${Math.random().toString(36).slice(2)}`;
   try {
     writeFileSync(temporary, script.createCachedData());
     renameSync(temporary, cacheFile);
     for (const other of readdirSync(cacheDir)) {
-      if (other.startsWith(`${name}-`) && other.endsWith(".v8cache") && join(cacheDir, other) !== cacheFile) rmSync(join(cacheDir, other), { force: true });
+      if (other.startsWith(`${name}-`) && other.endsWith(".v8cache") && !other.startsWith(buildPrefix)) rmSync(join(cacheDir, other), { force: true });
     }
   } catch {
     // A read-only install: every start compiles, as without a bundle. Nothing may throw from here

@@ -12,10 +12,13 @@ import { opensslCsr } from "../helpers/service-checks.js";
 const runCached = join(dirname(mainJs), "run-cached.cjs");
 const caches = (dir: string) => readdirSync(dir).filter((name) => name.endsWith(".v8cache"));
 
-/** What V8 makes of the cache of bundle `name` in `cacheDirectory`, as a start would compile it. */
+/**
+ * What V8 makes of the cache of bundle `name` in `cacheDirectory`, as a start would compile it: in a
+ * process run as the service is (a script, no flags), since the cache's name holds the flags.
+ */
 function cacheState(name: string, cacheDirectory: string): string {
-  const script = `process.stdout.write(require(${JSON.stringify(runCached)}).compileBundled(${JSON.stringify(name)}, ${JSON.stringify(mainJs)}).cache)`;
-  return execFileSync(process.execPath, ["-e", script], { env: childEnv({ CACHE_DIRECTORY: cacheDirectory }), encoding: "utf8" });
+  const script = writeFile(tempDir(t, "certwright-cache-state-"), "state.cjs", `process.stdout.write(require(${JSON.stringify(runCached)}).compileBundled(${JSON.stringify(name)}, ${JSON.stringify(mainJs)}).cache)`);
+  return execFileSync(process.execPath, [script], { env: childEnv({ CACHE_DIRECTORY: cacheDirectory }), encoding: "utf8" });
 }
 
 /** A start that runs long enough to write its cache, signs once, and stops. */
@@ -38,8 +41,8 @@ t.test("a start writes the cache of the command and of its threads; the next sta
   t.match(await serveAndSign(t, dir, cacheDirectory), /CN=cache.internal/, "the first start signs");
   const written = caches(cacheDirectory);
   t.ok(
-    written.some((name) => /^main-\d+-\d+\.v8cache$/.test(name)),
-    `the command's cache is named by the bundle's size and time (${written.join(", ")})`,
+    written.some((name) => /^main-\d+-\d+-[0-9a-f]{8}\.v8cache$/.test(name)),
+    `the command's cache is named by the bundle's size and time, and the flags (${written.join(", ")})`,
   );
   t.ok(
     written.some((name) => name.startsWith("signer-worker-")),
@@ -66,11 +69,15 @@ t.test("a damaged cache is refused by V8 and written again; a cache of another b
   await serveAndSign(t, dir, cacheDirectory);
   const mainCache = caches(cacheDirectory).find((name) => name.startsWith("main-"))!;
   writeFileSync(join(cacheDirectory, mainCache), Buffer.alloc(4096, 7));
-  writeFile(cacheDirectory, "main-1-1.v8cache", "an older build's");
+  writeFile(cacheDirectory, "main-1-1-00000000.v8cache", "an older build's");
+  // The same build under other flags: V8 would refuse this start's cache there, and theirs here.
+  const otherFlags = mainCache.replace(/-[0-9a-f]{8}\.v8cache$/, "-00000000.v8cache");
+  writeFile(cacheDirectory, otherFlags, "the cache of a start with other flags");
   t.equal(cacheState("main", cacheDirectory), "rejected", "V8 refuses the damaged cache");
   t.match(await serveAndSign(t, dir, cacheDirectory), /CN=cache.internal/, "the start compiles and signs");
   t.equal(cacheState("main", cacheDirectory), "used", "and writes a cache V8 takes");
-  t.notOk(caches(cacheDirectory).includes("main-1-1.v8cache"), "the older build's cache is gone");
+  t.notOk(caches(cacheDirectory).includes("main-1-1-00000000.v8cache"), "the older build's cache is gone");
+  t.ok(caches(cacheDirectory).includes(otherFlags), "this build's cache for other flags is kept");
 });
 
 t.test("where the cache cannot be written, the service runs without it", async (t) => {
