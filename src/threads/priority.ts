@@ -7,9 +7,19 @@ import { setPriority } from "node:os";
  */
 export function lowerThreadPriority(nice: number): void {
   try {
-    setPriority(Number(readlinkSync("/proc/thread-self").split("/").pop()), nice);
+    renice(Number(readlinkSync("/proc/thread-self").split("/").pop()), nice);
   } catch {
-    // Not Linux, or not allowed: nothing is lost but the ordering.
+    // Not Linux: nothing is lost but the ordering.
+  }
+}
+
+/** Sets thread `tid`'s nice value; false when not allowed (nothing is lost but the ordering). */
+function renice(tid: number, nice: number): boolean {
+  try {
+    setPriority(tid, nice);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -33,12 +43,5 @@ export function lowerWorkPoolPriority(nice: number, size: number): number {
   }
   stat(".", () => {});
   const pool = readdirSync("/proc/self/task").filter((tid) => !before.has(tid));
-  for (const tid of pool) {
-    try {
-      setPriority(Number(tid), nice);
-    } catch {
-      return 0;
-    }
-  }
-  return pool.length;
+  return pool.every((tid) => renice(Number(tid), nice)) ? pool.length : 0;
 }
